@@ -1,0 +1,57 @@
+# metamon-gemma: set-up and the two commands users run first.
+#   make demo    install everything, start the local Showdown server, run the demo job
+#   make test    install everything, run the whole test suite (it starts its own servers)
+# Needs only python3 (>= 3.10), node/npm and make.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# Keeps pip from replacing the CPU torch wheel by a CUDA build (see constraints.txt).
+# On a GPU machine: install your CUDA torch into .venv first, then `make TORCH_CONSTRAINTS= ...`.
+TORCH_CONSTRAINTS ?= -c constraints.txt
+PYTEST_ARGS ?=
+export OMP_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE ?= 1
+export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
+
+.PHONY: install venv server-install server server-stop server-status demo test test-unit bench clean
+
+install: venv server-install
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+server-install: server/node_modules/.installed
+server/node_modules/.installed: server/package.json server/package-lock.json
+	@command -v node >/dev/null || { echo "error: Node.js (node, npm) is required for the Showdown server" >&2; exit 1; }
+	cd server && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+server: install
+	$(PY) -m metamon.server start --port $(PORT)
+
+server-stop: venv
+	$(PY) -m metamon.server stop --port $(PORT)
+
+server-status: venv
+	$(PY) -m metamon.server status --port $(PORT)
+
+demo: server
+	$(PY) -m metamon.demo --server_url 127.0.0.1:$(PORT)
+
+test: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/env_throughput.py
+
+clean:
+	rm -rf $(VENV) server/node_modules server/run .pytest_cache

@@ -1,0 +1,358 @@
+"""Start, stop and find a local Pokémon Showdown server.
+
+The server is the npm package ``pokemon-showdown`` pinned in ``server/package.json`` and
+installed by ``make server-install`` (``npm ci --ignore-scripts --prefix server``). It listens on 127.0.0.1 only,
+with no throttling, no guest security and no IP checks (``server/config.js``).
+
+Python::
+
+    from metamon.server import LocalShowdownServer
+    with LocalShowdownServer() as server:          # a free port, stopped on exit
+        player = RandomPlayer(server_configuration=server.server_configuration)
+
+Command line (what ``make server`` / ``make server-stop`` / ``make server-status`` run)::
+
+    python -m metamon.server start [--port 8000] [--simulators 1] [--log_challenges]
+    python -m metamon.server status [--port 8000]
+    python -m metamon.server stop [--port 8000]
+
+``start`` is idempotent: when our server already answers on the port it says so and exits 0.
+Each detached server keeps ``server/run/showdown-<port>.pid`` and ``server/run/showdown-<port>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlparse
+
+from metamon.errors import ServerError
+
+__all__ = [
+    "DEFAULT_PORT",
+    "SHOWDOWN_VERSION",
+    "LocalShowdownServer",
+    "find_free_port",
+    "port_in_use",
+    "server_answers",
+    "check_server",
+    "parse_server_url",
+    "server_configuration",
+]
+
+DEFAULT_PORT = 8000
+SHOWDOWN_VERSION = "0.11.11"  # must match server/package.json
+_RUNTIME_DIRS = ("logs/repl", "logs/chat", "logs/modlog", "config/chat-plugins", "config/ladders")
+
+
+def server_dir() -> Path:
+    """The folder holding ``package.json``, ``config.js`` and ``node_modules/`` of our server.
+
+    ``$METAMON_SERVER_DIR`` if set, else ``server/`` next to the ``metamon`` package (a source
+    checkout or an editable install).
+    """
+    env = os.environ.get("METAMON_SERVER_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "server"
+
+
+def showdown_dir(root: Optional[Path] = None) -> Path:
+    return (root or server_dir()) / "node_modules" / "pokemon-showdown"
+
+
+def find_free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def server_answers(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
+    """True when a Showdown server answers HTTP on ``host:port`` (any HTTP status counts)."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=timeout) as r:
+            return r.status < 500
+    except urllib.error.HTTPError as e:
+        return e.code < 500
+    except (OSError, ValueError):
+        return False
+
+
+def parse_server_url(url_or_port) -> tuple[str, int]:
+    """Accepts ``8000``, ``"8000"``, ``"127.0.0.1:8000"``, ``"http://localhost:8000"`` or a
+    websocket URL such as ``"ws://127.0.0.1:8000/showdown/websocket"``; returns (host, port)."""
+    if isinstance(url_or_port, int):
+        return "127.0.0.1", url_or_port
+    text = str(url_or_port).strip()
+    if text.isdigit():
+        return "127.0.0.1", int(text)
+    if "://" not in text:
+        text = "http://" + text
+    parsed = urlparse(text)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if not parsed.hostname or port is None:
+        raise ServerError(
+            f"Cannot read a host and port from server URL {url_or_port!r}; "
+            "use e.g. 8000, 127.0.0.1:8000 or ws://127.0.0.1:8000/showdown/websocket"
+        )
+    return parsed.hostname, port
+
+
+def server_configuration(url_or_port=DEFAULT_PORT):
+    """poke-env ``ServerConfiguration`` for a local server (no authentication URL: local logins
+    are passwordless, so poke-env never contacts a login server)."""
+    from poke_env.ps_client.server_configuration import ServerConfiguration
+
+    host, port = parse_server_url(url_or_port)
+    return ServerConfiguration(f"ws://{host}:{port}/showdown/websocket", "")
+
+
+def check_server(url_or_port=DEFAULT_PORT, timeout: float = 3.0) -> tuple[str, int]:
+    """Raise :class:`ServerError` unless a Showdown server answers at ``url_or_port``."""
+    host, port = parse_server_url(url_or_port)
+    if not server_answers(port, host, timeout=timeout):
+        raise ServerError(
+            f"No Pokémon Showdown server answers at {host}:{port}. Start one with `make server` "
+            f"or `python -m metamon.server start --port {port}`, or pass the right --server_url."
+        )
+    return host, port
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalShowdownServer:
+    """One local Showdown server process on ``host:port``.
+
+    Args:
+        port: TCP port; ``None`` picks a free one.
+        host: listen address; keep the default 127.0.0.1 unless you mean to expose the server.
+        simulators: simulator child processes (1 is best on 2 cores; 2 helps on more).
+        log_challenges: write Showdown's per-battle JSON logs under the package's ``logs/``.
+        root: the ``server/`` folder (default :func:`server_dir`).
+        run_dir: where pid and log files go (default ``<root>/run``).
+    """
+
+    def __init__(
+        self,
+        port: Optional[int] = None,
+        host: str = "127.0.0.1",
+        simulators: int = 1,
+        log_challenges: bool = False,
+        root: Optional[Path] = None,
+        run_dir: Optional[Path] = None,
+    ):
+        self.root = Path(root) if root else server_dir()
+        self.host = host
+        self.port = port if port is not None else find_free_port(host)
+        self.simulators = simulators
+        self.log_challenges = log_challenges
+        self.run_dir = Path(run_dir) if run_dir else self.root / "run"
+        self._proc: Optional[subprocess.Popen] = None
+
+    # -- locations -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def websocket_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/showdown/websocket"
+
+    @property
+    def server_configuration(self):
+        return server_configuration(f"{self.host}:{self.port}")
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / f"showdown-{self.port}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / f"showdown-{self.port}.log"
+
+    def _recorded_pid(self) -> Optional[int]:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    # -- life cycle ------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return server_answers(self.port, self.host)
+
+    def _check_installation(self) -> Path:
+        if shutil.which("node") is None:
+            raise ServerError(
+                "Node.js is not installed (no `node` on PATH); install Node >= 20 and npm, "
+                "then run `make server-install`."
+            )
+        package = showdown_dir(self.root)
+        if not (package / "pokemon-showdown").exists() or not (package / "dist").is_dir():
+            raise ServerError(
+                f"Pokémon Showdown is not installed in {package}; run `make server-install` "
+                f"(npm ci --ignore-scripts --prefix {self.root})."
+            )
+        return package
+
+    def start(self, timeout: float = 60.0, detach: bool = False) -> "LocalShowdownServer":
+        """Start the server and wait until it answers HTTP.
+
+        ``detach=True`` leaves it running after this Python process exits (``make server``);
+        otherwise :meth:`stop` (or the context manager) ends it.
+        """
+        if self._recorded_pid() and self.is_running():
+            print(f"Showdown server already running at {self.url} (pid {self._recorded_pid()})")
+            return self
+        package = self._check_installation()
+        if port_in_use(self.port, self.host):
+            raise ServerError(
+                f"Port {self.port} on {self.host} is already in use by another program; "
+                "choose another with --port (or stop what uses it)."
+            )
+        for d in _RUNTIME_DIRS:
+            (package / d).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.root / "config.js", package / "config" / "config.js")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+        env = dict(os.environ)
+        env.pop("PORT", None)  # cloud-env would override our port
+        env.update(
+            METAMON_BIND_ADDRESS=self.host,
+            METAMON_SIMULATORS=str(self.simulators),
+            METAMON_LOG_CHALLENGES="1" if self.log_challenges else "0",
+            BIND_IP=self.host,
+        )
+        cmd = ["node", "pokemon-showdown", "start", "--skip-build", "--no-security", str(self.port)]
+        log = open(self.log_file, "ab")
+        self._proc = subprocess.Popen(
+            cmd, cwd=package, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        self.pid_file.write_text(str(self._proc.pid))
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise ServerError(
+                    f"Showdown server on port {self.port} exited with code {self._proc.returncode}"
+                    f" during start-up; see {self.log_file}:\n{self._log_tail()}"
+                )
+            if self.is_running():
+                if detach:
+                    self._proc = None  # not ours to stop any more
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise ServerError(
+            f"Showdown server on port {self.port} did not answer within {timeout:.0f} s; "
+            f"see {self.log_file}:\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, n: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """SIGTERM the server's process group and wait for it; True if something was stopped."""
+        pid = self._proc.pid if self._proc is not None else self._recorded_pid()
+        if pid is None:
+            return False
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None:
+                if self._proc.poll() is not None:
+                    break
+            elif not _pid_alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._proc is not None:
+            self._proc.wait(timeout=5)
+            self._proc = None
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def __enter__(self) -> "LocalShowdownServer":
+        if self._proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m metamon.server", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("METAMON_SERVER_PORT", DEFAULT_PORT)))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--simulators", type=int, default=1)
+    parser.add_argument("--log_challenges", action="store_true")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    server = LocalShowdownServer(args.port, args.host, args.simulators, args.log_challenges)
+    try:
+        if args.command == "start":
+            server.start(timeout=args.timeout, detach=True)
+            print(f"Showdown server ready at {server.url} (log: {server.log_file})")
+        elif args.command == "stop":
+            print(f"Stopped the server on port {args.port}" if server.stop() else
+                  f"No server started by metamon is running on port {args.port}")
+        else:
+            pid = server._recorded_pid()
+            if server.is_running():
+                print(f"running at {server.url}" + (f" (pid {pid})" if pid else " (not started by metamon)"))
+            else:
+                print(f"not running on port {args.port}")
+                return 1
+    except ServerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,0 +1,24 @@
+"""Shared fixtures.
+
+Tests never touch the network: the Hub is forced offline and every server is a local Showdown
+started on a free port for this test session.
+"""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def showdown_server(tmp_path_factory):
+    """One real local Showdown server (127.0.0.1, free port) for the whole test session."""
+    from metamon.server import LocalShowdownServer
+
+    server = LocalShowdownServer(run_dir=tmp_path_factory.mktemp("showdown_run"))
+    server.start(timeout=120)
+    yield server
+    server.stop()
