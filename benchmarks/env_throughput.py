@@ -1,0 +1,106 @@
+"""Battles/s of raw poke-env players vs our wrapped gymnasium env, same server and format.
+
+Raw:  poke-env ``RandomPlayer`` vs ``SimpleHeuristicsPlayer`` via ``battle_against``
+      (``max_concurrent_battles = C``).
+Ours: ``C`` ``BattleAgainstBaseline`` envs (random legal policy) vs ``PokeEnvHeuristic``,
+      one thread each, stepping through reset/step (observation + reward + legality every turn).
+
+Both random agents pick uniformly among legal choices, so battles are of similar length; the
+ratio is reported for battles/s and for turns/s (the fairer one when lengths differ).
+Target: ours/raw >= 0.8.
+
+    python benchmarks/env_throughput.py [--battle_format gen9randombattle] [--battles 200] [--concurrency 1 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import threading
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from poke_env.concurrency import POKE_LOOP
+from poke_env.player import RandomPlayer, SimpleHeuristicsPlayer
+from poke_env.ps_client.account_configuration import AccountConfiguration
+
+from metamon.env import BattleAgainstBaseline, unique_username
+from metamon.env.rollout import play_episodes, random_policy
+from metamon.env.teams import get_metamon_teams
+from metamon.server import LocalShowdownServer, server_configuration
+
+
+def raw_poke_env(port: int, battle_format: str, n: int, concurrency: int) -> tuple[float, int]:
+    kwargs = dict(battle_format=battle_format, server_configuration=server_configuration(port),
+                  max_concurrent_battles=concurrency, team=get_metamon_teams(battle_format, "builtin"))
+    agent = RandomPlayer(AccountConfiguration(unique_username("raw"), None), **kwargs)
+    opponent = SimpleHeuristicsPlayer(AccountConfiguration(unique_username("heur"), None), **kwargs)
+    start = time.perf_counter()
+    asyncio.run_coroutine_threadsafe(agent.battle_against(opponent, n_battles=n), POKE_LOOP).result(timeout=3600)
+    seconds = time.perf_counter() - start
+    turns = sum(b.turn for b in agent.battles.values())
+    for p in (agent, opponent):
+        asyncio.run_coroutine_threadsafe(p.ps_client.stop_listening(), POKE_LOOP).result(10)
+    return seconds, turns
+
+
+def wrapped_env(port: int, battle_format: str, n: int, concurrency: int) -> tuple[float, int]:
+    team_set = get_metamon_teams(battle_format, "builtin")
+    envs = [BattleAgainstBaseline(battle_format, "DefaultObservationSpace", "DefaultActionSpace",
+                                  "DefaultShapedReward", team_set=team_set, opponent_type="PokeEnvHeuristic",
+                                  server_url=port, turn_limit=10_000) for _ in range(concurrency)]
+    per_env = [n // concurrency + (i < n % concurrency) for i in range(concurrency)]
+    results = [[] for _ in envs]
+
+    def run(i):
+        results[i] = play_episodes(envs[i], random_policy(13, seed=i), per_env[i], progress=False)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    for env in envs:
+        env.close()
+    return seconds, sum(r.turns for rs in results for r in rs)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--battle_format", default="gen9randombattle")
+    p.add_argument("--battles", type=int, default=200)
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--repeats", type=int, default=2, help="alternate raw/ours this many times, keep the best")
+    p.add_argument("--server_url", default=None, help="use a running server instead of starting one")
+    args = p.parse_args()
+
+    server = None if args.server_url else LocalShowdownServer().start()
+    port = args.server_url or server.port
+    try:
+        raw_poke_env(port, args.battle_format, 4, 2)  # warm-up: the first battle of a server is slow
+        print(f"{args.battle_format}, {args.battles} battles per run, best of {args.repeats}")
+        print(f"{'c':>3s} {'raw b/s':>8s} {'ours b/s':>9s} {'ratio':>6s} {'raw turns/s':>12s} "
+              f"{'ours turns/s':>13s} {'ratio':>6s}")
+        for c in args.concurrency:
+            best_raw = best_ours = (float("inf"), 1)
+            for _ in range(args.repeats):
+                raw = raw_poke_env(port, args.battle_format, args.battles, c)
+                ours = wrapped_env(port, args.battle_format, args.battles, c)
+                best_raw = min(best_raw, raw, key=lambda r: r[0])
+                best_ours = min(best_ours, ours, key=lambda r: r[0])
+            rb, ob = args.battles / best_raw[0], args.battles / best_ours[0]
+            rt, ot = best_raw[1] / best_raw[0], best_ours[1] / best_ours[0]
+            print(f"{c:3d} {rb:8.2f} {ob:9.2f} {ob / rb:6.2f} {rt:12.1f} {ot:13.1f} {ot / rt:6.2f}")
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

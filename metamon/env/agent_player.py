@@ -1,0 +1,63 @@
+"""A poke-env ``Player`` whose decisions are made by code outside poke-env's event loop.
+
+poke-env 0.16.1 runs every player on one background asyncio loop (``POKE_LOOP``) and asks a
+player for an order by calling ``choose_move(battle)``, which may return an awaitable. This
+player hands each request to a thread-safe queue as a :class:`Decision` and awaits a future that
+the consumer (a gymnasium ``step`` on another thread) resolves with :meth:`Decision.answer`.
+When a battle ends it queues :class:`Finished`. The consumer therefore sees, per battle, the
+sequence ``Decision* Finished`` in protocol order and never touches the event loop itself.
+
+While a decision is pending the server waits for us, so the ``Battle`` object does not change
+and may be read from the consumer's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from dataclasses import dataclass, field
+
+from poke_env.battle import AbstractBattle
+from poke_env.concurrency import POKE_LOOP
+from poke_env.player import BattleOrder, Player
+
+__all__ = ["Decision", "Finished", "ExternalDecisionPlayer"]
+
+
+@dataclass
+class Decision:
+    """The server asks for an order in ``battle``; call :meth:`answer` exactly once."""
+
+    battle: AbstractBattle
+    future: asyncio.Future = field(repr=False)
+
+    def answer(self, order: BattleOrder) -> None:
+        POKE_LOOP.call_soon_threadsafe(_resolve, self.future, order)
+
+
+@dataclass
+class Finished:
+    """``battle`` is over (won, lost or tied)."""
+
+    battle: AbstractBattle
+
+
+def _resolve(future: asyncio.Future, order: BattleOrder) -> None:
+    if not future.done():
+        future.set_result(order)
+
+
+class ExternalDecisionPlayer(Player):
+    """Queues ``Decision``/``Finished`` events on ``self.events`` (a ``queue.Queue``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.events: "queue.Queue[Decision | Finished]" = queue.Queue()
+
+    async def choose_move(self, battle: AbstractBattle) -> BattleOrder:
+        future = asyncio.get_running_loop().create_future()
+        self.events.put(Decision(battle, future))
+        return await future
+
+    def _battle_finished_callback(self, battle: AbstractBattle) -> None:
+        self.events.put(Finished(battle))

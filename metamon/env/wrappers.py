@@ -1,0 +1,522 @@
+"""Gymnasium environments over a local Showdown server (poke-env 0.16.1 underneath).
+
+Three ways to find an opponent, one stepping API:
+
+- :class:`BattleAgainstBaseline`: our agent challenges an in-process opponent, any baseline
+  (``"GymLeader"``) or any poke-env ``Player`` class.
+- :class:`QueueOnLocalLadder`: our agent searches the server's ladder; whoever else searches
+  the same format on the same server is matched (other processes, humans).
+- :class:`SelfPlayPair`: two of our agents challenge each other directly (no ladder luck);
+  ``pair.envs`` are two gymnasium envs, each stepped from its own thread.
+
+Every env speaks metamon's interface: ``reset()`` returns ``(obs, info)`` and ``step(a)``
+returns ``(obs, reward, terminated, truncated, info)`` where ``obs`` is the chosen observation
+space's dict, the reward is ``reward_function(previous_state, state)`` and
+``info["legal_actions"]`` lists the agent-space actions that are legal now.
+
+Invalid actions: an action that is not legal in the current request is replaced by a uniformly
+random legal one (``info["invalid_action"] = True``; counted in ``invalid_action_count``). The
+fallback is what gets played and recorded, and the trajectory file flags it.
+
+Turn limit: once ``turn_limit`` decisions were made the agent forfeits at its next decision;
+that step returns ``terminated = truncated = True`` (the battle really ended: a loss), so
+time-limit truncation stays visible to algorithms that bootstrap on it.
+
+``save_trajectories_to=DIR`` writes every finished battle from the agent's point of view to
+``DIR/<format>/<7-field name>.json.lz4`` (see :mod:`metamon.data.trajectory_file`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import queue
+import random
+import threading
+import time
+from datetime import datetime
+from abc import ABC, abstractmethod
+from typing import Optional, Sequence, Union
+
+import gymnasium as gym
+import numpy as np
+from poke_env.concurrency import POKE_LOOP
+from poke_env.player import ForfeitBattleOrder, Player
+from poke_env.ps_client.account_configuration import AccountConfiguration
+
+from metamon.data.trajectory_file import shared_battle_id, trajectory_filename, write_trajectory
+from metamon.env.agent_player import Decision, ExternalDecisionPlayer, Finished
+from metamon.env.teams import TeamSet, get_metamon_teams
+from metamon.errors import BattleError, TeamError
+from metamon.formats import check_format, is_random_battle
+from metamon.interface import (
+    ActionSpace,
+    ObservationSpace,
+    RewardFunction,
+    TokenizedObservationSpace,
+    UniversalAction,
+    UniversalState,
+    action_idx_to_BattleOrder,
+    battle_order_to_action_idx,
+    definitely_valid_actions,
+    get_action_space,
+    get_observation_space,
+    get_reward_function,
+)
+from metamon.server import DEFAULT_PORT, check_server, server_configuration
+
+__all__ = ["PokeEnvWrapper", "BattleAgainstBaseline", "QueueOnLocalLadder", "SelfPlayPair", "unique_username"]
+
+logger = logging.getLogger(__name__)
+
+
+def unique_username(prefix: str = "MM") -> str:
+    """``<prefix>-<digits>``, at most 18 characters (Showdown's limit), unique with high probability."""
+    prefix = "".join(c for c in prefix if c.isalnum())[:7] or "MM"
+    return f"{prefix}-{random.randrange(10**9, 10**10)}"
+
+
+def _resolve_obs_space(observation_space, tokenizer) -> ObservationSpace:
+    # Observation spaces keep per-battle memory: every env gets its own copy.
+    if isinstance(observation_space, str):
+        obs = get_observation_space(observation_space)
+    else:
+        obs = copy.deepcopy(observation_space)
+    if tokenizer is None:
+        return obs
+    if isinstance(tokenizer, str):
+        from metamon.tokenizer import get_tokenizer
+
+        tokenizer = get_tokenizer(tokenizer)
+    return TokenizedObservationSpace(obs, tokenizer)
+
+
+def _resolve_team_set(battle_format: str, team_set) -> Optional[TeamSet]:
+    if isinstance(team_set, str):
+        return get_metamon_teams(battle_format, team_set)
+    if team_set is None and not is_random_battle(battle_format):
+        raise TeamError(
+            f"Format {battle_format!r} needs teams: pass team_set='builtin' (or another team set)"
+        )
+    return team_set
+
+
+class PokeEnvWrapper(gym.Env, ABC):
+    """Base class: one battle at a time for one agent; subclasses say how battles start.
+
+    Args:
+        battle_format: a singles format the pinned server knows (``"gen1ou"``, ``"gen9randombattle"``).
+        observation_space / action_space / reward_function: instances or registry names.
+        team_set: a :class:`~metamon.env.teams.TeamSet`, a team-set name (``"builtin"``), or
+            ``None`` for random-battle formats.
+        tokenizer: optional tokenizer (name or object): observations then carry ``text_tokens``.
+        turn_limit: decisions before the agent forfeits (see module docstring).
+        save_trajectories_to: folder for trajectory files, or ``None``.
+        server_url: port or URL of the local server (``check_server`` runs at construction).
+        username: the agent's Showdown name (default ``MM-<10 digits>``).
+        battle_timeout: seconds without any event from the server before :class:`BattleError`.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        battle_format: str,
+        observation_space: Union[str, ObservationSpace],
+        action_space: Union[str, ActionSpace],
+        reward_function: Union[str, RewardFunction],
+        team_set=None,
+        tokenizer=None,
+        turn_limit: int = 1000,
+        save_trajectories_to: Optional[str] = None,
+        server_url=DEFAULT_PORT,
+        username: Optional[str] = None,
+        battle_timeout: float = 300.0,
+    ):
+        self.battle_format = check_format(battle_format)
+        check_server(server_url)
+        self.server_url = server_url
+        self.metamon_obs_space = _resolve_obs_space(observation_space, tokenizer)
+        self.metamon_action_space = (
+            get_action_space(action_space) if isinstance(action_space, str) else action_space
+        )
+        self.reward_function = (
+            get_reward_function(reward_function) if isinstance(reward_function, str) else reward_function
+        )
+        self.team_set = _resolve_team_set(self.battle_format, team_set)
+        self.turn_limit = turn_limit
+        self.save_trajectories_to = save_trajectories_to
+        self.battle_timeout = battle_timeout
+        self.username = username or unique_username()
+
+        self.observation_space = self.metamon_obs_space.gym_space
+        self.action_space = gym.spaces.Discrete(self.metamon_action_space.gym_space.n)
+
+        self.valid_action_count = 0
+        self.invalid_action_count = 0
+        self.battles_finished = 0
+        self._decision: Optional[Decision] = None
+        self._battle_task = None  # concurrent.futures.Future of the coroutine that runs the battle
+        self.player = self._make_agent_player()
+
+    # -- players ----------------------------------------------------------------------------
+    def _player_kwargs(self, username: str, team) -> dict:
+        return dict(
+            account_configuration=AccountConfiguration(username, None),
+            battle_format=self.battle_format,
+            server_configuration=server_configuration(self.server_url),
+            team=team,
+            max_concurrent_battles=1,
+            ping_interval=None,
+            ping_timeout=None,
+        )
+
+    def _make_agent_player(self) -> ExternalDecisionPlayer:
+        return ExternalDecisionPlayer(**self._player_kwargs(self.username, self.team_set))
+
+    @abstractmethod
+    def _start_battle(self):
+        """Schedule the coroutine that starts (and runs until the end of) one battle; return
+        its ``concurrent.futures.Future`` (or ``None`` when another env schedules it)."""
+
+    @property
+    def opponent_name(self) -> str:
+        """Name recorded as the opponent in trajectory file names."""
+        return "unknown"
+
+    @property
+    def start_timeout(self) -> float:
+        """Seconds to wait for the first request of a new battle."""
+        return self.battle_timeout
+
+    # -- event plumbing ---------------------------------------------------------------------
+    def _next_event(self, timeout: float) -> Union[Decision, Finished]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.player.events.get(timeout=0.25)
+            except queue.Empty:
+                task = self._battle_task
+                if task is not None and task.done() and task.exception() is not None:
+                    raise BattleError(
+                        f"{self.battle_format} battle of {self.username} failed: {task.exception()!r}"
+                    ) from task.exception()
+                if time.monotonic() > deadline:
+                    raise BattleError(
+                        f"No event from the server for {timeout:.0f} s in a {self.battle_format} battle "
+                        f"of {self.username} (server {self.server_url}); is the opponent still running?"
+                    )
+
+    def _forfeit_and_drain(self) -> Finished:
+        """Forfeit the battle in progress and wait until the server reports its end."""
+        self._decision.answer(ForfeitBattleOrder())
+        self._decision = None
+        while True:
+            event = self._next_event(self.battle_timeout)
+            if isinstance(event, Finished):
+                return event
+            event.answer(ForfeitBattleOrder())  # a request that raced the forfeit
+
+    # -- gymnasium API ----------------------------------------------------------------------
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        super().reset(seed=seed)
+        if self._decision is not None:  # abandoning a battle mid-way: forfeit it, record nothing
+            self._forfeit_and_drain()
+        self._wait_battle_task()
+        self.player.reset_battles()
+        self.metamon_obs_space.reset()
+        self._states: list[UniversalState] = []
+        self._actions: list[int] = []
+        self._invalid: list[bool] = []
+        self._episode_valid = self._episode_invalid = 0
+
+        self._battle_task = self._start_battle()
+        event = self._next_event(self.start_timeout)
+        if not isinstance(event, Decision):
+            raise BattleError(f"{self.battle_format} battle of {self.username} ended before its first turn")
+        obs, info = self._observe(event)
+        return obs, info
+
+    def _wait_battle_task(self) -> None:
+        if self._battle_task is not None:
+            try:
+                self._battle_task.result(timeout=self.battle_timeout)
+            except Exception as e:  # reported, not fatal: the next battle starts fresh
+                logger.warning("previous battle of %s ended with an error: %r", self.username, e)
+            self._battle_task = None
+
+    def _observe(self, event: Decision):
+        self._decision = event
+        state = UniversalState.from_Battle(event.battle)
+        self._states.append(state)
+        self._legal = definitely_valid_actions(state, event.battle)
+        obs = self.metamon_obs_space.state_to_obs(state)
+        return obs, {"legal_actions": self._legal_agent_actions(state)}
+
+    def _legal_agent_actions(self, state: UniversalState) -> list[int]:
+        space = self.metamon_action_space
+        return sorted({int(space.action_to_agent_output(state, UniversalAction(i))) for i in self._legal})
+
+    def _choose_order(self, action):
+        """Map the agent's action to an order, falling back to a random legal one if needed."""
+        battle, state = self._decision.battle, self._states[-1]
+        idx = self.metamon_action_space.agent_output_to_action(state, action).action_idx
+        order = action_idx_to_BattleOrder(battle, idx) if idx in self._legal else None
+        invalid = order is None
+        if invalid:
+            if self._legal:
+                idx = int(self.np_random.choice(sorted(self._legal)))
+                order = action_idx_to_BattleOrder(battle, idx)
+            else:  # nothing our 13 slots can express: let poke-env pick a legal order
+                order = Player.choose_random_singles_move(battle)
+                idx = battle_order_to_action_idx(battle, order)
+        return order, idx, invalid
+
+    def step(self, action):
+        if self._decision is None:
+            raise RuntimeError("step() called without a battle in progress; call reset() first")
+        order, idx, invalid = self._choose_order(action)
+        self._actions.append(idx)
+        self._invalid.append(invalid)
+        self.invalid_action_count += invalid
+        self.valid_action_count += not invalid
+        self._episode_invalid += invalid
+        self._episode_valid += not invalid
+        self._decision.answer(order)
+        self._decision = None
+
+        previous = self._states[-1]
+        event = self._next_event(self.battle_timeout)
+        truncated = False
+        if isinstance(event, Decision) and len(self._actions) >= self.turn_limit:
+            self._decision = event
+            event = self._forfeit_and_drain()
+            truncated = True
+        if isinstance(event, Decision):
+            obs, info = self._observe(event)
+            reward = self.reward_function(previous, self._states[-1])
+            info["invalid_action"] = invalid
+            return obs, float(reward), False, False, info
+
+        state = UniversalState.from_Battle(event.battle)
+        self._states.append(state)
+        obs = self.metamon_obs_space.state_to_obs(state)
+        reward = self.reward_function(previous, state)
+        info = self._end_of_battle(event, truncated)
+        info["invalid_action"] = invalid
+        return obs, float(reward), True, truncated, info
+
+    def _end_of_battle(self, event: Finished, truncated: bool) -> dict:
+        battle = event.battle
+        self.battles_finished += 1
+        result = "win" if battle.won else "loss" if battle.lost else "tie"
+        info = {
+            "legal_actions": [],
+            "won": bool(battle.won),
+            "result": result,
+            "turns": battle.turn,
+            "battle_tag": battle.battle_tag,
+            "valid_action_count": self._episode_valid,
+            "invalid_action_count": self._episode_invalid,
+            "turn_limit_reached": truncated,
+        }
+        if self.save_trajectories_to is not None:
+            info["trajectory_path"] = str(self._save_trajectory(battle, result))
+        return info
+
+    def _save_trajectory(self, battle, result: str):
+        opponent = battle.opponent_username or self.opponent_name
+        battle_id = shared_battle_id(self.battle_format, battle.battle_tag, [self.username, opponent])
+        name = trajectory_filename(battle_id, self.username, self.opponent_name_for_file(opponent),
+                                   won=result == "win", date=datetime.now())
+        return write_trajectory(
+            self.save_trajectories_to,
+            self.battle_format,
+            name,
+            states=[s.to_dict() for s in self._states],
+            actions=self._actions + [-1],
+            invalid_actions=self._invalid + [False],
+            result=result,
+            battle_tag=battle.battle_tag,
+            usernames={"player": self.username, "opponent": opponent},
+            turns=battle.turn,
+            format=self.battle_format,
+            writer="metamon-gemma env",
+        )
+
+    def opponent_name_for_file(self, opponent_username: str) -> str:
+        return opponent_username
+
+    def close(self):
+        if self._decision is not None:
+            try:
+                self._forfeit_and_drain()
+            except BattleError as e:
+                logger.warning("could not forfeit the open battle on close: %s", e)
+        for player in self._players():
+            fut = asyncio.run_coroutine_threadsafe(player.ps_client.stop_listening(), POKE_LOOP)
+            try:
+                fut.result(timeout=10)
+            except Exception as e:  # closing is best effort; report, do not raise
+                logger.warning("closing the connection of %s failed: %r", player.username, e)
+
+    def _players(self) -> Sequence[Player]:
+        return [self.player]
+
+
+class BattleAgainstBaseline(PokeEnvWrapper):
+    """Our agent against an in-process opponent (a baseline name or any poke-env Player class).
+
+    Both sides draw teams from the same team set (independent samples per battle).
+    """
+
+    def __init__(
+        self,
+        battle_format: str,
+        observation_space,
+        action_space,
+        reward_function,
+        team_set=None,
+        opponent_type: Union[str, type] = "RandomBaseline",
+        turn_limit: int = 200,
+        save_trajectories_to: Optional[str] = None,
+        tokenizer=None,
+        server_url=DEFAULT_PORT,
+        username: Optional[str] = None,
+        opponent_team_set=None,
+        battle_timeout: float = 300.0,
+    ):
+        if isinstance(opponent_type, str):
+            from metamon.baselines import get_baseline
+
+            opponent_type = get_baseline(opponent_type)
+        self.opponent_type = opponent_type
+        super().__init__(
+            battle_format, observation_space, action_space, reward_function, team_set=team_set,
+            tokenizer=tokenizer, turn_limit=turn_limit, save_trajectories_to=save_trajectories_to,
+            server_url=server_url, username=username, battle_timeout=battle_timeout,
+        )
+        opponent_team = (
+            _resolve_team_set(self.battle_format, opponent_team_set) if opponent_team_set else self.team_set
+        )
+        self.opponent = opponent_type(**self._player_kwargs(unique_username(opponent_type.__name__), opponent_team))
+
+    @property
+    def opponent_name(self) -> str:
+        return self.opponent_type.__name__
+
+    def opponent_name_for_file(self, opponent_username: str) -> str:
+        return self.opponent_type.__name__  # metamon names baseline opponents by class
+
+    def _start_battle(self):
+        return asyncio.run_coroutine_threadsafe(self.player.battle_against(self.opponent, n_battles=1), POKE_LOOP)
+
+    def _players(self):
+        return [self.player, self.opponent]
+
+
+class QueueOnLocalLadder(PokeEnvWrapper):
+    """Our agent searches the local server's ladder, one battle per ``reset()``.
+
+    ``num_battles`` caps how many battles this env will queue for (``None``: no cap);
+    ``ladder_timeout`` is how long a reset waits to be matched.
+    """
+
+    def __init__(
+        self,
+        battle_format: str,
+        observation_space,
+        action_space,
+        reward_function,
+        team_set=None,
+        num_battles: Optional[int] = None,
+        username: Optional[str] = None,
+        turn_limit: int = 1000,
+        save_trajectories_to: Optional[str] = None,
+        tokenizer=None,
+        server_url=DEFAULT_PORT,
+        ladder_timeout: float = 600.0,
+        battle_timeout: float = 300.0,
+    ):
+        self.num_battles = num_battles
+        self.ladder_timeout = ladder_timeout
+        self._battles_queued = 0
+        super().__init__(
+            battle_format, observation_space, action_space, reward_function, team_set=team_set,
+            tokenizer=tokenizer, turn_limit=turn_limit, save_trajectories_to=save_trajectories_to,
+            server_url=server_url, username=username, battle_timeout=battle_timeout,
+        )
+
+    @property
+    def start_timeout(self) -> float:
+        return self.ladder_timeout
+
+    def _start_battle(self):
+        if self.num_battles is not None and self._battles_queued >= self.num_battles:
+            raise BattleError(f"{self.username} already played its num_battles={self.num_battles} ladder battles")
+        self._battles_queued += 1
+        return asyncio.run_coroutine_threadsafe(self.player.ladder(1), POKE_LOOP)
+
+
+class _SelfPlaySide(PokeEnvWrapper):
+    """One agent of a :class:`SelfPlayPair`; its ``reset`` meets the other side's."""
+
+    def __init__(self, pair: "SelfPlayPair", challenger: bool, **kwargs):
+        self._pair = pair
+        self._challenger = challenger
+        super().__init__(**kwargs)
+
+    @property
+    def opponent_name(self) -> str:
+        return self._pair.envs[1 if self._challenger else 0].username
+
+    def _start_battle(self):
+        try:
+            self._pair._barrier.wait(timeout=self.battle_timeout)
+        except threading.BrokenBarrierError:
+            self._pair._barrier.reset()
+            raise BattleError(
+                "The other env of the self-play pair did not call reset() in time; "
+                "reset and step both envs, each from its own thread (see SelfPlayPair)."
+            ) from None
+        if not self._challenger:
+            return None
+        other = self._pair.envs[1].player
+        return asyncio.run_coroutine_threadsafe(self.player.battle_against(other, n_battles=1), POKE_LOOP)
+
+
+class SelfPlayPair:
+    """Two of our agents battling each other by direct challenge.
+
+    ``pair.envs`` holds two gymnasium envs (``envs[0]`` challenges ``envs[1]``). A battle needs
+    both: call ``reset``/``step`` of each from its own thread (a Showdown turn waits for both
+    players). Both sides write trajectories (when asked) with one shared battle id.
+
+    Example::
+
+        pair = SelfPlayPair("gen1ou", "DefaultObservationSpace", "DefaultActionSpace",
+                            "DefaultShapedReward", team_set="builtin")
+        def play(env, policy):
+            obs, info = env.reset()
+            done = False
+            while not done:
+                obs, r, done, trunc, info = env.step(policy(obs, info))
+        threads = [threading.Thread(target=play, args=(e, p)) for e, p in zip(pair.envs, policies)]
+    """
+
+    def __init__(self, battle_format: str, observation_space, action_space, reward_function,
+                 team_set=None, usernames: Optional[Sequence[str]] = None, **env_kwargs):
+        self._barrier = threading.Barrier(2)
+        names = list(usernames) if usernames else [unique_username("SPa"), unique_username("SPb")]
+        self.envs = [
+            _SelfPlaySide(self, challenger=(i == 0), battle_format=battle_format,
+                          observation_space=observation_space, action_space=action_space,
+                          reward_function=reward_function, team_set=team_set, username=names[i],
+                          **env_kwargs)
+            for i in range(2)
+        ]
+
+    def close(self):
+        for env in self.envs:
+            env.close()
