@@ -27,10 +27,10 @@ from poke_env.concurrency import POKE_LOOP
 from poke_env.player import RandomPlayer, SimpleHeuristicsPlayer
 from poke_env.ps_client.account_configuration import AccountConfiguration
 
-from metamon.env import BattleAgainstBaseline, unique_username
+from metamon.env import BattleAgainstBaseline
 from metamon.env.rollout import play_episodes, random_policy
 from metamon.env.teams import get_metamon_teams
-from metamon.server import LocalShowdownServer, server_configuration
+from metamon.server import LocalShowdownServer, server_configuration, unique_username
 
 
 def raw_poke_env(port: int, battle_format: str, n: int, concurrency: int) -> tuple[float, int]:

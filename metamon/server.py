@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import signal
 import socket
@@ -43,6 +44,7 @@ __all__ = [
     "SHOWDOWN_VERSION",
     "LocalShowdownServer",
     "find_free_port",
+    "unique_username",
     "port_in_use",
     "server_answers",
     "check_server",
@@ -67,6 +69,14 @@ def server_dir() -> Path:
 
 def showdown_dir(root: Optional[Path] = None) -> Path:
     return (root or server_dir()) / "node_modules" / "pokemon-showdown"
+
+
+def unique_username(prefix: str = "MM", rng: Optional[random.Random] = None) -> str:
+    """A Showdown username (at most 18 characters, Showdown's limit): the ASCII letters and
+    digits of ``prefix`` cut to 8, then 10 random digits, e.g. ``"EmeraldK4821937765"``."""
+    rng = rng or random
+    clean = "".join(c for c in prefix if c.isascii() and c.isalnum())[:8] or "player"
+    return clean + "".join(rng.choice("0123456789") for _ in range(10))
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:

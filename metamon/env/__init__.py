@@ -9,7 +9,6 @@ from metamon.env.wrappers import (
     PokeEnvWrapper,
     QueueOnLocalLadder,
     SelfPlayPair,
-    unique_username,
 )
 
 __all__ = [
@@ -20,5 +19,4 @@ __all__ = [
     "BattleAgainstBaseline",
     "QueueOnLocalLadder",
     "SelfPlayPair",
-    "unique_username",
 ]

@@ -32,7 +32,6 @@ import asyncio
 import copy
 import logging
 import queue
-import random
 import threading
 import time
 from datetime import datetime
@@ -40,7 +39,6 @@ from abc import ABC, abstractmethod
 from typing import Optional, Sequence, Union
 
 import gymnasium as gym
-import numpy as np
 from poke_env.concurrency import POKE_LOOP
 from poke_env.player import ForfeitBattleOrder, Player
 from poke_env.ps_client.account_configuration import AccountConfiguration
@@ -64,17 +62,11 @@ from metamon.interface import (
     get_observation_space,
     get_reward_function,
 )
-from metamon.server import DEFAULT_PORT, check_server, server_configuration
+from metamon.server import DEFAULT_PORT, check_server, server_configuration, unique_username
 
-__all__ = ["PokeEnvWrapper", "BattleAgainstBaseline", "QueueOnLocalLadder", "SelfPlayPair", "unique_username"]
+__all__ = ["PokeEnvWrapper", "BattleAgainstBaseline", "QueueOnLocalLadder", "SelfPlayPair"]
 
 logger = logging.getLogger(__name__)
-
-
-def unique_username(prefix: str = "MM") -> str:
-    """``<prefix>-<digits>``, at most 18 characters (Showdown's limit), unique with high probability."""
-    prefix = "".join(c for c in prefix if c.isalnum())[:7] or "MM"
-    return f"{prefix}-{random.randrange(10**9, 10**10)}"
 
 
 def _resolve_obs_space(observation_space, tokenizer) -> ObservationSpace:

@@ -53,7 +53,7 @@ def test_env_vs_each_baseline(showdown_server, battle_format, opponent):
 def test_trajectories_load_back_into_equal_states_and_observations(showdown_server, tmp_path):
     obs_space = get_observation_space("TeamPreviewObservationSpace")
     env = make_env(showdown_server, "gen9ou", "Grunt", obs="TeamPreviewObservationSpace", save_trajectories_to=tmp_path)
-    seen_obs, played = [], []
+    seen_obs = []
     try:
         for _ in range(2):
             obs, info = env.reset()
