@@ -14,6 +14,7 @@ and may be read from the consumer's thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from poke_env.battle import AbstractBattle
 from poke_env.concurrency import POKE_LOOP
 from poke_env.player import BattleOrder, Player
 
-__all__ = ["Decision", "Finished", "ExternalDecisionPlayer"]
+__all__ = ["Decision", "Finished", "ServerPopup", "ExternalDecisionPlayer", "forward_popups"]
 
 
 @dataclass
@@ -42,6 +43,31 @@ class Finished:
     battle: AbstractBattle
 
 
+@dataclass
+class ServerPopup:
+    """The server showed ``username`` a popup (e.g. a rejected team or challenge)."""
+
+    username: str
+    message: str
+
+
+class _PopupForwarder(logging.Handler):
+    # poke-env only logs popups ("Popup message received: ..."); turn them into events.
+    def __init__(self, events: queue.Queue, username: str):
+        super().__init__(level=logging.WARNING)
+        self.events, self.username = events, username
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("Popup message received"):
+            text = str(record.args[0]) if record.args else record.getMessage()
+            self.events.put(ServerPopup(self.username, text.replace("|popup|", "").replace("||", "\n").strip()))
+
+
+def forward_popups(player: Player, events: queue.Queue) -> None:
+    """Queue a :class:`ServerPopup` on ``events`` whenever the server shows ``player`` a popup."""
+    player.logger.addHandler(_PopupForwarder(events, player.username))
+
+
 def _resolve(future: asyncio.Future, order: BattleOrder) -> None:
     if not future.done():
         future.set_result(order)
@@ -52,7 +78,8 @@ class ExternalDecisionPlayer(Player):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.events: "queue.Queue[Decision | Finished]" = queue.Queue()
+        self.events: "queue.Queue[Decision | Finished | ServerPopup]" = queue.Queue()
+        forward_popups(self, self.events)
 
     async def choose_move(self, battle: AbstractBattle) -> BattleOrder:
         future = asyncio.get_running_loop().create_future()

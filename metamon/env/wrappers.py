@@ -44,7 +44,7 @@ from poke_env.player import ForfeitBattleOrder, Player
 from poke_env.ps_client.account_configuration import AccountConfiguration
 
 from metamon.data.trajectory_file import shared_battle_id, trajectory_filename, write_trajectory
-from metamon.env.agent_player import Decision, ExternalDecisionPlayer, Finished
+from metamon.env.agent_player import Decision, ExternalDecisionPlayer, Finished, ServerPopup, forward_popups
 from metamon.env.teams import TeamSet, get_metamon_teams
 from metamon.errors import BattleError, TeamError
 from metamon.formats import check_format, is_random_battle
@@ -149,6 +149,7 @@ class PokeEnvWrapper(gym.Env, ABC):
         self.invalid_action_count = 0
         self.battles_finished = 0
         self._decision: Optional[Decision] = None
+        self._states: list[UniversalState] = []
         self._battle_task = None  # concurrent.futures.Future of the coroutine that runs the battle
         self.player = self._make_agent_player()
 
@@ -184,10 +185,20 @@ class PokeEnvWrapper(gym.Env, ABC):
 
     # -- event plumbing ---------------------------------------------------------------------
     def _next_event(self, timeout: float) -> Union[Decision, Finished]:
+        """The next Decision/Finished of our player. A server popup before the battle started
+        (a rejected team or challenge) raises; later ones are logged."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return self.player.events.get(timeout=0.25)
+                event = self.player.events.get(timeout=0.25)
+                if not isinstance(event, ServerPopup):
+                    return event
+                if not self._states:
+                    raise BattleError(
+                        f"The server refused to start the {self.battle_format} battle "
+                        f"({event.username} was told: {event.message})"
+                    )
+                logger.warning("server popup for %s: %s", event.username, event.message)
             except queue.Empty:
                 task = self._battle_task
                 if task is not None and task.done() and task.exception() is not None:
@@ -393,6 +404,7 @@ class BattleAgainstBaseline(PokeEnvWrapper):
             _resolve_team_set(self.battle_format, opponent_team_set) if opponent_team_set else self.team_set
         )
         self.opponent = opponent_type(**self._player_kwargs(unique_username(opponent_type.__name__), opponent_team))
+        forward_popups(self.opponent, self.player.events)
 
     @property
     def opponent_name(self) -> str:

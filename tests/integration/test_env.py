@@ -8,7 +8,7 @@ import pytest
 from metamon.data.trajectory_file import parse_trajectory_filename, read_trajectory
 from metamon.env import BattleAgainstBaseline, QueueOnLocalLadder, SelfPlayPair
 from metamon.env.rollout import play_episodes, random_policy
-from metamon.errors import ServerError, TeamError, UnknownNameError
+from metamon.errors import BattleError, ServerError, TeamError, UnknownNameError
 from metamon.interface import UniversalState, get_observation_space
 from metamon.server import find_free_port
 
@@ -217,5 +217,21 @@ def test_any_poke_env_player_class_can_be_the_opponent(showdown_server):
     try:
         (result,) = play_episodes(env, random_policy(13), 1, progress=False)
         assert result.result in {"win", "loss", "tie"}
+    finally:
+        env.close()
+
+
+def test_illegal_team_is_a_clear_error_not_a_hang(showdown_server, tmp_path):
+    from metamon.env.teams import BUILTIN_TEAMS_DIR, TeamSet
+
+    source = sorted((BUILTIN_TEAMS_DIR / "gen9ou").glob("*.gen9ou_team"))[0].read_text().splitlines()
+    first_move = next(i for i, line in enumerate(source) if line.startswith("- "))
+    source[first_move] = "- Spore"  # nothing in our gen9ou teams can learn Spore but Breloom-likes
+    (tmp_path / "bad.gen9ou_team").write_text("\n".join(source) + "\n")
+    env = make_env(showdown_server, "gen9ou", "RandomBaseline", team_set=TeamSet(tmp_path, "gen9ou"),
+                   opponent_team_set="builtin", battle_timeout=60)
+    try:
+        with pytest.raises(BattleError, match="refused.*(Spore|team)"):
+            env.reset()
     finally:
         env.close()
