@@ -9,7 +9,17 @@ Cache layout (only what this module writes)::
 
     $METAMON_CACHE_DIR/
         version_reference.json
+        parsed-replays/<format>/...        download_parsed_replays(format)
         teams/<set_name>/<format>/...      download_teams(format, set_name)
+
+Command line::
+
+    python -m metamon.data.download parsed-replays --formats gen1ou gen2ou [--version v4] [--force]
+    python -m metamon.data.download teams --formats gen1ou [--version v4] [--force]
+
+``teams`` fetches every official set that exists for each format (``*replays`` sets only for
+OU formats, ``paper*`` sets not for gen9, ``modern_replays*`` only for versions after v0).
+Exit code 2 when something cannot be downloaded (offline, unknown format, missing file).
 
 Extraction is safe and atomic: members with absolute paths, ``..`` components, links that
 point outside the archive, or device files are refused (``tarfile``'s ``"data"`` filter plus
@@ -40,6 +50,11 @@ from metamon.formats import check_format
 __all__ = [
     "TEAMS_REPO",
     "LATEST_TEAMS_VERSION",
+    "PARSED_REPLAYS_REPO",
+    "LATEST_PARSED_REPLAY_VERSION",
+    "download_parsed_replays",
+    "team_sets_for",
+    "main",
     "TEAM_SETS",
     "cache_dir",
     "download_and_extract",
@@ -55,6 +70,11 @@ TEAMS_REPO = "jakegrigsby/metamon-teams"
 LATEST_TEAMS_VERSION = "v4"
 # metamon's official team sets, in the order metamon lists them.
 TEAM_SETS = ("competitive", "paper_variety", "paper_replays", "modern_replays", "modern_replays_v2")
+
+PARSED_REPLAYS_REPO = "jakegrigsby/metamon-parsed-replays"
+LATEST_PARSED_REPLAY_VERSION = "v4"
+# Parsed-replay archives of these revisions hold the files directly; later ones hold <format>/.
+_UNWRAPPED_PARSED_REPLAY_VERSIONS = ("v0", "v1")
 
 _VERSION_REFERENCE = "version_reference.json"
 
@@ -319,3 +339,82 @@ def download_teams(
         TEAMS_REPO, f"{set_name}/{battle_format}.tar.gz", version, dest,
         dataset_key="teams", name=f"{set_name}/{battle_format}", force=force_download,
     )
+
+
+def download_parsed_replays(
+    battle_format: str,
+    version: str = LATEST_PARSED_REPLAY_VERSION,
+    force_download: bool = False,
+) -> Path:
+    """Download metamon's parsed replays of ``battle_format`` (``{format}.tar.gz`` of
+    ``jakegrigsby/metamon-parsed-replays`` at revision ``version``) into
+    ``$METAMON_CACHE_DIR/parsed-replays/{format}/`` and return that folder. Recorded as
+    ``version_reference.json["parsed-replays"][format]``. Archives of v0/v1 hold the files
+    directly, later ones a ``{format}/`` folder; both end up in the same place.
+    """
+    check_format(battle_format)
+    dest = cache_dir() / "parsed-replays" / battle_format
+    return download_and_extract(
+        PARSED_REPLAYS_REPO, f"{battle_format}.tar.gz", version, dest,
+        archive_root_in_dest=version not in _UNWRAPPED_PARSED_REPLAY_VERSIONS,
+        dataset_key="parsed-replays", name=battle_format, force=force_download,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------
+def team_sets_for(battle_format: str, version: str = LATEST_TEAMS_VERSION) -> list:
+    """The official team sets published for ``battle_format`` at ``version``: ``*replays``
+    sets only for OU, ``paper*`` sets not for gen9, ``modern_replays*`` not in v0."""
+    sets = []
+    for set_name in TEAM_SETS:
+        if "replays" in set_name and not battle_format.endswith("ou"):
+            continue
+        if set_name.startswith("paper") and battle_format.startswith("gen9"):
+            continue
+        if set_name.startswith("modern") and version == "v0":
+            continue
+        sets.append(set_name)
+    return sets
+
+
+def _cli_parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m metamon.data.download",
+                                     description="Download metamon datasets into $METAMON_CACHE_DIR.")
+    parser.add_argument("dataset", choices=["parsed-replays", "teams"])
+    parser.add_argument("--formats", nargs="+", required=True, help="e.g. gen1ou gen2ou")
+    parser.add_argument("--version", default=None,
+                        help=f"Hub revision (default {LATEST_PARSED_REPLAY_VERSION} for parsed replays, "
+                        f"{LATEST_TEAMS_VERSION} for teams)")
+    parser.add_argument("--force", action="store_true", help="download again even if already installed")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m metamon.data.download``; returns the exit code."""
+    import sys
+
+    args = _cli_parser().parse_args(argv)
+    try:
+        for battle_format in args.formats:
+            check_format(battle_format)
+            if args.dataset == "parsed-replays":
+                version = args.version or LATEST_PARSED_REPLAY_VERSION
+                path = download_parsed_replays(battle_format, version, force_download=args.force)
+                print(f"parsed replays {battle_format} ({version}): {path}")
+            else:
+                version = args.version or LATEST_TEAMS_VERSION
+                for set_name in team_sets_for(battle_format, version):
+                    path = download_teams(battle_format, set_name, version, force_download=args.force)
+                    print(f"teams {set_name}/{battle_format} ({version}): {path}")
+    except MetamonError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""Recorded battles on a real local Showdown server: metamon.data.generate and recording_player."""
+
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from poke_env.battle import Move
+from poke_env.player import SingleBattleOrder
+
+from metamon.baselines import get_baseline
+from metamon.baselines.compete import close_players, make_player, play_battles
+from metamon.data.generate import count_trajectory_files, generate
+from metamon.data.parsed_replay_dset import ParsedReplayDataset
+from metamon.data.recording import recording_player
+from metamon.data.trajectory_file import parse_trajectory_filename, read_trajectory
+from metamon.env.teams import get_metamon_teams
+from metamon.interface import DefaultActionSpace, DefaultObservationSpace, DefaultShapedReward
+
+REPO = Path(__file__).resolve().parents[2]
+FMT = "gen1ou"
+
+
+def url(server):
+    return f"{server.host}:{server.port}"
+
+
+def files(root):
+    return sorted((Path(root) / FMT).glob("*.json.lz4"))
+
+
+def test_generate_records_both_sides_and_resumes(showdown_server, tmp_path):
+    out = tmp_path / "out"
+    summary = generate("GymLeader", "Grunt", FMT, 10, out, server_url=url(showdown_server), concurrent=5,
+                       seed=0, show_progress=False)
+    paths = files(out)
+    assert summary.finished == 10 and summary.errors == 0 and summary.files_written == 20
+    assert len(paths) == 20 and summary.existing_files == 0
+    assert summary.count("win") + summary.count("loss") + summary.count("tie") == 10
+
+    by_id = defaultdict(list)
+    decisions = invalid = 0
+    for path in paths:
+        name = parse_trajectory_filename(path.name)
+        data = read_trajectory(path)
+        by_id[name.battle_id].append((name, data))
+        actions = data["actions"]
+        assert actions[-1] == -1 and all(0 <= a <= 12 for a in actions[:-1]), actions
+        assert len(data["states"]) == len(actions) == len(data["invalid_actions"])
+        assert data["format"] == FMT and data["writer"] == "metamon-gemma recording_player"
+        assert name.won == (data["result"] == "win")
+        assert name.player == data["usernames"]["player"] and name.opponent == data["usernames"]["opponent"]
+        decisions += len(actions) - 1
+        invalid += sum(data["invalid_actions"])
+    assert summary.invalid_rate == invalid / decisions
+    assert len(by_id) == 10
+    opposite = {"win": "loss", "loss": "win", "tie": "tie"}
+    for (a, da), (b, db) in by_id.values():
+        assert (a.player, a.opponent) == (b.opponent, b.player)
+        assert db["result"] == opposite[da["result"]]
+        assert da["battle_tag"] == db["battle_tag"] and da["turns"] == db["turns"]
+    players = Counter(n.player[:3] for n, _ in sum(by_id.values(), []))  # usernames: class name + digits
+    assert players == Counter({"Gym": 10, "Gru": 10})
+
+    dset = ParsedReplayDataset(DefaultObservationSpace(), DefaultActionSpace(), DefaultShapedReward(),
+                               dset_root=out, formats=[FMT], strict=True)
+    assert len(dset) == 20
+    for i in range(len(dset)):
+        obs, actions, rewards, dones = dset[i]
+        assert not any(actions["missing"]) and all(0 <= a <= 12 for a in actions["chosen"])
+        assert len(rewards) == len(actions["chosen"]) and dones[-1]
+
+    again = generate("GymLeader", "Grunt", FMT, 2, out, server_url=url(showdown_server), show_progress=False)
+    assert again.existing_files == 20 and again.finished == 2
+    new = files(out)
+    assert len(new) == 24 and set(paths) <= set(new)
+
+
+class InvalidFirst(get_baseline("RandomBaseline")):
+    """Answers every request first with a move it does not have, then (if asked again) at
+    random. ``DEFAULT_CHOICE_CHANCE`` = 0: poke-env always asks again; async on purpose."""
+
+    DEFAULT_CHOICE_CHANCE = 0.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.answered = set()
+
+    async def choose_move(self, battle):
+        key = (battle.battle_tag, battle.last_request.get("rqid"))
+        if key not in self.answered:
+            self.answered.add(key)
+            return SingleBattleOrder(Move("splash", gen=1))
+        return self.choose_random_move(battle)
+
+
+class InvalidThenDefault(InvalidFirst):
+    """Always invalid; poke-env then sends "/choose default" without asking again."""
+
+    DEFAULT_CHOICE_CHANCE = 1.0
+
+
+def test_invalid_choices_are_recorded_explicitly(showdown_server, tmp_path):
+    teams = [get_metamon_teams(FMT, "builtin") for _ in range(2)]
+    retry, default = (
+        make_player(recording_player(cls), FMT, server_configuration=showdown_server.server_configuration,
+                    max_concurrent_battles=1, team=team, save_trajectories_to=tmp_path)
+        for cls, team in zip((InvalidFirst, InvalidThenDefault), teams)
+    )
+    try:
+        results = play_battles(retry, default, 1, timeout_s=60)
+    finally:
+        close_players(retry, default)
+    assert [r.outcome for r in results] != ["error"]
+    (r1,), (r2,) = retry.recorded, default.recorded
+    assert r1.battle_id == r2.battle_id
+    first = read_trajectory(r1.path)
+    # Every decision was rejected once, then replaced by a legal random choice.
+    assert r1.invalid == r1.decisions == len(first["actions"]) - 1 > 0
+    assert first["invalid_actions"] == [True] * r1.decisions + [False]
+    assert all(0 <= a <= 12 for a in first["actions"][:-1])
+    # Rejected and answered by poke-env's default order: flagged, and the played action is unknown.
+    second = read_trajectory(r2.path)
+    assert second["invalid_actions"] == [True] * r2.decisions + [False]
+    assert second["actions"] == [-1] * (r2.decisions + 1)
+    assert retry._buffers == {} and default._buffers == {}
+
+
+def test_cli_parallel_workers_with_their_own_servers(tmp_path):
+    out = tmp_path / "par"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "generate_selfplay_data.py"), "--player", "GymLeader",
+         "--opponent", "Grunt", "--battle_format", FMT, "--team_set", "builtin", "--num_battles", "2",
+         "--parallel_instances", "2", "--concurrent", "1", "--output_dir", str(out), "--no_progress", "--seed", "1"],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 of 2 battles finished" in proc.stdout
+    assert count_trajectory_files(out, FMT) == 4
+    ids = Counter(parse_trajectory_filename(p.name).battle_id for p in files(out))
+    assert sorted(ids.values()) == [2, 2]
