@@ -1,7 +1,10 @@
 """``make demo``: the library's main job on built-in defaults.
 
-Today: our gymnasium env (random legal policy) battles several baselines in gen1ou and gen9ou
-(built-in teams) and gen9randombattle on the local server, and a summary table is printed.
+1. Our gymnasium env (random legal policy) battles several baselines in gen1ou and gen9ou
+   (built-in teams) and gen9randombattle on the local server; a summary table is printed.
+2. Heuristic-vs-heuristic battles (GymLeader vs Grunt, both perspectives recorded) fill
+   ``--data_dir`` up to ``--demo_battles`` per format (re-running tops it up, never overwrites),
+   and ``ParsedReplayDataset`` loads every file back, printing counts.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ def main(argv=None) -> int:
     p.add_argument("--server_url", default="127.0.0.1:8000")
     p.add_argument("--battles", type=int, default=10, help="battles per matchup")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data_dir", default="data/demo", help="where the demo dataset is generated")
+    p.add_argument("--demo_battles", type=int, default=150, help="battles per format in the demo dataset")
     args = p.parse_args(argv)
 
     from metamon.env.rollout import play_episodes, random_policy, summarize
@@ -59,7 +64,44 @@ def main(argv=None) -> int:
         print(f"{battle_format:18s} {opponent:18s} {s['battles']:7d} {100 * s['win_rate']:11.1f}% "
               f"{100 * lo:5.1f}-{100 * hi:5.1f}% {s['mean_turns']:6.1f} {s['mean_return']:8.2f} "
               f"{s['steps_per_s']:8.1f}")
+    try:
+        demo_dataset(args)
+    except MetamonError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
+
+
+def demo_dataset(args) -> None:
+    """Generate heuristic battles into ``args.data_dir`` (topping up) and load them back."""
+    from metamon.data.generate import count_trajectory_files, generate
+    from metamon.data.parsed_replay_dset import ParsedReplayDataset
+    from metamon.interface import (TokenizedObservationSpace, get_action_space, get_observation_space,
+                                   get_reward_function)
+    from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
+
+    formats = ["gen1ou", "gen9ou"]
+    for battle_format in formats:
+        missing = args.demo_battles - count_trajectory_files(args.data_dir, battle_format) // 2
+        if missing > 0:
+            print(f"\nGenerating {missing} GymLeader vs Grunt battles in {battle_format} -> {args.data_dir}")
+            summary = generate("GymLeader", "Grunt", battle_format, missing, args.data_dir,
+                               server_url=args.server_url, concurrent=8, seed=args.seed)
+            print(summary.report("GymLeader", "Grunt"))
+
+    obs_space = TokenizedObservationSpace(get_observation_space("TeamPreviewObservationSpace"),
+                                          get_tokenizer(DEFAULT_TOKENIZER))
+    dset = ParsedReplayDataset(obs_space, get_action_space("DefaultActionSpace"),
+                               get_reward_function("DefaultShapedReward"),
+                               dset_root=args.data_dir, formats=formats)
+    steps = missing_actions = 0
+    for i in range(len(dset)):
+        obs, actions, rewards, dones = dset[i]
+        steps += len(rewards)
+        missing_actions += sum(actions["missing"])
+    per_format = {f: count_trajectory_files(args.data_dir, f) for f in formats}
+    print(f"\nParsedReplayDataset({args.data_dir}): {len(dset)} trajectories {per_format}, "
+          f"{steps} timesteps, {missing_actions} missing actions, skipped {dict(dset.skipped) or 0}")
 
 
 if __name__ == "__main__":
