@@ -57,9 +57,11 @@ above; ``ExpandedObservationSpace`` guards the PP ratio against ``max_pp == 0`` 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 import numpy as np
 from gymnasium import spaces
@@ -114,13 +116,16 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
+# The Universal* records are tested first: they are what the observation spaces sort every turn.
+
+
 def _pokemon_sort_key(item) -> str:
+    if isinstance(item, UniversalPokemon):
+        return item.name
     if isinstance(item, Pokemon):
         return pokemon_name(item.species)
     if isinstance(item, str):
         return pokemon_name(item)
-    if isinstance(item, UniversalPokemon):
-        return item.name
     raise ValueError(
         f"consistent_pokemon_order cannot order {type(item).__name__} objects "
         "(expected poke-env Pokemon, str or UniversalPokemon)"
@@ -128,12 +133,12 @@ def _pokemon_sort_key(item) -> str:
 
 
 def _move_sort_key(item) -> str:
+    if isinstance(item, UniversalMove):
+        return item.name
     if isinstance(item, Move):
         return move_name(item.id)
     if isinstance(item, str):
         return move_name(item)
-    if isinstance(item, UniversalMove):
-        return item.name
     raise ValueError(
         f"consistent_move_order cannot order {type(item).__name__} objects "
         "(expected poke-env Move, str or UniversalMove)"
@@ -167,6 +172,8 @@ _UNKNOWN_ABILITY_VALUES = (None, "unknown_ability")
 _NO_ABILITY_VALUES = ("", "No Ability", "noability")
 _BOOST_KEYS = ("atk", "spa", "def", "spd", "spe", "accuracy", "evasion")
 _BASE_STAT_KEYS = ("atk", "spa", "def", "spd", "spe", "hp")
+_BOOST_FIELDS = tuple(f"{k}_boost" for k in _BOOST_KEYS)
+_BASE_STAT_FIELDS = tuple(f"base_{k}" for k in _BASE_STAT_KEYS)
 
 
 def _type_word(pokemon_type) -> str:
@@ -234,13 +241,21 @@ def _first_key_word(counters: dict, empty: str) -> str:
     return clean_no_numbers(next(iter(counters)).name) if counters else empty
 
 
+@functools.cache
+def _field_names(cls) -> frozenset[str]:
+    """The field names of dataclass ``cls`` (computed once per class)."""
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _check_keys(cls, data: dict, optional: Iterable[str] = ()) -> None:
     """Raise ``ValueError`` naming missing / unknown keys of a dict meant for ``cls``."""
     if not isinstance(data, dict):
         raise ValueError(f"{cls.__name__}.from_dict expects a dict, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    missing = sorted(names - set(data) - set(optional))
-    unknown = sorted(set(data) - names)
+    names = _field_names(cls)
+    if data.keys() == names:  # the common case: every field, nothing else
+        return
+    missing = sorted(names - data.keys() - set(optional))
+    unknown = sorted(data.keys() - names)
     if missing or unknown:
         raise ValueError(
             f"{cls.__name__}.from_dict: missing keys {missing}, unknown keys {unknown}"
@@ -351,8 +366,8 @@ class UniversalPokemon:
             status=_status_word(pokemon.status),
             effect=_min_key_word(pokemon.effects, "noeffect"),
             moves=[UniversalMove.from_Move(m) for m in list(pokemon.moves.values())[:4]],
-            **{f"{k}_boost": int(boosts[k]) for k in _BOOST_KEYS},
-            **{f"base_{k}": int(base[k]) for k in _BASE_STAT_KEYS},
+            **{field: int(boosts[k]) for field, k in zip(_BOOST_FIELDS, _BOOST_KEYS)},
+            **{field: int(base[k]) for field, k in zip(_BASE_STAT_FIELDS, _BASE_STAT_KEYS)},
             tera_type=_types_words([pokemon.tera_type], n_words=1),
             base_species=pokemon_name(pokemon.base_species),
         )
@@ -535,10 +550,27 @@ def maybe_valid_actions(state: UniversalState) -> set[int]:
 
 
 def definitely_valid_actions(state: UniversalState, battle: AbstractBattle) -> set[int]:
-    """The maybe-valid indices for which :func:`action_idx_to_BattleOrder` gives an order."""
-    return {
-        i for i in maybe_valid_actions(state) if action_idx_to_BattleOrder(battle, i) is not None
-    }
+    """The maybe-valid indices for which :func:`action_idx_to_BattleOrder` gives an order.
+
+    Same result as asking :func:`action_idx_to_BattleOrder` index by index, but the battle's move
+    and switch options are built once instead of once per index.
+    """
+    maybe = maybe_valid_actions(state)
+    if _forced_pseudo_move(battle) is not None:
+        return maybe  # every index means the forced pseudo-move
+    moves = _move_options(battle)
+    switches = consistent_pokemon_order(_switch_options(battle))
+    valid = set()
+    for idx in maybe:
+        wants_tera = idx >= _FIRST_TERA
+        slot = idx - _FIRST_TERA if wants_tera else idx
+        if slot < _FIRST_SWITCH:
+            order = _move_order(battle, moves, slot, wants_tera)
+        else:
+            order = _switch_order(battle, switches, slot - _FIRST_SWITCH)
+        if order is not None:
+            valid.add(idx)
+    return valid
 
 
 def _move_options(battle: AbstractBattle) -> list[Move]:
@@ -587,15 +619,27 @@ def action_idx_to_BattleOrder(
     wants_tera = action_idx >= _FIRST_TERA
     slot = action_idx - _FIRST_TERA if wants_tera else action_idx
     if slot < _FIRST_SWITCH:
-        options = _move_options(battle)
-        if battle.force_switch or slot >= len(options):
-            return None
-        move = options[slot]
-        if move.id not in {m.id for m in battle.available_moves}:
-            return None
-        return SingleBattleOrder(move, terastallize=wants_tera and bool(battle.can_tera))
+        return _move_order(battle, _move_options(battle), slot, wants_tera)
     candidates = consistent_pokemon_order(_switch_options(battle))
-    k = slot - _FIRST_SWITCH
+    return _switch_order(battle, candidates, slot - _FIRST_SWITCH)
+
+
+def _move_order(
+    battle: AbstractBattle, options: list[Move], slot: int, wants_tera: bool
+) -> Optional[SingleBattleOrder]:
+    """Rules 5-6 for move slot ``slot`` (0-3) given the battle's ``_move_options``."""
+    if battle.force_switch or slot >= len(options):
+        return None
+    move = options[slot]
+    if move.id not in {m.id for m in battle.available_moves}:
+        return None
+    return SingleBattleOrder(move, terastallize=wants_tera and bool(battle.can_tera))
+
+
+def _switch_order(
+    battle: AbstractBattle, candidates: list[Pokemon], k: int
+) -> Optional[SingleBattleOrder]:
+    """Rule 7 for switch slot ``k`` (0-4) given the sorted switch candidates."""
     if k >= len(candidates):
         return None
     if candidates[k].name not in {p.name for p in battle.available_switches}:
@@ -891,8 +935,27 @@ OBSERVATION_SPECIAL_TOKENS = tuple(
 _PAD = -2.0  # numeric value of a missing move / switch slot
 
 
-def _padded(words: list[str], length: int) -> list[str]:
-    return words[:length] + [BLANK] * max(0, length - len(words))
+def _padded(items: list, length: int, filler=BLANK) -> list:
+    """The first ``length`` items, with ``filler`` appended up to ``length``."""
+    return items[:length] + [filler] * (length - len(items))
+
+
+_base_stats_of = operator.attrgetter(*_BASE_STAT_FIELDS)  # pokemon -> (base_atk, ..., base_hp)
+_boosts_of = operator.attrgetter(*_BOOST_FIELDS)  # pokemon -> (atk_boost, ..., evasion_boost)
+
+
+class _Slots(NamedTuple):
+    """A state's sorted move and switch slots, computed once per observation."""
+
+    moves: list[UniversalMove]  # consistent_move_order of the active Pokémon's moves
+    switches: list[UniversalPokemon]  # consistent_pokemon_order of the available switches
+
+    @classmethod
+    def of(cls, state: UniversalState) -> "_Slots":
+        return cls(
+            consistent_move_order(state.player_active_pokemon.moves),
+            consistent_pokemon_order(state.available_switches),
+        )
 
 
 class ObservationSpace(ABC):
@@ -977,7 +1040,8 @@ class DefaultObservationSpace(ObservationSpace):
     def _pokemon_words(self, pokemon: UniversalPokemon, active: bool) -> list[str]:
         words = [pokemon.name, pokemon.item, pokemon.ability]
         if active:
-            words += pokemon.types.split(" ") + [pokemon.effect, pokemon.status]
+            words += pokemon.types.split(" ")
+            words += (pokemon.effect, pokemon.status)
         return words
 
     def _opponent_words(self, pokemon: UniversalPokemon) -> list[str]:
@@ -986,53 +1050,49 @@ class DefaultObservationSpace(ObservationSpace):
     def _move_words(self, move: UniversalMove) -> list[str]:
         return [move.name, move.move_type, move.category]
 
-    def _text_words(self, state: UniversalState) -> list[str]:
-        player = state.player_active_pokemon
-        words = [f"<{state.format}>", FORCEDSWITCH if state.forced_switch else ANYCHOICE]
-        words += [PLAYER] + self._pokemon_words(player, active=True)
-        moves = consistent_move_order(player.moves)
-        for slot in range(_N_MOVE_SLOTS):
-            if slot < len(moves):
-                words += [MOVE] + self._move_words(moves[slot])
-            else:
-                words += [MOVE] + [BLANK] * self._active_move_words
-        switches = consistent_pokemon_order(state.available_switches)
-        for slot in range(_N_SWITCH_SLOTS):
-            if slot < len(switches):
-                mon = switches[slot]
-                names = [m.name for m in consistent_move_order(mon.moves)]
-                words += [SWITCH] + self._pokemon_words(mon, active=False)
-                words += [MOVESET] + _padded(names, _N_MOVE_SLOTS)
-            else:
-                words += [SWITCH] + [BLANK] * (self._inactive_pokemon_words + 1 + _N_MOVE_SLOTS)
-        words += [OPPONENT] + self._opponent_words(state.opponent_active_pokemon)
-        words += [CONDITIONS, state.weather, state.player_conditions, state.opponent_conditions]
-        words += [PLAYER_PREV, state.player_prev_move.name, OPP_PREV, state.opponent_prev_move.name]
+    def _text_words(self, state: UniversalState, slots: _Slots) -> list[str]:
+        words = [f"<{state.format}>", FORCEDSWITCH if state.forced_switch else ANYCHOICE, PLAYER]
+        words += self._pokemon_words(state.player_active_pokemon, active=True)
+        blank_move = [BLANK] * self._active_move_words
+        for move in _padded(slots.moves, _N_MOVE_SLOTS, None):
+            words.append(MOVE)
+            words += blank_move if move is None else self._move_words(move)
+        blank_switch = [BLANK] * (self._inactive_pokemon_words + 1 + _N_MOVE_SLOTS)
+        for mon in _padded(slots.switches, _N_SWITCH_SLOTS, None):
+            words.append(SWITCH)
+            if mon is None:
+                words += blank_switch
+                continue
+            words += self._pokemon_words(mon, active=False)
+            words.append(MOVESET)
+            # sorting the names gives consistent_move_order's names (its key is the name)
+            words += _padded(sorted([m.name for m in mon.moves]), _N_MOVE_SLOTS)
+        words.append(OPPONENT)
+        words += self._opponent_words(state.opponent_active_pokemon)
+        words += (CONDITIONS, state.weather, state.player_conditions, state.opponent_conditions)
+        words += (PLAYER_PREV, state.player_prev_move.name, OPP_PREV, state.opponent_prev_move.name)
         return words
 
     # --- number pieces ---------------------------------------------------------------------
 
     @staticmethod
     def _pokemon_numbers(pokemon: UniversalPokemon) -> list[float]:
-        base = [getattr(pokemon, f"base_{k}") / 255.0 for k in _BASE_STAT_KEYS]
-        boosts = [getattr(pokemon, f"{k}_boost") / 6.0 for k in _BOOST_KEYS]
+        base = [value / 255.0 for value in _base_stats_of(pokemon)]
+        boosts = [value / 6.0 for value in _boosts_of(pokemon)]
         return [pokemon.hp_pct, pokemon.lvl / 100.0] + base + boosts
 
     def _move_number_features(self, move: UniversalMove) -> list[float]:
         return [move.base_power / 200.0, move.accuracy, move.priority / 5.0]
 
-    def _numbers(self, state: UniversalState) -> list[float]:
-        player = state.player_active_pokemon
-        numbers = [state.opponents_remaining / 6.0] + self._pokemon_numbers(player)
-        moves = consistent_move_order(player.moves)
-        for slot in range(_N_MOVE_SLOTS):
-            if slot < len(moves):
-                numbers += self._move_number_features(moves[slot])
-            else:
-                numbers += [_PAD] * self._move_numbers
-        switches = consistent_pokemon_order(state.available_switches)
+    def _numbers(self, state: UniversalState, slots: _Slots) -> list[float]:
+        numbers = [state.opponents_remaining / 6.0]
+        numbers += self._pokemon_numbers(state.player_active_pokemon)
+        blank_move = [_PAD] * self._move_numbers
+        for move in _padded(slots.moves, _N_MOVE_SLOTS, None):
+            numbers += blank_move if move is None else self._move_number_features(move)
         numbers += [
-            switches[s].hp_pct if s < len(switches) else _PAD for s in range(_N_SWITCH_SLOTS)
+            _PAD if mon is None else mon.hp_pct
+            for mon in _padded(slots.switches, _N_SWITCH_SLOTS, None)
         ]
         numbers += self._pokemon_numbers(state.opponent_active_pokemon)
         return numbers
@@ -1040,16 +1100,20 @@ class DefaultObservationSpace(ObservationSpace):
     # --- assembly --------------------------------------------------------------------------
 
     def state_to_obs(self, state: UniversalState) -> dict[str, np.ndarray]:
-        words = self._text_words(state)
-        numbers = self._numbers(state)
-        bad = [w for w in words if not w or " " in w]
-        if len(words) != self.n_words or bad:
+        slots = _Slots.of(state)
+        words = self._text_words(state, slots)
+        numbers = self._numbers(state, slots)
+        text = " ".join(words)
+        # Every word is non-empty and space-free exactly when all(words) holds and the join
+        # added the only spaces (len(words) - 1 of them).
+        if len(words) != self.n_words or not all(words) or text.count(" ") != len(words) - 1:
+            bad = [w for w in words if not w or " " in w]
             raise ValueError(
                 f"{type(self).__name__}: state produced {len(words)} words (expected "
                 f"{self.n_words}); malformed words: {bad[:5]} (is a categorical field empty, or "
                 "is `types` not exactly two words?)"
             )
-        return {"text": np.array(" ".join(words)), "numbers": np.asarray(numbers, dtype=np.float32)}
+        return {"text": np.array(text), "numbers": np.asarray(numbers, dtype=np.float32)}
 
 
 @register_observation_space
@@ -1095,12 +1159,12 @@ class ExpandedObservationSpace(DefaultObservationSpace):
         warning = float(ratio >= 0.5) + float(ratio >= 0.25) + float(ratio > 0)
         return super()._move_number_features(move) + [warning]
 
-    def _text_words(self, state: UniversalState) -> list[str]:
-        return super()._text_words(state) + _padded(sorted(self.revealed_opponents), 6)
+    def _text_words(self, state: UniversalState, slots: _Slots) -> list[str]:
+        return super()._text_words(state, slots) + _padded(sorted(self.revealed_opponents), 6)
 
-    def _numbers(self, state: UniversalState) -> list[float]:
+    def _numbers(self, state: UniversalState, slots: _Slots) -> list[float]:
         flags = [self.any_opponent_asleep, self.any_opponent_frozen, state.can_tera]
-        return super()._numbers(state) + [float(f) for f in flags]
+        return super()._numbers(state, slots) + [float(f) for f in flags]
 
     def state_to_obs(self, state: UniversalState) -> dict[str, np.ndarray]:
         self._remember(state)
@@ -1113,8 +1177,8 @@ class TeamPreviewObservationSpace(ExpandedObservationSpace):
 
     n_words = 106
 
-    def _text_words(self, state: UniversalState) -> list[str]:
-        return super()._text_words(state) + _padded(sorted(state.opponent_teampreview), 6)
+    def _text_words(self, state: UniversalState, slots: _Slots) -> list[str]:
+        return super()._text_words(state, slots) + _padded(sorted(state.opponent_teampreview), 6)
 
 
 @register_observation_space
@@ -1136,6 +1200,13 @@ class OpponentMoveObservationSpace(TeamPreviewObservationSpace):
     def _opponent_words(self, pokemon: UniversalPokemon) -> list[str]:
         names = [m.name for m in consistent_move_order(pokemon.moves)]
         return super()._opponent_words(pokemon) + _padded(names, _N_MOVE_SLOTS)
+
+
+def _as_str(text) -> str:
+    """``str(text)``, read directly (without numpy's printing) from a 0-d unicode array."""
+    if isinstance(text, np.ndarray) and text.ndim == 0 and text.dtype.kind == "U":
+        return text.item()
+    return str(text)
 
 
 class TokenizedObservationSpace(ObservationSpace):
@@ -1174,7 +1245,7 @@ class TokenizedObservationSpace(ObservationSpace):
     def state_to_obs(self, state: UniversalState) -> dict[str, np.ndarray]:
         obs = self.base_obs_space.state_to_obs(state)
         for key, length in self.base_obs_space.tokenizable.items():
-            tokens = np.asarray(self.tokenizer.tokenize(str(obs.pop(key))), dtype=np.int32)
+            tokens = np.asarray(self.tokenizer.tokenize(_as_str(obs.pop(key))), dtype=np.int32)
             if tokens.shape != (length,):
                 raise ValueError(
                     f"tokenizer returned {tokens.shape[0]} tokens for {key!r}, expected {length}"

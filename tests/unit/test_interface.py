@@ -739,3 +739,87 @@ def test_interface_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths give the same bytes as before the speed-up
+# ---------------------------------------------------------------------------------------------
+
+
+def _varied_states(example_state, gen9_state):
+    """One battle's worth of varied states, in order (the Expanded memory carries across them)."""
+    player = gen9_state.player_active_pokemon
+    tera = dataclasses.replace(
+        gen9_state, can_tera=False,
+        player_active_pokemon=dataclasses.replace(player, tera_type="fairy"))
+    few_slots = dataclasses.replace(
+        gen9_state, available_switches=gen9_state.available_switches[:2],
+        player_active_pokemon=dataclasses.replace(player, moves=player.moves[:1]))
+    no_slots = dataclasses.replace(
+        gen9_state, available_switches=[], opponent_teampreview=[], forced_switch=True,
+        player_active_pokemon=dataclasses.replace(player, moves=[]))
+    asleep = _with_opponent(gen9_state, status="slp")
+    frozen_heatran = _with_opponent(gen9_state, status="frz", name="heatran", base_species="heatran")
+    return [example_state, gen9_state, tera, few_slots, no_slots, asleep, frozen_heatran, gen9_state]
+
+
+def _observation_digest(states) -> str:
+    """sha256 over every observation of every space (keys, dtypes, shapes and raw bytes)."""
+    import hashlib
+
+    from metamon.tokenizer import get_tokenizer
+
+    tokenized = TokenizedObservationSpace(TeamPreviewObservationSpace(),
+                                          get_tokenizer("metamon-gemma-v1"))
+    digest = hashlib.sha256()
+    for space in [cls() for cls in ALL_SPACES] + [tokenized]:
+        space.reset()
+        for state in states:
+            obs = space(state)
+            for key in sorted(obs):
+                value = obs[key]
+                digest.update(f"{key} {value.dtype.str} {value.shape}".encode())
+                digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+# Computed with the implementation before the hot-path speed-up (per-call sorting, isinstance
+# chains and dataclasses.fields): the optimised code must reproduce every byte.
+VARIED_STATES_DIGEST = "3a70dc8917524c573fdc381a38bdad16dac7b1331f9f97bd7c121f9016f6a1bf"
+
+
+def test_observations_are_byte_identical_to_the_reference(example_state, gen9_state):
+    states = _varied_states(example_state, gen9_state)
+    assert str(DefaultObservationSpace()(states[0])["text"]) == EXAMPLE_2_TEXT
+    assert _observation_digest(states) == VARIED_STATES_DIGEST
+    # the digest only depends on the states' contents: a dict round trip changes nothing
+    rebuilt = [UniversalState.from_dict(s.to_dict()) for s in states]
+    assert rebuilt == states
+    assert _observation_digest(rebuilt) == VARIED_STATES_DIGEST
+
+
+def test_tokenized_text_tokens_equal_tokenizing_the_base_text(gen9_state):
+    from metamon.tokenizer import get_tokenizer
+
+    tokenizer = get_tokenizer("metamon-gemma-v1")
+    base = TeamPreviewObservationSpace()
+    text = str(base(gen9_state)["text"])
+    tokens = TokenizedObservationSpace(TeamPreviewObservationSpace(), tokenizer)(gen9_state)
+    assert tokens["text_tokens"].tolist() == tokenizer.tokenize(text).tolist()
+    assert (tokens["text_tokens"] >= 0).all()
+
+
+@pytest.mark.parametrize("make_battle", [
+    lambda: gen9_battle_with_request(can_tera=True),
+    lambda: gen9_battle_with_request(disabled=["knockoff"]),
+    _forced_switch_battle,
+    _reviving_battle,
+    lambda: _single_move_battle("struggle"),
+    lambda: _single_move_battle("knockoff", trapped=True),
+])
+def test_definitely_valid_actions_matches_per_index_orders(make_battle):
+    battle = make_battle()
+    state = UniversalState.from_Battle(battle)
+    per_index = {i for i in maybe_valid_actions(state)
+                 if action_idx_to_BattleOrder(battle, i) is not None}
+    assert definitely_valid_actions(state, battle) == per_index
