@@ -34,14 +34,13 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Type
 
 from poke_env.battle import AbstractBattle
 from poke_env.player import BattleOrder, Player
 
-from metamon.data.trajectory_file import shared_battle_id, trajectory_filename, write_trajectory
+from metamon.data.trajectory_file import write_battle
 from metamon.errors import MetamonError
 from metamon.interface import UniversalState, battle_order_to_action_idx
 
@@ -155,22 +154,10 @@ def recording_player(player_cls: Type[Player]) -> Type[Player]:
             result = "win" if battle.won else "loss" if battle.lost else "tie"
             opponent = battle.opponent_username or "unknown"
             battle_format = self.format
-            battle_id = shared_battle_id(battle_format, battle.battle_tag, [self.username, opponent])
-            name = trajectory_filename(battle_id, self.username, opponent, won=result == "win", date=datetime.now())
             states = buffer.states + [UniversalState.from_Battle(battle).to_dict()]
-            path = write_trajectory(
-                self.save_trajectories_to,
-                battle_format,
-                name,
-                states=states,
-                actions=buffer.actions + [-1],
-                invalid_actions=buffer.invalid + [False],
-                result=result,
-                battle_tag=battle.battle_tag,
-                usernames={"player": self.username, "opponent": opponent},
-                turns=battle.turn,
-                format=battle_format,
-                writer=WRITER,
+            path, battle_id = write_battle(
+                self.save_trajectories_to, battle_format, battle.battle_tag, self.username, opponent,
+                result, battle.turn, states, buffer.actions, buffer.invalid, writer=WRITER,
             )
             return RecordedBattle(
                 battle_tag=battle.battle_tag,

@@ -46,6 +46,7 @@ __all__ = [
     "parse_trajectory_filename",
     "write_trajectory",
     "read_trajectory",
+    "write_battle",
 ]
 
 TRAJECTORY_SUFFIXES = (".json.lz4", ".json")
@@ -171,3 +172,35 @@ def read_trajectory(path: str | os.PathLike) -> dict:
     if path.name.endswith(".lz4"):
         raw = lz4.frame.decompress(raw)
     return json.loads(raw)
+
+
+def write_battle(
+    root: str | os.PathLike,
+    battle_format: str,
+    battle_tag: str,
+    player: str,
+    opponent: str,
+    result: str,
+    turns: int,
+    states: Sequence[dict],
+    actions: Sequence[int],
+    invalid_actions: Sequence[bool],
+    writer: str,
+    opponent_in_name: Optional[str] = None,
+) -> tuple[Path, str]:
+    """Write one finished battle from ``player``'s point of view; return (path, battle_id).
+
+    The one place every producer (env, generation, evaluation) names and writes a battle:
+    ``actions`` / ``invalid_actions`` get the trailing ``-1`` / ``False`` here, the battle id
+    is :func:`shared_battle_id`, and ``opponent_in_name`` (default ``opponent``) is what the
+    file name records (metamon names baseline opponents by class).
+    """
+    battle_id = shared_battle_id(battle_format, battle_tag, [player, opponent])
+    name = trajectory_filename(battle_id, player, opponent_in_name or opponent, won=result == "win")
+    path = write_trajectory(
+        root, battle_format, name, states=states, actions=list(actions) + [-1],
+        invalid_actions=list(invalid_actions) + [False], result=result, battle_tag=battle_tag,
+        usernames={"player": player, "opponent": opponent}, turns=turns, format=battle_format,
+        writer=writer,
+    )
+    return path, battle_id

@@ -34,7 +34,6 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime
 from abc import ABC, abstractmethod
 from typing import Optional, Sequence, Union
 
@@ -43,7 +42,7 @@ from poke_env.concurrency import POKE_LOOP
 from poke_env.player import ForfeitBattleOrder, Player
 from poke_env.ps_client.account_configuration import AccountConfiguration
 
-from metamon.data.trajectory_file import shared_battle_id, trajectory_filename, write_trajectory
+from metamon.data.trajectory_file import write_battle
 from metamon.env.agent_player import Decision, ExternalDecisionPlayer, Finished, ServerPopup, forward_popups
 from metamon.env.teams import TeamSet, get_metamon_teams
 from metamon.errors import BattleError, TeamError
@@ -330,23 +329,12 @@ class PokeEnvWrapper(gym.Env, ABC):
 
     def _save_trajectory(self, battle, result: str):
         opponent = battle.opponent_username or self.opponent_name
-        battle_id = shared_battle_id(self.battle_format, battle.battle_tag, [self.username, opponent])
-        name = trajectory_filename(battle_id, self.username, self.opponent_name_for_file(opponent),
-                                   won=result == "win", date=datetime.now())
-        return write_trajectory(
-            self.save_trajectories_to,
-            self.battle_format,
-            name,
-            states=[s.to_dict() for s in self._states],
-            actions=self._actions + [-1],
-            invalid_actions=self._invalid + [False],
-            result=result,
-            battle_tag=battle.battle_tag,
-            usernames={"player": self.username, "opponent": opponent},
-            turns=battle.turn,
-            format=self.battle_format,
-            writer="metamon-gemma env",
+        path, _ = write_battle(
+            self.save_trajectories_to, self.battle_format, battle.battle_tag, self.username, opponent,
+            result, battle.turn, [s.to_dict() for s in self._states], self._actions, self._invalid,
+            writer="metamon-gemma env", opponent_in_name=self.opponent_name_for_file(opponent),
         )
+        return path
 
     def opponent_name_for_file(self, opponent_username: str) -> str:
         return opponent_username
