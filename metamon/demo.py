@@ -5,12 +5,18 @@
 2. Heuristic-vs-heuristic battles (GymLeader vs Grunt, both perspectives recorded) fill
    ``--data_dir`` up to ``--demo_battles`` per format (re-running tops it up, never overwrites),
    and ``ParsedReplayDataset`` loads every file back, printing counts.
+3. A tiny agent (``tiny_agent.gin`` + ``il.gin``) is trained on that data for ``--train_steps``
+   updates (``python -m metamon.rl.train``, a new run under ``--save_dir``), then evaluated
+   against RandomBaseline, GymLeader and Grunt in gen1ou (``python -m metamon.rl.evaluate``),
+   printing the win-rate table. ``--train_steps 0`` skips this step.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import time
 
 from metamon.errors import MetamonError
 
@@ -32,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data_dir", default="data/demo", help="where the demo dataset is generated")
     p.add_argument("--demo_battles", type=int, default=150, help="battles per format in the demo dataset")
+    p.add_argument("--save_dir", default="runs", help="where the demo agent's run goes")
+    p.add_argument("--train_steps", type=int, default=300, help="updates for the demo agent (0: skip)")
+    p.add_argument("--eval_battles", type=int, default=20, help="evaluation battles per opponent")
     args = p.parse_args(argv)
 
     from metamon.env.rollout import play_episodes, random_policy, summarize
@@ -66,10 +75,42 @@ def main(argv=None) -> int:
               f"{s['steps_per_s']:8.1f}")
     try:
         demo_dataset(args)
+        if args.train_steps > 0:
+            demo_agent(args)
     except MetamonError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run(module, argv: list) -> None:
+    print("\n$ python -m " + module.__name__ + " " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    code = module.main(argv)
+    if code:
+        raise MetamonError(f"{module.__name__} exited with code {code}")
+
+
+def demo_agent(args) -> None:
+    """Train a tiny imitation agent on the demo data, then battle baselines with it."""
+    from metamon.rl import evaluate, train
+
+    run_name = time.strftime("demo-%Y%m%d-%H%M%S")
+    _run(train, [
+        "--run_name", run_name, "--save_dir", args.save_dir,
+        "--model_gin_config", "tiny_agent.gin", "--train_gin_config", "il.gin",
+        "--parsed_replay_dir", args.data_dir, "--formats", "gen1ou", "gen9ou",
+        "--epochs", "1", "--steps_per_epoch", str(args.train_steps), "--batch_size_per_gpu", "16",
+        "--dloader_workers", "0", "--log_interval", "50", "--eval_gens", "--seed", str(args.seed),
+        # a tiny model on little data: shorter context, faster warm-up and a larger step size
+        "--gin_bindings", "MetamonAMAGOExperiment.max_seq_len = 32",
+        "--gin_bindings", "MetamonAMAGOExperiment.lr_warmup_steps = 50",
+        "--gin_bindings", "MetamonAMAGOExperiment.learning_rate = 1e-3",
+    ])
+    _run(evaluate, [
+        "--run_name", run_name, "--ckpt_dir", args.save_dir, "--formats", "gen1ou",
+        "--opponents", "RandomBaseline", "GymLeader", "Grunt", "--battles", str(args.eval_battles),
+        "--server_url", args.server_url, "--seed", str(args.seed),
+    ])
 
 
 def demo_dataset(args) -> None:

@@ -1,0 +1,586 @@
+"""Off-policy sequence agents: `Agent` (AMAGO) and `MultiTaskAgent` (AMAGO-2), and their losses.
+
+Shapes: B batch, L observations per window, A actions, G gammas, C critics, K action samples,
+D state dim, n two-hot bins. A batch holds L observations but only L−1 transitions.
+
+Training forward (both agents):
+    s = traj_encoder(tstep_encoder(obs, rl2s), time_idxs)          (B, L, D), one pass, no target encoder
+    a_buf = clamp(actions, 0, 1), last action repeated once        (B, L, G, A)
+    r = R·rews, d = dones                                          (B, L−1, 1, 1, 1)
+    m_t = valid(rl2s[:, t+1])                                      (B, L−1)  (the step that holds a_t, r_t)
+    y = r + γ·(1 − d)·Q̄(s_{t+1})       (targets, no grad; random-subset min/mean over critics)
+    critic loss  Agent: (PopArt(x(s_t, a_t)) − PopArt_norm(y))²    MultiTaskAgent: −Σ_j twohot(y)_j log p_j
+    actor loss   −online_coeff·PopArt(min_c V(s_t)) − offline_coeff·f(A_t)·log π(a_t|s_t)
+Losses are returned unreduced; the Experiment masks and averages them.
+
+Only discrete action spaces are supported. All randomness (ensemble draws, action samples) uses
+torch's global RNG.
+"""
+
+import itertools
+from typing import Callable, Iterator, Optional
+
+import gin
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from metamon.amago.loading import Batch, valid_step_mask
+from metamon.amago.nets.actor_critic import Actor, NCritics, NCriticsTwoHot, PopArtLayer
+from metamon.amago.nets.policy_dists import DiscreteLikeContinuous
+from metamon.amago.utils import AmagoError
+
+DEFAULT_MULTIGAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)
+
+
+@gin.configurable
+class Multigammas:
+    """Extra discount factors trained next to the rollout gamma when ``use_multigamma`` is on.
+
+    gammas = (``discrete`` if use_multigamma else []) + [Agent.gamma]; ``continuous`` exists for
+    configuration compatibility (continuous action spaces are not supported).
+    """
+
+    def __init__(self, discrete=DEFAULT_MULTIGAMMAS, continuous=DEFAULT_MULTIGAMMAS):
+        self.discrete = [float(g) for g in discrete]
+        self.continuous = [float(g) for g in continuous]
+
+
+# ------------------------------------------------------------------------------------- filters
+
+
+@gin.configurable
+def binary_filter(adv: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    """f(A) = 1[A > threshold] as float. adv (B, L−1, G, 1) -> same shape."""
+    return (adv > threshold).to(adv.dtype)
+
+
+@gin.configurable
+def exp_filter(
+    adv: torch.Tensor,
+    beta: float = 1.0,
+    clip_adv_low: Optional[float] = None,
+    clip_adv_high: Optional[float] = None,
+    clip_weights_low: Optional[float] = 1e-7,
+    clip_weights_high: Optional[float] = None,
+) -> torch.Tensor:
+    """f(A) = clamp(exp(β·clamp(A, clip_adv_low, clip_adv_high)), clip_weights_low, clip_weights_high).
+
+    Any bound left None is not applied. adv (B, L−1, G, 1) -> same shape.
+    """
+    if clip_adv_low is not None or clip_adv_high is not None:
+        adv = adv.clamp(clip_adv_low, clip_adv_high)
+    weights = torch.exp(beta * adv)
+    if clip_weights_low is not None or clip_weights_high is not None:
+        weights = weights.clamp(clip_weights_low, clip_weights_high)
+    return weights
+
+
+@gin.configurable
+def leaky_relu_filter(
+    adv: torch.Tensor,
+    beta: float = 2.0,
+    tau: float = 1e-2,
+    neg_slope: float = 0.05,
+    target_f0: float = 1e-2,
+    clip_weights_low: Optional[float] = 1e-7,
+    clip_weights_high: Optional[float] = 10.0,
+) -> torch.Tensor:
+    """f(A) = clamp(f0 + s·τ/β + LeakyReLU_s((A − τ)/β), low, high), s = neg_slope, f0 = target_f0.
+
+    The offset makes f(0) = f0. adv (B, L−1, G, 1) -> same shape.
+    """
+    weights = (
+        target_f0
+        + neg_slope * tau / beta
+        + torch.nn.functional.leaky_relu((adv - tau) / beta, negative_slope=neg_slope)
+    )
+    if clip_weights_low is not None or clip_weights_high is not None:
+        weights = weights.clamp(clip_weights_low, clip_weights_high)
+    return weights
+
+
+# -------------------------------------------------------------------------------------- losses
+
+
+def td_targets(
+    rews: torch.Tensor, dones: torch.Tensor, gammas: torch.Tensor, next_values: torch.Tensor
+) -> torch.Tensor:
+    """y_{t,c,g} = r_t + γ_g·(1 − d_t)·Q̄_{c,g}(s_{t+1}).
+
+    rews (B, L−1, 1) (already scaled by R), dones (B, L−1, 1) bool, gammas (G,),
+    next_values (B, L−1, C, G, 1) -> (B, L−1, C, G, 1).
+    """
+    r = rews[:, :, None, None, :]
+    not_done = 1.0 - dones.to(next_values.dtype)[:, :, None, None, :]
+    return r + gammas.view(1, 1, 1, -1, 1) * not_done * next_values
+
+
+def reduce_critic_ensemble(y: torch.Tensor, num_draws: int, use_min: bool) -> torch.Tensor:
+    """REDQ-style reduction: for every (b, t, g) draw ``num_draws`` critic indices uniformly with
+    replacement and take the min (``use_min``) or the mean of those critics' targets.
+
+    y (B, L−1, C, G, 1) -> (B, L−1, 1, G, 1).
+    """
+    B, T, C, G, _ = y.shape
+    idx = torch.randint(C, (B, T, num_draws, G, 1), device=y.device)
+    picked = y.gather(2, idx)
+    return picked.min(dim=2, keepdim=True).values if use_min else picked.mean(dim=2, keepdim=True)
+
+
+def critic_loss_mse(q_pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """ℓ = (PopArt(x(s_t, a_t)) − stopgrad(ŷ_t))².  q_pred (B, L−1, C, G, 1), target (B, L−1, 1, G, 1)."""
+    return (q_pred - target.detach()).pow(2)
+
+
+def critic_loss_twohot(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """ℓ = −Σ_j label_j(y_t)·log p_j(s_t, a_t).  log_probs (B, L−1, C, G, n), labels (B, L−1, 1, G, n)
+    -> (B, L−1, C, G, 1)."""
+    return -(labels.detach() * log_probs).sum(dim=-1, keepdim=True)
+
+
+def filtered_bc_loss(log_probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """ℓ = −stopgrad(f_t)·log π(a_t|s_t).  Both (B, L−1, G, 1)."""
+    return -weights.detach() * log_probs
+
+
+# --------------------------------------------------------------------------------------- agent
+
+
+def _masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple:
+    """(mean, min, max) of x over the entries where mask (broadcast to x) is True; zeros if none."""
+    vals = x[mask.expand_as(x)]
+    if vals.numel() == 0:
+        return 0.0, 0.0, 0.0
+    return vals.mean().item(), vals.min().item(), vals.max().item()
+
+
+@gin.configurable
+class Agent(nn.Module):
+    """AMAGO's off-policy agent: a shared sequence encoder, a per-gamma actor and a critic ensemble.
+
+    Structural arguments (from the Experiment): ``obs_space`` (gym Dict), ``rl2_space`` (Box (A+1,)),
+    ``action_space`` (gym Discrete, at most 256 actions), ``max_seq_len``, ``tstep_encoder_type``,
+    ``traj_encoder_type``. Every other argument comes from its default or gin (AMAGO 3.1.1 defaults).
+
+    Sub-modules (state-dict prefixes): ``tstep_encoder``, ``traj_encoder``, ``critics``,
+    ``target_critics``, ``maximized_critics``, ``actor``, ``target_actor``, ``popart``. Targets are
+    hard copies at construction and are never trained (``requires_grad=False``).
+
+    With discrete actions the Agent takes exact expectations over π, so
+    ``num_actions_for_value_in_critic_loss`` / ``_actor_loss`` are accepted for configuration
+    compatibility but have no effect (AMAGO forces both to 1 here).
+
+    PopArt statistics are only updated in training mode, so an eval-mode forward (validation loss)
+    leaves the agent unchanged.
+    """
+
+    def __init__(
+        self,
+        obs_space: spaces.Dict,
+        rl2_space: spaces.Box,
+        action_space: spaces.Discrete,
+        max_seq_len: int,
+        tstep_encoder_type: Callable,
+        traj_encoder_type: Callable,
+        num_critics: int = 4,
+        num_critics_td: int = 2,
+        online_coeff: float = 1.0,
+        offline_coeff: float = 0.1,
+        gamma: float = 0.999,
+        reward_multiplier: float = 10.0,
+        tau: float = 0.003,
+        fake_filter: bool = False,
+        num_actions_for_value_in_critic_loss: int = 1,
+        num_actions_for_value_in_actor_loss: int = 1,
+        fbc_filter_func: Callable = binary_filter,
+        popart: bool = True,
+        use_target_actor: bool = True,
+        use_multigamma: bool = True,
+        actor_type: Callable = Actor,
+        critic_type: Callable = NCritics,
+        pass_obs_keys_to_actor: Optional[list] = None,
+    ):
+        super().__init__()
+        if not isinstance(action_space, spaces.Discrete):
+            raise AmagoError(
+                f"{type(self).__name__} supports only gym Discrete action spaces, got {action_space!r}"
+            )
+        if action_space.n > 256:
+            raise AmagoError(f"Discrete action spaces are capped at 256 actions (uint8), got {action_space.n}")
+        if num_critics < 1 or num_critics_td < 1:
+            raise AmagoError(f"num_critics and num_critics_td must be >= 1, got {num_critics}, {num_critics_td}")
+        if online_coeff < 0 or offline_coeff < 0 or online_coeff == offline_coeff == 0:
+            raise AmagoError(
+                "online_coeff and offline_coeff must be >= 0 and not both 0, "
+                f"got online_coeff={online_coeff}, offline_coeff={offline_coeff}"
+            )
+        if not 0.0 < tau <= 1.0:
+            raise AmagoError(f"tau must be in (0, 1], got {tau}")
+        if min(num_actions_for_value_in_critic_loss, num_actions_for_value_in_actor_loss) < 1:
+            raise AmagoError("num_actions_for_value_in_critic_loss / _actor_loss must be >= 1")
+
+        self.obs_space, self.rl2_space, self.action_space = obs_space, rl2_space, action_space
+        self.action_dim = int(action_space.n)
+        self.discrete = True
+        self.max_seq_len = max_seq_len
+        self.num_critics = num_critics
+        self.num_critics_td = num_critics_td
+        self.online_coeff = online_coeff
+        self.offline_coeff = offline_coeff
+        self.gamma = gamma
+        self.reward_multiplier = reward_multiplier
+        self.tau = tau
+        self.fake_filter = fake_filter
+        self.num_actions_for_value_in_critic_loss = num_actions_for_value_in_critic_loss
+        self.num_actions_for_value_in_actor_loss = num_actions_for_value_in_actor_loss
+        self.fbc_filter_func = fbc_filter_func
+        self.use_target_actor = use_target_actor
+        self.use_multigamma = use_multigamma
+        self.pass_obs_keys_to_actor = list(pass_obs_keys_to_actor or [])
+        self.update_info: dict = {}
+
+        gammas = (Multigammas().discrete if use_multigamma else []) + [gamma]
+        if any(not 0.0 <= g < 1.0 for g in gammas):
+            raise AmagoError(f"every gamma must be in [0, 1), got {gammas}")
+        self.register_buffer("gammas", torch.tensor(gammas, dtype=torch.float32), persistent=False)
+
+        self.tstep_encoder = tstep_encoder_type(obs_space=obs_space, rl2_space=rl2_space)
+        self.traj_encoder = traj_encoder_type(tstep_dim=self.tstep_encoder.emb_dim, max_seq_len=max_seq_len)
+        self.emb_dim = self.traj_encoder.emb_dim
+
+        def critic():
+            return critic_type(
+                state_dim=self.emb_dim,
+                action_dim=self.action_dim,
+                discrete=True,
+                gammas=self.gammas,
+                num_critics=num_critics,
+            )
+
+        def actor():
+            return actor_type(state_dim=self.emb_dim, action_dim=self.action_dim, discrete=True, gammas=self.gammas)
+
+        self.critics, self.target_critics, self.maximized_critics = critic(), critic(), critic()
+        self.actor, self.target_actor = actor(), actor()
+        self.popart = PopArtLayer(gammas=len(gammas), enabled=popart)
+        if online_coeff > 0 and not self.actor.actions_differentiable:
+            raise AmagoError("online_coeff > 0 needs an actor whose actions are differentiable")
+        for target, online in (
+            (self.target_critics, self.critics),
+            (self.maximized_critics, self.critics),
+            (self.target_actor, self.actor),
+        ):
+            target.load_state_dict(online.state_dict())
+            target.requires_grad_(False)
+
+    # ----------------------------------------------------------------------- public helpers
+
+    @property
+    def trainable_params(self) -> Iterator[nn.Parameter]:
+        """Parameters the optimizer updates: tstep_encoder, traj_encoder, critics, actor."""
+        return itertools.chain(
+            self.tstep_encoder.parameters(),
+            self.traj_encoder.parameters(),
+            self.critics.parameters(),
+            self.actor.parameters(),
+        )
+
+    @torch.no_grad()
+    def soft_sync_targets(self) -> None:
+        """θ_tgt ← (1 − τ)·θ_tgt + τ·θ for target_critics and target_actor; maximized_critics ← critics."""
+        for target, online in ((self.target_critics, self.critics), (self.target_actor, self.actor)):
+            for p_tgt, p in zip(target.parameters(), online.parameters()):
+                p_tgt.mul_(1.0 - self.tau).add_(p, alpha=self.tau)
+        for p_max, p in zip(self.maximized_critics.parameters(), self.critics.parameters()):
+            p_max.copy_(p)
+
+    def _straight_from_obs(self, obs: dict) -> dict:
+        missing = [k for k in self.pass_obs_keys_to_actor if k not in obs]
+        if missing:
+            raise AmagoError(
+                f"pass_obs_keys_to_actor names {missing}, which the observation does not contain "
+                f"(available keys: {sorted(obs)})"
+            )
+        return {k: obs[k] for k in self.pass_obs_keys_to_actor}
+
+    def _policy(self, dist):
+        """The view of the actor's distribution the losses use (Agent: as is)."""
+        return dist
+
+    @torch.no_grad()
+    def get_actions(
+        self,
+        obs: dict,
+        rl2s: torch.Tensor,
+        time_idxs: torch.Tensor,
+        hidden_state=None,
+        sample: bool = True,
+    ):
+        """Rollout step: obs dict of (N, L, …), rl2s (N, L, A+1), time_idxs (N, L, 1) long.
+
+        Returns (actions (N, L, 1) uint8 for the last (test-time) gamma, new hidden state).
+        ``sample=False`` takes the argmax of the clipped probabilities p̂.
+        """
+        emb = self.tstep_encoder(obs, rl2s)
+        state, hidden_state = self.traj_encoder(emb, time_idxs, hidden_state=hidden_state)
+        dist = self.actor(state, straight_from_obs=self._straight_from_obs(obs))
+        actions = dist.sample() if sample else dist.probs.argmax(dim=-1, keepdim=True)  # (N, L, G, 1)
+        return actions[:, :, -1].to(torch.uint8), hidden_state
+
+    # ------------------------------------------------------------------------ training pass
+
+    @property
+    def uses_critic(self) -> bool:
+        """False for pure behaviour cloning (fake_filter and online_coeff == 0): the critic is skipped."""
+        return not (self.fake_filter and self.online_coeff == 0)
+
+    def forward(self, batch: Batch, log_step: bool):
+        """Unreduced losses for one batch: (critic (B, L−1, C, G, 1) or None, actor (B, L−1, G, 1)).
+
+        On log steps ``update_info`` is refilled with scalar statistics.
+        """
+        log_dict = {} if log_step else None
+        emb = self.tstep_encoder(batch.obs, batch.rl2s, log_dict=log_dict)
+        s, _ = self.traj_encoder(emb, batch.time_idxs, log_dict=log_dict)  # (B, L, D)
+        B, L, _ = s.shape
+        G = len(self.gammas)
+        actions = batch.actions.clamp(0.0, 1.0)                                   # pads -> all ones
+        a_buf = torch.cat((actions, actions[:, -1:]), dim=1)                       # (B, L, A)
+        a_buf = a_buf.unsqueeze(2).expand(B, L, G, self.action_dim)               # (B, L, G, A)
+        mask = valid_step_mask(batch.rl2s)[:, 1:]                                  # (B, L−1)
+        rews = self.reward_multiplier * batch.rews                                 # (B, L−1, 1)
+        straight = self._straight_from_obs(batch.obs)
+        pi = self._policy(self.actor(s, log_dict=log_dict, straight_from_obs=straight))
+        log_pi = self._buffer_log_prob(pi, a_buf)[:, :-1]                          # (B, L−1, G, 1)
+
+        info = {} if log_step else None
+        actor_loss = torch.zeros(B, L - 1, G, 1, device=s.device, dtype=log_pi.dtype)
+        critic_loss, adv, online_value = None, None, None
+        if self.uses_critic:
+            critic_loss, adv, online_value = self._critic_terms(
+                s, a_buf, pi, rews, batch.dones, mask, straight, info
+            )
+        if self.online_coeff > 0:
+            actor_loss = actor_loss - self.online_coeff * online_value
+        if self.fake_filter:
+            weights = torch.ones_like(log_pi)
+        else:
+            with torch.no_grad():
+                weights = self.fbc_filter_func(adv)
+        if self.offline_coeff > 0:
+            actor_loss = actor_loss + self.offline_coeff * filtered_bc_loss(log_pi, weights)
+
+        if log_step:
+            self._log_policy(info, pi, mask)
+            self._log_filter(info, log_pi, weights, mask)
+            self._log_rewards(info, batch, mask)
+            info.update(log_dict)
+            self.update_info = info
+        return critic_loss, actor_loss
+
+    def _buffer_log_prob(self, pi, a_buf: torch.Tensor) -> torch.Tensor:
+        """log π̂_g(argmax a_buf) -> (B, L, G, 1); padded all-ones rows read as index 0 (H1)."""
+        return pi.log_prob(a_buf.argmax(dim=-1, keepdim=True))
+
+    def _target_policy(self, s: torch.Tensor, straight: dict):
+        actor = self.target_actor if self.use_target_actor else self.actor
+        return self._policy(actor(s, straight_from_obs=straight))
+
+    def _critic_terms(self, s, a_buf, pi, rews, dones, mask, straight, info):
+        """NCritics losses with PopArt (exact expectations over π̂ for discrete actions).
+
+        Returns (critic_loss (B, L−1, C, G, 1), advantage (B, L−1, G, 1) raw scale (no grad),
+        online value PopArt(min_c V(s_t)) (B, L−1, G, 1) with gradient into π only).
+        """
+        q_raw = self.critics(s[:, :-1], a_buf[None, :, :-1])[0]                   # (B, L−1, C, G, 1)
+        v_raw = self.maximized_critics(s.detach(), pi.probs[None])[0]              # (B, L, C, G, 1)
+        with torch.no_grad():
+            pi_tgt = self._target_policy(s, straight)
+            q_next = self.target_critics(s, pi_tgt.probs[None])[0]                 # (B, L, C, G, 1)
+            q_next = self.popart(q_next, normalized=False)[:, 1:]
+            y = reduce_critic_ensemble(
+                td_targets(rews, dones, self.gammas, q_next), self.num_critics_td, use_min=self.online_coeff > 0
+            )                                                                       # (B, L−1, 1, G, 1)
+            td_mask = mask[:, :, None, None, None].expand_as(y)
+            if self.training:
+                self.popart.update_stats(y, td_mask)
+            y_norm = self.popart.normalize_values(y)
+        critic_loss = critic_loss_mse(self.popart(q_raw), y_norm)
+        adv = (q_raw.mean(dim=2) - v_raw[:, :-1].mean(dim=2)).detach()
+        online_value = self.popart(v_raw.min(dim=2).values)[:, :-1]
+        if info is not None:
+            self._log_td(info, self.popart(q_raw, normalized=False).detach(), q_raw.detach(), y, mask)
+        return critic_loss, adv, online_value
+
+    # ------------------------------------------------------------------------------ logging
+
+    def _log_policy(self, info: dict, pi, mask: torch.Tensor) -> None:
+        """Policy statistics at the test-time gamma over valid positions t < L−1."""
+        probs = pi.probs[:, :-1, -1].detach()                                       # (B, L−1, A)
+        entropy = pi.entropy()[:, :-1, -1].detach()
+        info["Policy Per-timestep Entropy (test-time gamma)"] = _masked_stats(entropy, mask)[0]
+        info["Policy Per-timstep Low Prob. (test-time gamma)"] = _masked_stats(probs.min(-1).values, mask)[0]
+        info["Policy Per-timestep High Prob. (test-time gamma)"] = _masked_stats(probs.max(-1).values, mask)[0]
+        info["Policy Overall Highest Prob."] = _masked_stats(probs.max(-1).values, mask)[2]
+
+    def _log_filter(self, info: dict, log_pi, weights, mask) -> None:
+        m = mask[:, :, None, None]
+        lp_mean, lp_min, lp_max = _masked_stats(log_pi.detach(), m)
+        info["Minimum Action Logprob"] = lp_min
+        info["Maximum Action Logprob"] = lp_max
+        info["Mean Action Logprob"] = lp_mean
+        f_mean, f_min, f_max = _masked_stats(weights, m)
+        info["Filter Max"], info["Filter Min"], info["Filter Mean"] = f_max, f_min, f_mean
+        flat = weights.flatten().float()
+        info["Filter 95th Percentile"] = torch.quantile(flat, 0.95).item()
+        info["Filter 75th Percentile"] = torch.quantile(flat, 0.75).item()
+        approved = (weights > 0).float()
+        info["Pct. of Actions Approved by Binary FBC Filter (All Gammas)"] = 100.0 * _masked_stats(approved, m)[0]
+        for g, gamma in enumerate(self.gammas.tolist()):
+            info[f"Pct. of Actions Approved by Binary FBC (gamma = {gamma: .3f})"] = (
+                100.0 * _masked_stats(approved[:, :, g], mask[:, :, None])[0]
+            )
+
+    _log_rewards_scaled = False  # Agent logs rewards in raw units, MultiTaskAgent in R-scaled units
+
+    def _log_rewards(self, info: dict, batch: Batch, mask) -> None:
+        rews = batch.rews * (self.reward_multiplier if self._log_rewards_scaled else 1.0)
+        mean, lo, hi = _masked_stats(rews, mask[:, :, None])
+        info["Mean Reward (in training sequences)"] = mean
+        info["Min Reward (in training sequences)"] = lo
+        info["Max Reward (in training sequences)"] = hi
+        info["Sequences Containing Done"] = float((batch.dones[..., 0] & mask).any(dim=1).sum().item())
+
+    def _log_td(self, info: dict, q_rescaled, q_raw, y, mask) -> None:
+        """q_* (B, L−1, C, G, 1), y (B, L−1, 1, G, 1), mask (B, L−1)."""
+        m = mask[:, :, None, None, None]
+        for g, gamma in enumerate(self.gammas.tolist()):
+            info[f"Q(s, a) (global mean, rescaled) gamma={gamma:.3f}"] = _masked_stats(q_rescaled[:, :, :, g], m[..., 0])[0]
+            info[f"Q(s,a) (global mean, raw scale) gamma={gamma:.3f}"] = _masked_stats(q_raw[:, :, :, g], m[..., 0])[0]
+            ens_std = q_raw[:, :, :, g].std(dim=2) if q_raw.shape[2] > 1 else torch.zeros_like(q_raw[:, :, 0, g])
+            info[f"Q(s, a) Ensemble Stdev. (raw scale, ignoring padding) gamma={gamma:.3f}"] = _masked_stats(
+                ens_std, mask[:, :, None]
+            )[0]
+        valid_q = q_rescaled[m.expand_as(q_rescaled)]
+        info["Q(s, a) (global std, rescaled, ignoring padding)"] = valid_q.std().item() if valid_q.numel() > 1 else 0.0
+        y_mean, y_min, y_max = _masked_stats(y, m)
+        info["Min TD Target"], info["Max TD Target"] = y_min, y_max
+        info["TD Target (test-time gamma)"] = _masked_stats(y[:, :, :, -1], m[..., 0])[0]
+        for name in ("mu", "nu", "w", "b"):
+            info[f"PopArt {name} (mean over gamma)"] = getattr(self.popart, name).mean().item()
+        info["PopArt sigma (mean over gamma)"] = self.popart.sigma.mean().item()
+
+
+@gin.configurable
+class MultiTaskAgent(Agent):
+    """AMAGO-2 agent: a two-hot classification critic and K-sample value estimates.
+
+    Differences from `Agent` (same constructor, sub-modules and masks):
+    * critic loss = −Σ_j twohot(y)_j·log p_j(s_t, a_t) (cross-entropy, no PopArt in the loss;
+      PopArt statistics still track y for logging and the online term);
+    * π is viewed as `DiscreteLikeContinuous` (one-hot actions); the critic takes
+      (state, φ(γ), action), so E_π[Q] is estimated with K samples:
+        Q̄(s_{t+1}) = mean_k decode(target_critics(s_{t+1}, a′_k)),  a′_k ~ π_tgt, k ≤ K_c
+        V(s_t)      = mean_{k,c} decode(critics(s_t, a_k)),           a_k ~ π,     k ≤ K_a
+        A_t         = mean_c decode(critics(s_t, a_t)) − V(s_t)       (R-scaled return units)
+    * online term: −PopArt_norm(min_c mean_k decode(maximized_critics(stopgrad s, ã_k))) with ã_k
+      straight-through Gumbel-softmax samples.
+    Defaults: online_coeff 0, offline_coeff 1, K_a = 3, critic_type NCriticsTwoHot. Every argument
+    is passed explicitly to ``Agent.__init__``, so gin bindings on ``Agent`` never affect it.
+    """
+
+    _log_rewards_scaled = True
+
+    def __init__(
+        self,
+        obs_space: spaces.Dict,
+        rl2_space: spaces.Box,
+        action_space: spaces.Discrete,
+        max_seq_len: int,
+        tstep_encoder_type: Callable,
+        traj_encoder_type: Callable,
+        num_critics: int = 4,
+        num_critics_td: int = 2,
+        online_coeff: float = 0.0,
+        offline_coeff: float = 1.0,
+        gamma: float = 0.999,
+        reward_multiplier: float = 10.0,
+        tau: float = 0.003,
+        fake_filter: bool = False,
+        num_actions_for_value_in_critic_loss: int = 1,
+        num_actions_for_value_in_actor_loss: int = 3,
+        fbc_filter_func: Callable = binary_filter,
+        popart: bool = True,
+        use_target_actor: bool = True,
+        use_multigamma: bool = True,
+        actor_type: Callable = Actor,
+        critic_type: Callable = NCriticsTwoHot,
+        pass_obs_keys_to_actor: Optional[list] = None,
+    ):
+        super().__init__(
+            obs_space=obs_space,
+            rl2_space=rl2_space,
+            action_space=action_space,
+            max_seq_len=max_seq_len,
+            tstep_encoder_type=tstep_encoder_type,
+            traj_encoder_type=traj_encoder_type,
+            num_critics=num_critics,
+            num_critics_td=num_critics_td,
+            online_coeff=online_coeff,
+            offline_coeff=offline_coeff,
+            gamma=gamma,
+            reward_multiplier=reward_multiplier,
+            tau=tau,
+            fake_filter=fake_filter,
+            num_actions_for_value_in_critic_loss=num_actions_for_value_in_critic_loss,
+            num_actions_for_value_in_actor_loss=num_actions_for_value_in_actor_loss,
+            fbc_filter_func=fbc_filter_func,
+            popart=popart,
+            use_target_actor=use_target_actor,
+            use_multigamma=use_multigamma,
+            actor_type=actor_type,
+            critic_type=critic_type,
+            pass_obs_keys_to_actor=pass_obs_keys_to_actor,
+        )
+
+    def _policy(self, dist):
+        return DiscreteLikeContinuous(dist)
+
+    def _buffer_log_prob(self, pi, a_buf: torch.Tensor) -> torch.Tensor:
+        """log π̂_g at the one-hot buffer action's argmax -> (B, L, G, 1) (never validated, H1)."""
+        return pi.log_prob(a_buf).unsqueeze(-1)
+
+    def _decode(self, critics, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """decode(critics(s, a)) for actions (K, B, L, G, A) -> values (K, B, L, C, G, 1)."""
+        return critics.bin_dist_to_raw_vals(critics(s, actions))
+
+    def _critic_terms(self, s, a_buf, pi, rews, dones, mask, straight, info):
+        """Two-hot critic loss (B, L−1, C, G, 1), advantage (B, L−1, G, 1) or None under fake_filter,
+        online value (B, L−1, G, 1) or None when online_coeff == 0."""
+        dist_data = self.critics(s, a_buf[None])                                    # batch (1, B, L, C, G)
+        with torch.no_grad():
+            q_data = self.critics.bin_dist_to_raw_vals(dist_data)[0]               # (B, L, C, G, 1)
+            a_next = self._target_policy(s, straight).sample((self.num_actions_for_value_in_critic_loss,))
+            q_next = self._decode(self.target_critics, s, a_next).mean(dim=0)[:, 1:]  # (B, L−1, C, G, 1)
+            y = reduce_critic_ensemble(
+                td_targets(rews, dones, self.gammas, q_next), self.num_critics_td, use_min=self.online_coeff > 0
+            )                                                                       # (B, L−1, 1, G, 1)
+            if self.training:
+                self.popart.update_stats(y, mask[:, :, None, None, None].expand_as(y))
+            labels = self.critics.raw_vals_to_labels(y)                             # (B, L−1, 1, G, n)
+            adv = None
+            if not self.fake_filter:
+                a_pi = pi.sample((self.num_actions_for_value_in_actor_loss,))       # (K, B, L, G, A)
+                v = self._decode(self.critics, s, a_pi).mean(dim=(0, 3))           # (B, L, G, 1)
+                adv = (q_data.mean(dim=2) - v)[:, :-1]
+        critic_loss = critic_loss_twohot(dist_data.logits[0, :, :-1], labels)
+        online_value = None
+        if self.online_coeff > 0:
+            a_rs = pi.rsample((self.num_actions_for_value_in_actor_loss,))         # straight-through
+            v_on = self._decode(self.maximized_critics, s.detach(), a_rs).mean(dim=0).min(dim=2).values
+            online_value = self.popart.normalize_values(v_on)[:, :-1]
+        if info is not None:
+            q = q_data[:, :-1]
+            self._log_td(info, q, q, y, mask)
+        return critic_loss, adv, online_value

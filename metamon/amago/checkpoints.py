@@ -1,0 +1,402 @@
+"""Pickle-free, crash-safe checkpoints: model weights and the full training state.
+
+Nothing here uses ``pickle`` or ``torch.load``; every file is either a ``.safetensors`` archive
+(named tensors only) or JSON. A nested Python value (an optimizer state dict, RNG states, ...) is
+stored with a tiny codec: tensors and numpy arrays go into the ``.safetensors`` file under a
+path-like name and are replaced in the JSON by a reference; tuples, dicts with non-string keys
+and arrays keep their type through markers, so loading gives back the exact value.
+
+Atomicity: a single file is written to a temporary name in the same directory and moved into
+place with ``os.replace``. A training-state directory is written into a hidden staging directory
+``.{name}.partial`` next to the target; ``complete.json`` is written last, then the staging
+directory is renamed to the target. Killing the process at any moment therefore leaves either no
+target or a complete one, and :func:`load_training_state` refuses a directory without the
+marker.
+
+Training-state directory layout (``save_training_state``)::
+
+    model.safetensors                     module state dict (see save_weights)
+    optimizer.safetensors, optimizer.json every tensor of optimizer.state_dict(); the rest as JSON
+    scheduler.json                        lr scheduler state dict (plus .safetensors if it holds tensors)
+    rng.safetensors, rng.json             RNG states of process 0 (torch CPU, CUDA devices, numpy, random)
+    rng_{i}.safetensors, rng_{i}.json     the same for process i >= 1 (multi-process runs)
+    progress.json                         caller's ``extra`` (epoch, grad_update_counter, ...)
+    complete.json                         written last: format version and the file list
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from metamon.amago.utils import AmagoError, amago_warning
+
+FORMAT_VERSION = 1
+COMPLETE_MARKER = "complete.json"
+_MAX_LISTED_KEYS = 8
+
+
+# ---------------------------------------------------------------------------------------------
+# single files
+# ---------------------------------------------------------------------------------------------
+
+
+def _tmp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Write named tensors to ``path`` (safetensors) via a temporary file + ``os.replace``.
+
+    Every tensor is detached, moved to CPU and cloned, so tensors sharing storage (tied weights,
+    views) are stored as independent copies — safetensors refuses shared storage.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flat = {k: v.detach().to("cpu").clone().contiguous() for k, v in tensors.items()}
+    tmp = _tmp_sibling(path)
+    try:
+        save_file(flat, str(tmp), metadata={"format": "pt"})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise AmagoError(f"checkpoint file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except AmagoError:
+        raise
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise AmagoError(f"cannot read safetensors file {path}: {e}") from e
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise AmagoError(f"checkpoint file {path} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise AmagoError(f"checkpoint file {path} is not valid JSON: {e}") from e
+
+
+# ---------------------------------------------------------------------------------------------
+# weights
+# ---------------------------------------------------------------------------------------------
+
+
+def _state_dict_of(module_or_state_dict) -> dict[str, torch.Tensor]:
+    if isinstance(module_or_state_dict, torch.nn.Module):
+        state = module_or_state_dict.state_dict()
+    elif isinstance(module_or_state_dict, dict):
+        state = module_or_state_dict
+    else:
+        raise TypeError(
+            f"expected an nn.Module or a state dict, got {type(module_or_state_dict).__name__}"
+        )
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise AmagoError(f"state dict entries that are not tensors cannot be saved: {bad[:_MAX_LISTED_KEYS]}")
+    return state
+
+
+def save_weights(module_or_state_dict, path) -> Path:
+    """Save a module's ``state_dict()`` (or a state dict) to a ``.safetensors`` file atomically.
+
+    Shared/tied tensors are cloned into independent entries. Returns the path written.
+    """
+    path = Path(path)
+    _atomic_save_tensors(_state_dict_of(module_or_state_dict), path)
+    return path
+
+
+def _first(keys, n=_MAX_LISTED_KEYS) -> str:
+    keys = sorted(keys)
+    more = f" ... (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def load_weights(module: torch.nn.Module, path, strict: bool = True):
+    """Load a ``.safetensors`` state dict written by :func:`save_weights` into ``module``.
+
+    Any shape mismatch raises :class:`AmagoError`; with ``strict`` so do missing or unexpected
+    keys. The error names the file and the first differing keys — the usual cause is a checkpoint
+    from a different architecture (other gin config). Returns torch's ``(missing_keys,
+    unexpected_keys)`` result of ``load_state_dict``.
+    """
+    path = Path(path)
+    loaded = _read_tensors(path)
+    own = module.state_dict()
+    missing = set(own) - set(loaded)
+    unexpected = set(loaded) - set(own)
+    shapes = [
+        f"{k}: file {tuple(loaded[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(loaded))
+        if loaded[k].shape != own[k].shape
+    ]
+    problems = []
+    if shapes:
+        problems.append("shape mismatch: " + "; ".join(shapes[:_MAX_LISTED_KEYS]))
+    if strict and missing:
+        problems.append(f"missing keys ({len(missing)}): {_first(missing)}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {_first(unexpected)}")
+    if problems:
+        raise AmagoError(
+            f"weights in {path} do not match {type(module).__name__} (checkpoint from another "
+            f"architecture or config?): " + " | ".join(problems)
+        )
+    return module.load_state_dict(loaded, strict=strict)
+
+
+# ---------------------------------------------------------------------------------------------
+# nested values <-> (JSON, named tensors)
+# ---------------------------------------------------------------------------------------------
+
+
+def _encode(obj, name: str, tensors: dict[str, torch.Tensor]):
+    """JSON-able form of ``obj``; tensors/arrays are moved into ``tensors`` under ``name``."""
+    if isinstance(obj, torch.Tensor):
+        tensors[name] = obj
+        return {"__tensor__": name}
+    if isinstance(obj, np.ndarray):
+        # safetensors has no unsigned 32/64-bit torch dtypes everywhere: store as int64 + dtype tag
+        tensors[name] = torch.from_numpy(obj.astype(np.int64) if obj.dtype.kind == "u" else obj)
+        return {"__ndarray__": name, "dtype": str(obj.dtype)}
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, f"{name}.{i}", tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, f"{name}.{i}", tensors) for i, v in enumerate(obj)]
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _encode(v, f"{name}.{k}", tensors) for k, v in obj.items()}
+        return {
+            "__items__": [
+                [_encode(k, f"{name}.key{i}", tensors), _encode(v, f"{name}.{k}", tensors)]
+                for i, (k, v) in enumerate(obj.items())
+            ]
+        }
+    raise AmagoError(
+        f"cannot store {type(obj).__name__} at {name!r} without pickle "
+        "(only tensors, numpy arrays, numbers, strings, None, lists, tuples and dicts)"
+    )
+
+
+def _decode(obj, tensors: dict[str, torch.Tensor]):
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tensor__" in obj:
+        return tensors[obj["__tensor__"]]
+    if "__ndarray__" in obj:
+        return tensors[obj["__ndarray__"]].numpy().astype(obj["dtype"])
+    if "__tuple__" in obj:
+        return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+    if "__items__" in obj:
+        return {_decode(k, tensors): _decode(v, tensors) for k, v in obj["__items__"]}
+    return {k: _decode(v, tensors) for k, v in obj.items()}
+
+
+def _save_value(obj, directory: Path, stem: str) -> list[str]:
+    """Write ``obj`` as ``{stem}.json`` (+ ``{stem}.safetensors`` if it holds tensors)."""
+    tensors: dict[str, torch.Tensor] = {}
+    encoded = _encode(obj, stem, tensors)
+    written = []
+    if tensors:
+        _atomic_save_tensors(tensors, directory / f"{stem}.safetensors")
+        written.append(f"{stem}.safetensors")
+    _atomic_write_text(directory / f"{stem}.json", json.dumps(encoded, indent=1))
+    written.append(f"{stem}.json")
+    return written
+
+
+def _load_value(directory: Path, stem: str):
+    encoded = _read_json(directory / f"{stem}.json")
+    tensor_file = directory / f"{stem}.safetensors"
+    tensors = _read_tensors(tensor_file) if tensor_file.exists() else {}
+    try:
+        return _decode(encoded, tensors)
+    except KeyError as e:
+        raise AmagoError(f"{directory / stem}.json refers to tensor {e} missing from {tensor_file}") from e
+
+
+# ---------------------------------------------------------------------------------------------
+# RNG states
+# ---------------------------------------------------------------------------------------------
+
+
+def get_rng_state() -> dict:
+    """This process's RNG states: torch CPU, every CUDA device (if initialised), numpy, random."""
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": tuple(np.random.get_state()),
+        "random": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore the states captured by :func:`get_rng_state`."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["random"])
+    if "cuda" in state:
+        if not torch.cuda.is_available():
+            amago_warning("checkpoint holds CUDA RNG states but CUDA is not available; skipping them")
+        else:
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _rng_stem(process_index: int) -> str:
+    return "rng" if process_index == 0 else f"rng_{process_index}"
+
+
+# ---------------------------------------------------------------------------------------------
+# training state directories
+# ---------------------------------------------------------------------------------------------
+
+
+def is_complete(directory) -> bool:
+    """True iff ``directory`` is a finished training-state directory (has ``complete.json``)."""
+    return (Path(directory) / COMPLETE_MARKER).is_file()
+
+
+def _staging_dir(target: Path) -> Path:
+    return target.with_name(f".{target.name}.partial")
+
+
+def save_training_state(
+    directory,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    extra: dict,
+    process_index: int = 0,
+    num_processes: int = 1,
+    barrier: Optional[Callable[[], None]] = None,
+) -> Path:
+    """Atomically write everything needed to resume training exactly (layout: module docstring).
+
+    Single process: call with the defaults. Multi-process: every process calls it with its
+    ``process_index``, ``num_processes`` and a ``barrier`` (e.g. ``accelerator.wait_for_everyone``);
+    each writes its own RNG file, process 0 writes the rest and publishes the directory. The
+    staging directory must be on a file system shared by all processes.
+    """
+    if num_processes > 1 and barrier is None:
+        raise AmagoError("save_training_state with num_processes > 1 needs a barrier callable")
+    target = Path(directory)
+    staging = _staging_dir(target)
+    main = process_index == 0
+    if main:
+        if staging.exists():  # left over by a process killed while saving
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+    if barrier is not None:
+        barrier()
+    files = _save_value(get_rng_state(), staging, _rng_stem(process_index))
+    if barrier is not None:
+        barrier()
+    if main:
+        save_weights(model, staging / "model.safetensors")
+        files.append("model.safetensors")
+        files += _save_value(optimizer.state_dict(), staging, "optimizer")
+        files += _save_value(scheduler.state_dict(), staging, "scheduler")
+        files += _save_value(dict(extra), staging, "progress")
+        for i in range(1, num_processes):
+            files += [f.name for f in staging.glob(f"{_rng_stem(i)}.*")]
+        marker = {"format_version": FORMAT_VERSION, "num_processes": num_processes, "files": sorted(files)}
+        _atomic_write_text(staging / COMPLETE_MARKER, json.dumps(marker, indent=1))
+        if target.exists():  # overwriting the same epoch: move the old one aside first
+            old = target.with_name(f".{target.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, target)
+    if barrier is not None:
+        barrier()
+    return target
+
+
+def _restore_param_group_types(loaded: dict, current: torch.optim.Optimizer) -> dict:
+    """JSON has no tuples: give param-group values the container type the optimizer uses."""
+    for group, own in zip(loaded.get("param_groups", []), current.state_dict()["param_groups"]):
+        for k, v in own.items():
+            if isinstance(v, tuple) and isinstance(group.get(k), list):
+                group[k] = tuple(group[k])
+    return loaded
+
+
+def load_training_state(
+    directory,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    process_index: int = 0,
+    restore_rng: bool = True,
+) -> dict:
+    """Restore model, optimizer, scheduler and this process's RNG states; return ``extra``.
+
+    Raises :class:`AmagoError` if the directory does not exist or is incomplete (no
+    ``complete.json``: the writer was killed), or if the weights do not match ``model``.
+    If the directory has no RNG file for ``process_index`` (resuming with more processes than
+    were saved) the RNG state is left as is, with a warning.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise AmagoError(f"training state directory {directory} does not exist")
+    if not is_complete(directory):
+        raise AmagoError(
+            f"training state {directory} is incomplete (no {COMPLETE_MARKER}; the writer was "
+            "probably interrupted) and cannot be loaded"
+        )
+    load_weights(model, directory / "model.safetensors", strict=True)
+    opt_state = _load_value(directory, "optimizer")
+    try:
+        optimizer.load_state_dict(_restore_param_group_types(opt_state, optimizer))
+    except (ValueError, KeyError) as e:
+        raise AmagoError(f"optimizer state in {directory} does not fit the optimizer: {e}") from e
+    scheduler.load_state_dict(_load_value(directory, "scheduler"))
+    if restore_rng:
+        stem = _rng_stem(process_index)
+        if (directory / f"{stem}.json").is_file():
+            set_rng_state(_load_value(directory, stem))
+        else:
+            amago_warning(f"{directory} has no RNG state for process {process_index}; RNG not restored")
+    return _load_value(directory, "progress")

@@ -1,0 +1,550 @@
+"""`Experiment`: the accelerate-based offline training loop (AMAGO 3.1.1 API, no env rollouts).
+
+Lifecycle (``start()``): ``init_dsets`` → ``init_dloaders`` → ``init_model`` →
+``init_checkpoints`` → ``init_logger`` (→ parameter summary if ``verbose``). Then ``learn()``.
+
+Documented deviations from AMAGO 3.1.1:
+
+* No gym envs: the observation space (``gym.spaces.Dict``) and the action space
+  (``gym.spaces.Discrete``) are fields; ``rl2_space = Box(-inf, inf, (A+1,))`` is computed
+  directly. Env collection, ``interact`` and ``evaluate_test`` are not part of this class;
+  ``evaluate_val()`` is a hook that returns a metrics dict (default ``{}``), logged under "val".
+* Checkpoints are pickle-free (safetensors + JSON, see ``metamon.amago.checkpoints``) and the
+  weight files are ``.safetensors``. Checkpoint N is the state after finishing epoch N (0-based);
+  ``load_checkpoint(N)`` continues with epoch N+1 (AMAGO re-runs epoch N). A checkpoint is
+  written every ``ckpt_interval`` epochs **and** after the final epoch.
+* Gradient accumulation zeroes the gradients *after* the optimizer step of an update, so an
+  update sees the mean gradient of its ``batches_per_update`` micro-batches.
+
+Run directory::
+
+    {ckpt_base_dir}/{run_name}/ckpts/config.txt                                  operative gin config
+    {ckpt_base_dir}/{run_name}/ckpts/policy_weights/policy_epoch_{N}.safetensors  Agent state dict
+    {ckpt_base_dir}/{run_name}/ckpts/training_states/{run_name}_epoch_{N}/        full training state
+    {ckpt_base_dir}/{run_name}/ckpts/latest/policy.safetensors                    newest weights
+    {ckpt_base_dir}/{run_name}/logs/metrics.csv                                   every log() call
+    {ckpt_base_dir}/{run_name}/wandb_logs/                                        only if log_to_wandb
+
+``logs/metrics.csv`` is in long format, one row per metric and log call, columns
+``key, epoch, gradient_steps, metric, value`` (numbers only; appended across resumes).
+
+Losses (``compute_loss``): with m_t = valid(rl2s[:, t+1]) the pad mask of transition t,
+actor mask M_a = m broadcast to (B, L−1, G, 1), critic mask M_c = m broadcast to
+(B, L−1, C, G, 1), both passed through ``edit_actor_mask`` / ``edit_critic_mask``;
+"Actor Loss" = masked_avg(actor_loss, M_a), "Critic Loss" = masked_avg(critic_loss, M_c) (0.0 if
+the agent has no critic loss); the optimised loss is Actor + critic_loss_weight · Critic.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import gin
+import gymnasium as gym
+import numpy as np
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from metamon.amago import checkpoints
+from metamon.amago.loading import PADDED_SAMPLING_MODES, RLData_pad_collate, RLDataset, valid_step_mask
+from metamon.amago.utils import AmagoError, amago_warning, masked_avg
+
+_MIXED_PRECISION = ("no", "fp16", "bf16")
+_CSV_HEADER = ["key", "epoch", "gradient_steps", "metric", "value"]
+
+
+def _seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed numpy and ``random`` from the worker's torch seed
+    (torch sets it to base_seed + worker_id, base_seed drawn from the main process's RNG)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _as_float(x) -> float:
+    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
+
+
+def _grad_norm(module: torch.nn.Module) -> float:
+    """L2 norm of all existing gradients of ``module``'s parameters, sqrt(Σ_p ||∇p||²)."""
+    sq = [p.grad.detach().float().pow(2).sum() for p in module.parameters() if p.grad is not None]
+    return math.sqrt(float(torch.stack(sq).sum())) if sq else 0.0
+
+
+@gin.configurable
+@dataclass
+class Experiment:
+    """Offline sequence-RL training run (gin-configurable dataclass; see the module docstring).
+
+    Required: ``run_name``, ``ckpt_base_dir``, ``max_seq_len``, ``dataset`` (an ``RLDataset``;
+    may be None when only ``build_agent`` is used), ``tstep_encoder_type``,
+    ``traj_encoder_type``, ``agent_type`` (classes, usually ``@Name`` gin references),
+    ``obs_space`` (``gym.spaces.Dict``), ``action_space`` (``gym.spaces.Discrete``).
+    ``batch_size`` is per process; ``log_interval`` counts micro-batches.
+    """
+
+    run_name: str
+    ckpt_base_dir: str
+    max_seq_len: int
+    dataset: Optional[RLDataset]
+    tstep_encoder_type: type
+    traj_encoder_type: type
+    agent_type: type
+    obs_space: gym.spaces.Dict
+    action_space: gym.spaces.Discrete
+
+    # schedule
+    epochs: int = 1000
+    start_learning_at_epoch: int = 0
+    train_batches_per_epoch: int = 1000
+    val_interval: Optional[int] = None
+    ckpt_interval: Optional[int] = None
+    always_save_latest: bool = True
+
+    # optimisation
+    batches_per_update: int = 1
+    batch_size: int = 24
+    dloader_workers: int = 6
+    learning_rate: float = 1e-4
+    critic_loss_weight: float = 10.0
+    lr_warmup_steps: int = 500
+    grad_clip: float = 1.0
+    l2_coeff: float = 1e-3
+    mixed_precision: str = "no"
+    padded_sampling: str = "none"
+    seed: Optional[int] = None
+
+    # logging
+    log_to_wandb: bool = False
+    wandb_project: Optional[str] = field(default_factory=lambda: os.environ.get("AMAGO_WANDB_PROJECT"))
+    wandb_entity: Optional[str] = field(default_factory=lambda: os.environ.get("AMAGO_WANDB_ENTITY"))
+    wandb_group_name: Optional[str] = None
+    verbose: bool = True
+    log_interval: int = 300
+
+    def __post_init__(self):
+        if not isinstance(self.obs_space, gym.spaces.Dict):
+            raise AmagoError(f"obs_space must be a gymnasium spaces.Dict, got {self.obs_space!r}")
+        if not isinstance(self.action_space, gym.spaces.Discrete):
+            raise AmagoError(f"action_space must be a gymnasium spaces.Discrete, got {self.action_space!r}")
+        if self.mixed_precision not in _MIXED_PRECISION:
+            raise AmagoError(f"mixed_precision must be one of {_MIXED_PRECISION}, got {self.mixed_precision!r}")
+        if self.padded_sampling not in PADDED_SAMPLING_MODES:
+            raise AmagoError(f"padded_sampling must be one of {PADDED_SAMPLING_MODES}, got {self.padded_sampling!r}")
+        for name in ("batches_per_update", "batch_size", "log_interval", "max_seq_len"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise AmagoError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=self.batches_per_update,
+            mixed_precision=self.mixed_precision,
+            log_with="wandb" if self.log_to_wandb else None,
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+            device_placement=True,
+        )
+        if self.seed is not None:
+            set_seed(self.seed + self.accelerator.process_index)
+        self.epoch = 0  # the epoch running now, or the last finished one
+        self.next_epoch = 0  # the first epoch learn() will run
+        self.grad_update_counter = 0
+        self._policy_aclr = None
+
+    # -----------------------------------------------------------------------------------------
+    # paths
+    # -----------------------------------------------------------------------------------------
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.ckpt_base_dir) / self.run_name
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "ckpts"
+
+    def policy_weights_path(self, epoch: int) -> Path:
+        return self.ckpt_dir / "policy_weights" / f"policy_epoch_{epoch}.safetensors"
+
+    def training_state_path(self, epoch: int) -> Path:
+        return self.ckpt_dir / "training_states" / f"{self.run_name}_epoch_{epoch}"
+
+    def available_epochs(self, training_states: bool = True) -> list[int]:
+        """Sorted epochs with a complete training state (or with policy weights if False)."""
+        if training_states:
+            pattern, folder = re.compile(re.escape(self.run_name) + r"_epoch_(\d+)"), "training_states"
+        else:
+            pattern, folder = re.compile(r"policy_epoch_(\d+)\.safetensors"), "policy_weights"
+        root = self.ckpt_dir / folder
+        if not root.is_dir():
+            return []
+        epochs = []
+        for p in root.iterdir():
+            match = pattern.fullmatch(p.name)
+            if match and (not training_states or checkpoints.is_complete(p)):
+                epochs.append(int(match.group(1)))
+        return sorted(epochs)
+
+    # -----------------------------------------------------------------------------------------
+    # setup
+    # -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Build data, model, optimizer, checkpoint folders and loggers (in AMAGO's order)."""
+        self.init_dsets()
+        self.init_dloaders()
+        self.init_model()
+        self.init_checkpoints()
+        self.init_logger()
+        if self.verbose:
+            self.summary()
+
+    def init_dsets(self) -> None:
+        if self.dataset is None:
+            raise AmagoError(
+                "Experiment.dataset is None; training needs an RLDataset (DoNothingDataset for eval-only runs)"
+            )
+        self.dataset.configure_from_experiment(self)
+
+    def init_dloaders(self) -> None:
+        """DataLoader of ``train_batches_per_epoch`` batches per process (after accelerate sharding)."""
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.dloader_workers,
+            collate_fn=RLData_pad_collate,
+            worker_init_fn=_seed_worker,
+            pin_memory=self.accelerator.device.type == "cuda",
+        )
+        self.train_dloader = self.accelerator.prepare(loader)
+
+    @property
+    def rl2_space(self) -> gym.spaces.Box:
+        """[previous reward, previous one-hot action]: Box(-inf, inf, (A+1,), float32)."""
+        return gym.spaces.Box(-np.inf, np.inf, shape=(int(self.action_space.n) + 1,), dtype=np.float32)
+
+    def build_agent(self) -> torch.nn.Module:
+        """A fresh (unprepared) agent from agent_type, the encoder types, spaces and max_seq_len."""
+        return self.agent_type(
+            obs_space=self.obs_space,
+            rl2_space=self.rl2_space,
+            action_space=self.action_space,
+            max_seq_len=self.max_seq_len,
+            tstep_encoder_type=self.tstep_encoder_type,
+            traj_encoder_type=self.traj_encoder_type,
+        )
+
+    def init_optimizer(self, policy) -> torch.optim.Optimizer:
+        """AdamW(trainable params, lr=learning_rate, weight_decay=l2_coeff) (overridable hook)."""
+        return torch.optim.AdamW(list(policy.trainable_params), lr=self.learning_rate, weight_decay=self.l2_coeff)
+
+    def init_model(self) -> None:
+        """Agent, optimizer and warm-up schedule, prepared by accelerate.
+
+        LR factor(step) = step / max(1, lr_warmup_steps) while step < lr_warmup_steps, else 1
+        (so the very first update runs at lr 0, as in AMAGO).
+        """
+        policy = self.build_agent()
+        optimizer = self.init_optimizer(policy)
+        warmup = self.lr_warmup_steps
+
+        def warmup_factor(step: int) -> float:
+            return step / max(1, warmup) if step < warmup else 1.0
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_factor)
+        self._policy_aclr, self.optimizer, self.lr_schedule = self.accelerator.prepare(policy, optimizer, schedule)
+        self.optimizer.zero_grad()
+        self.grad_update_counter = 0
+
+    def init_checkpoints(self) -> None:
+        for sub in ("training_states", "policy_weights", "latest"):
+            (self.ckpt_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.epoch = 0
+        self.next_epoch = 0
+
+    def init_logger(self) -> None:
+        """Operative gin config to ckpts/config.txt, CSV at logs/metrics.csv, wandb if enabled."""
+        self.metrics_csv = self.run_dir / "logs" / "metrics.csv"
+        if not self.accelerator.is_main_process:
+            return
+        gin_config = gin.operative_config_str()
+        (self.ckpt_dir / "config.txt").write_text(gin_config)
+        self.metrics_csv.parent.mkdir(parents=True, exist_ok=True)
+        if self.log_to_wandb:
+            wandb_dir = self.run_dir / "wandb_logs"
+            wandb_dir.mkdir(parents=True, exist_ok=True)
+            self.accelerator.init_trackers(
+                project_name=self.wandb_project or "amago",
+                config=_gin_config_to_dict(gin_config),
+                init_kwargs={
+                    "wandb": {
+                        "name": self.run_name,
+                        "entity": self.wandb_entity,
+                        "group": self.wandb_group_name,
+                        "dir": str(wandb_dir),
+                    }
+                },
+            )
+
+    def summary(self) -> None:
+        """Print parameter counts per submodule (main process only)."""
+        if not self.accelerator.is_main_process:
+            return
+        policy = self.policy
+        total = sum(p.numel() for p in policy.parameters())
+        trainable = sum(p.numel() for p in policy.trainable_params)
+        lines = [f"Experiment {self.run_name!r}: {type(policy).__name__} on {self.accelerator.device}"]
+        for name, child in policy.named_children():
+            lines.append(f"  {name:<20s} {sum(p.numel() for p in child.parameters()):>12,d} params")
+        lines.append(f"  total {total:,d} params, {trainable:,d} trained")
+        lines.append(f"  run dir: {self.run_dir}")
+        print("\n".join(lines))
+
+    # -----------------------------------------------------------------------------------------
+    # model access
+    # -----------------------------------------------------------------------------------------
+
+    @property
+    def policy_aclr(self):
+        """The accelerate-prepared agent (DDP-wrapped in multi-process runs)."""
+        if self._policy_aclr is None:
+            raise AmagoError("the Experiment has no model yet: call start() first")
+        return self._policy_aclr
+
+    @property
+    def policy(self):
+        """The unwrapped agent."""
+        return self.accelerator.unwrap_model(self.policy_aclr)
+
+    # -----------------------------------------------------------------------------------------
+    # training
+    # -----------------------------------------------------------------------------------------
+
+    def learn(self) -> None:
+        """Run epochs ``next_epoch … epochs−1`` (see amago_core §8.3; no env collection)."""
+        for epoch in range(self.next_epoch, self.epochs):
+            self.epoch = epoch
+            self.policy_aclr.eval()
+            if self.val_interval and epoch % self.val_interval == 0:
+                val_metrics = self.evaluate_val()
+                if val_metrics:
+                    self.log(val_metrics, key="val")
+            self.accelerator.wait_for_everyone()
+            dset_metrics = self.dataset.on_end_of_collection(self)
+            if dset_metrics:
+                self.log(dset_metrics, key="dataset")
+            self.next_epoch = epoch + 1
+            if not self.dataset.ready_for_training:
+                amago_warning(f"epoch {epoch}: dataset {self.dataset.get_description()} is not ready; skipping training")
+                continue
+            if epoch < self.start_learning_at_epoch:
+                continue
+            if self.train_batches_per_epoch > 0:
+                self._train_epoch(epoch)
+            self.accelerator.wait_for_everyone()
+            if (self.ckpt_interval and epoch % self.ckpt_interval == 0) or epoch == self.epochs - 1:
+                self.save_checkpoint()
+            if self.always_save_latest and self.accelerator.is_main_process:
+                checkpoints.save_weights(self.policy, self.ckpt_dir / "latest" / "policy.safetensors")
+
+    def _train_epoch(self, epoch: int) -> None:
+        self.policy_aclr.train()
+        bar = tqdm(
+            total=self.train_batches_per_epoch,
+            desc=f"{self.run_name} epoch {epoch}",
+            disable=not (self.verbose and self.accelerator.is_main_process),
+        )
+        for i, batch in enumerate(self.train_dloader):
+            micro_step = epoch * self.train_batches_per_epoch + i
+            log_step = micro_step % self.log_interval == 0
+            metrics = self.train_step(batch.to(self.accelerator.device), log_step=log_step)
+            if log_step:
+                self.log(metrics, key="train-update")
+            bar.update(1)
+            loss = _as_float(metrics["Actor Loss"]) + self.critic_loss_weight * _as_float(metrics["Critic Loss"])
+            bar.set_postfix(loss=f"{loss:.4f}")
+        bar.close()
+
+    def train_step(self, batch, log_step: bool) -> dict:
+        """One micro-batch: loss, backward; on sync steps clip, sync targets, step, zero grads.
+
+        Inside ``accelerator.accumulate``: loss = Actor + critic_loss_weight · Critic; backward
+        (accelerate divides by batches_per_update). On the update's last micro-batch:
+        clip the global grad L2 norm to ``grad_clip``; ``soft_sync_targets()`` (before the step:
+        hazard H6); ``grad_update_counter += 1``; on log steps add "Learning Rate" and the
+        per-submodule grad norms; then optimizer and schedule step and the grads are zeroed.
+        """
+        with self.accelerator.accumulate(self.policy_aclr):
+            metrics = self.compute_loss(batch, log_step=log_step)
+            loss = metrics["Actor Loss"] + self.critic_loss_weight * metrics["Critic Loss"]
+            self.accelerator.backward(loss)
+            if self.accelerator.sync_gradients:
+                self.accelerator.clip_grad_norm_(self.policy_aclr.parameters(), self.grad_clip)
+                self.policy.soft_sync_targets()
+                self.grad_update_counter += 1
+                if log_step:
+                    metrics["Learning Rate"] = self.lr_schedule.get_last_lr()[0]
+                    metrics.update(self.grad_norms())
+            self.optimizer.step()
+            self.lr_schedule.step()
+            self.optimizer.zero_grad()
+        return metrics
+
+    def grad_norms(self) -> dict:
+        """L2 norms of the current gradients of the actor, critics and both encoders."""
+        policy = self.policy
+        return {
+            "Actor Grad Norm": _grad_norm(policy.actor),
+            "Critic Grad Norm": _grad_norm(policy.critics),
+            "TrajEncoder Grad Norm": _grad_norm(policy.traj_encoder),
+            "TstepEncoder Grad Norm": _grad_norm(policy.tstep_encoder),
+        }
+
+    def edit_actor_mask(self, batch, actor_loss: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+        """Hook: the (B, L−1, G, 1) bool actor mask actually used (default: the pad mask)."""
+        return pad_mask
+
+    def edit_critic_mask(self, batch, critic_loss: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+        """Hook: the (B, L−1, C, G, 1) bool critic mask actually used (default: the pad mask)."""
+        return pad_mask
+
+    def compute_loss(self, batch, log_step: bool) -> dict:
+        """Masked mean losses of one batch plus the agent's ``update_info`` (module docstring)."""
+        critic_loss, actor_loss = self.policy_aclr(batch, log_step=log_step)
+        B, L_1, G, _ = actor_loss.shape
+        m = valid_step_mask(batch.rl2s)[:, 1:]  # (B, L−1): transition t lives at position t+1
+        actor_mask = m[:, :, None, None].expand(B, L_1, G, 1)
+        actor_mask = self.edit_actor_mask(batch, actor_loss, actor_mask)
+        metrics = {"Actor Loss": masked_avg(actor_loss, actor_mask)}
+        if critic_loss is None:
+            metrics["Critic Loss"] = 0.0
+        else:
+            C = critic_loss.shape[2]
+            critic_mask = m[:, :, None, None, None].expand(B, L_1, C, G, 1)
+            critic_mask = self.edit_critic_mask(batch, critic_loss, critic_mask)
+            metrics["Critic Loss"] = masked_avg(critic_loss, critic_mask)
+        metrics["Sequence Length"] = L_1 + 1
+        metrics["Batch Size (in Timesteps)"] = B * L_1
+        metrics["Unmasked Batch Size (in Timesteps)"] = int(actor_mask[:, :, 0].bool().sum())
+        metrics.update(self.policy.update_info)
+        return metrics
+
+    def evaluate_val(self) -> dict:
+        """Validation hook, called every ``val_interval`` epochs; returned metrics are logged under
+        "val". The offline core has no envs, so the default does nothing and returns ``{}``."""
+        return {}
+
+    # -----------------------------------------------------------------------------------------
+    # logging
+    # -----------------------------------------------------------------------------------------
+
+    def log(self, metrics: dict, key: str) -> None:
+        """Log ``{key}/{name}`` values: 0-dim tensors become floats, other tensors are dropped.
+
+        Every numeric value is appended to logs/metrics.csv (main process); wandb (if on) also
+        gets "Epoch" and "gradient_steps".
+        """
+        clean = {}
+        for name, value in metrics.items():
+            if isinstance(value, torch.Tensor):
+                if value.dim() != 0:
+                    continue
+                value = value.detach().item()
+            clean[name] = value
+        if not self.accelerator.is_main_process:
+            return
+        rows = [
+            [key, self.epoch, self.grad_update_counter, name, value]
+            for name, value in clean.items()
+            if isinstance(value, (int, float, bool, np.number))
+        ]
+        if rows:
+            self.metrics_csv.parent.mkdir(parents=True, exist_ok=True)
+            new_file = not self.metrics_csv.exists() or self.metrics_csv.stat().st_size == 0
+            with open(self.metrics_csv, "a", newline="") as f:
+                writer = csv.writer(f)
+                if new_file:
+                    writer.writerow(_CSV_HEADER)
+                writer.writerows(rows)
+        if self.log_to_wandb:
+            wandb_metrics = {f"{key}/{name}": value for name, value in clean.items()}
+            wandb_metrics.update({"Epoch": self.epoch, "gradient_steps": self.grad_update_counter})
+            self.accelerator.log(wandb_metrics)
+
+    # -----------------------------------------------------------------------------------------
+    # checkpoints
+    # -----------------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        """Policy weights (main process) and the full training state for epoch ``self.epoch``."""
+        if self.accelerator.is_main_process:
+            checkpoints.save_weights(self.policy, self.policy_weights_path(self.epoch))
+        checkpoints.save_training_state(
+            self.training_state_path(self.epoch),
+            model=self.policy,
+            optimizer=self.optimizer,
+            scheduler=self.lr_schedule,
+            extra={"epoch": self.epoch, "grad_update_counter": self.grad_update_counter},
+            process_index=self.accelerator.process_index,
+            num_processes=self.accelerator.num_processes,
+            barrier=self.accelerator.wait_for_everyone,
+        )
+
+    def _missing_checkpoint(self, what: str, epoch: int, path: Path, training_states: bool) -> AmagoError:
+        if not self.run_dir.is_dir():
+            return AmagoError(f"run directory {self.run_dir} does not exist (run_name={self.run_name!r})")
+        return AmagoError(
+            f"no {what} for epoch {epoch} at {path}; available epochs: "
+            f"{self.available_epochs(training_states) or 'none'}"
+        )
+
+    def load_checkpoint(self, epoch: int, resume_training_state: bool = True) -> None:
+        """Load checkpoint ``epoch`` (call after ``start()``, on every process).
+
+        True: model, optimizer, schedule, RNG states and counters from
+        ``training_states/{run_name}_epoch_{epoch}``; ``learn()`` then continues with epoch+1.
+        False: only the weights from ``policy_weights/policy_epoch_{epoch}.safetensors`` (a warm
+        start: counters, optimizer and schedule are unchanged).
+        """
+        if not resume_training_state:
+            path = self.policy_weights_path(epoch)
+            if not path.is_file():
+                raise self._missing_checkpoint("policy weights", epoch, path, training_states=False)
+            self.load_policy_weights(path)
+            return
+        path = self.training_state_path(epoch)
+        if not path.is_dir() or not checkpoints.is_complete(path):
+            raise self._missing_checkpoint("complete training state", epoch, path, training_states=True)
+        policy, optimizer = self.policy, self.optimizer  # AmagoError if start() was not called
+        extra = checkpoints.load_training_state(
+            path,
+            model=policy,
+            optimizer=optimizer,
+            scheduler=self.lr_schedule,
+            process_index=self.accelerator.process_index,
+        )
+        self.epoch = int(extra["epoch"])
+        self.next_epoch = self.epoch + 1
+        self.grad_update_counter = int(extra["grad_update_counter"])
+
+    def load_policy_weights(self, path) -> None:
+        """Load a ``.safetensors`` Agent state dict into the policy (strict; clear error on mismatch)."""
+        checkpoints.load_weights(self.policy, path, strict=True)
+
+
+def _gin_config_to_dict(config: str) -> dict[str, Any]:
+    """``key = value`` lines of an operative gin config as a flat dict (for wandb)."""
+    out = {}
+    for line in config.splitlines():
+        if " = " in line and not line.startswith(("#", " ")):
+            key, value = line.split(" = ", 1)
+            out[key.strip()] = value.strip()
+    return out

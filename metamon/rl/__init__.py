@@ -1,0 +1,33 @@
+"""``metamon.rl``: where Pokémon meets the sequence-RL core in :mod:`metamon.amago`.
+
+Modules (import the one you need; this package file imports nothing heavy):
+
+* :mod:`metamon.rl.tstep_encoders` - ``MetamonTstepEncoder``, a small transformer that turns one
+  tokenized observation (``"text_tokens"``, ``"numbers"``) plus the previous action/reward into
+  one vector per timestep.
+* :mod:`metamon.rl.actors` - ``MetamonMaskedActor`` / ``MetamonMaskedResidualActor``: actor heads
+  that never pick an action the observation marks illegal (``"illegal_actions"``).
+* :mod:`metamon.rl.dataset` - ``MetamonAMAGODataset``: parsed-replay trajectories as AMAGO
+  ``RLData`` (adds ``"illegal_actions"`` and ``"missing_action_mask"`` to the observations),
+  and ``obs_gym_space`` for the matching observation space.
+
+Gin configurations for these classes live in ``configs/models`` and ``configs/training`` at the
+repository root.
+
+Bad input to this package raises :class:`MetamonRLError` (a :class:`~metamon.errors.MetamonError`
+and a ``ValueError``) with a message that names the input and says what to do.
+"""
+
+from metamon.errors import MetamonError
+
+
+class MetamonRLError(MetamonError, ValueError):
+    """Bad input to the metamon <-> AMAGO bridge (a missing observation key, a wrong shape, a
+    dataset or space that does not fit); the message names it."""
+
+
+# Observation keys the bridge adds to metamon's observations.
+ILLEGAL_ACTIONS_KEY = "illegal_actions"  # bool (A,), True = illegal; read by the masked actors
+MISSING_ACTION_MASK_KEY = "missing_action_mask"  # bool (1,), dataset only: the action was unrevealed
+
+__all__ = ["ILLEGAL_ACTIONS_KEY", "MISSING_ACTION_MASK_KEY", "MetamonRLError"]

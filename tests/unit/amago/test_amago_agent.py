@@ -1,0 +1,286 @@
+"""Agent / MultiTaskAgent losses, filters, target updates, rollouts and gin bindings (tiny sizes)."""
+
+import copy
+from functools import partial
+
+import gin
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from metamon.amago.agent import (
+    Agent,
+    MultiTaskAgent,
+    binary_filter,
+    exp_filter,
+    leaky_relu_filter,
+    reduce_critic_ensemble,
+    td_targets,
+)
+from metamon.amago.loading import RLData, RLData_pad_collate, valid_step_mask
+from metamon.amago.nets.actor_critic import Actor, NCritics, NCriticsTwoHot
+from metamon.amago.nets.traj_encoders import TformerTrajEncoder
+from metamon.amago.nets.tstep_encoders import FFTstepEncoder
+from metamon.amago.utils import AmagoError, masked_avg
+
+A = 4
+OBS_SPACE = spaces.Dict({"x": spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)})
+RL2_SPACE = spaces.Box(-np.inf, np.inf, (A + 1,), dtype=np.float32)
+ACTION_SPACE = spaces.Discrete(A)
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+def make_agent(cls=Agent, **kwargs):
+    torch.manual_seed(0)
+    if cls is Agent:
+        critic = partial(NCritics, d_hidden=16)
+    else:
+        critic = partial(NCriticsTwoHot, d_hidden=16, min_return=-30.0, max_return=30.0, output_bins=16, use_symlog=False)
+    args = dict(
+        tstep_encoder_type=partial(FFTstepEncoder, n_layers=1, d_hidden=16, d_output=16, normalize_inputs=False),
+        traj_encoder_type=partial(
+            TformerTrajEncoder, d_model=16, n_heads=2, d_ff=32, n_layers=1, dropout_ff=0.0, dropout_emb=0.0
+        ),
+        actor_type=partial(Actor, d_hidden=16),
+        critic_type=critic,
+    )
+    args.update(kwargs)
+    return cls(OBS_SPACE, RL2_SPACE, ACTION_SPACE, max_seq_len=8, **args)
+
+
+def make_batch(lengths=(6, 4), seed=1):
+    """Trajectories of T = lengths[i] observations, collated (B, L = max T)."""
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for T in lengths:
+        acts = torch.randint(A, (T - 1,), generator=g)
+        dones = torch.zeros(T - 1, 1, dtype=torch.bool)
+        dones[-1] = True
+        items.append(
+            RLData(
+                obs={"x": torch.rand(T, 3, generator=g) * 2 - 1},
+                rews=torch.randn(T - 1, 1, generator=g),
+                dones=dones,
+                actions=torch.nn.functional.one_hot(acts, A).float(),
+                time_idxs=torch.arange(T)[:, None],
+            )
+        )
+    return RLData_pad_collate(items)
+
+
+def encode(agent, batch):
+    emb = agent.tstep_encoder(batch.obs, batch.rl2s)
+    return agent.traj_encoder(emb, batch.time_idxs)[0]
+
+
+# ----------------------------------------------------------------------------------- filters
+
+
+def test_filters_on_known_advantages():
+    adv = torch.tensor([-1.0, 0.0, 0.5, 3.0]).view(1, 4, 1, 1)
+    assert binary_filter(adv).flatten().tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert binary_filter(adv, threshold=1.0).flatten().tolist() == [0.0, 0.0, 0.0, 1.0]
+    w = exp_filter(adv, beta=2.0, clip_adv_high=1.0, clip_weights_low=0.5, clip_weights_high=5.0)
+    assert torch.allclose(w.flatten(), torch.tensor([0.5, 1.0, float(np.e), 5.0]))
+    assert torch.allclose(exp_filter(adv).flatten(), torch.exp(adv).flatten())
+    assert exp_filter(torch.tensor([-100.0]))[0].item() == pytest.approx(1e-7)
+    lr = leaky_relu_filter(torch.tensor([0.0, 2.01, -1.99, 100.0]))
+    assert torch.allclose(lr, torch.tensor([0.01, 1.01025, 1e-7, 10.0]), atol=1e-6)
+    lr_unclipped = leaky_relu_filter(torch.tensor([-1.99]), clip_weights_low=None, clip_weights_high=None)
+    assert lr_unclipped.item() == pytest.approx(0.01025 - 0.05, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------ pure losses
+
+
+def test_td_targets_hand_case():
+    rews = torch.tensor([[[1.0], [2.0]]])                       # (1, 2, 1)
+    dones = torch.tensor([[[False], [True]]])
+    gammas = torch.tensor([0.5, 0.9])
+    nxt = torch.tensor([10.0, 20.0]).view(1, 1, 1, 2, 1).expand(1, 2, 1, 2, 1)  # Q̄[g=0]=10, Q̄[g=1]=20
+    y = td_targets(rews, dones, gammas, nxt)
+    assert y.shape == (1, 2, 1, 2, 1)
+    assert y[0, :, 0, :, 0].tolist() == [[1 + 0.5 * 10, 1 + 0.9 * 20], [2.0, 2.0]]
+
+
+def test_reduce_critic_ensemble():
+    y = torch.tensor([0.0, 10.0, 20.0]).view(1, 1, 3, 1, 1).expand(2, 5, 3, 2, 1)
+    torch.manual_seed(0)
+    lo = reduce_critic_ensemble(y, 60, use_min=True)
+    assert lo.shape == (2, 5, 1, 2, 1) and torch.all(lo == 0.0)
+    one = reduce_critic_ensemble(y, 1, use_min=False)
+    assert set(one.flatten().tolist()) <= {0.0, 10.0, 20.0}
+    assert torch.all(reduce_critic_ensemble(torch.full((1, 2, 4, 1, 1), 3.0), 2, use_min=False) == 3.0)
+
+
+# ------------------------------------------------------------------------------- agent pass
+
+
+@pytest.mark.parametrize("cls,C", [(Agent, 4), (MultiTaskAgent, 3)])
+def test_forward_shapes_and_logging(cls, C):
+    agent = make_agent(cls, num_critics=C, online_coeff=0.5)
+    batch = make_batch()
+    critic_loss, actor_loss = agent(batch, log_step=True)
+    assert agent.gammas.tolist() == pytest.approx([0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999])
+    assert critic_loss.shape == (2, 5, C, 7, 1) and actor_loss.shape == (2, 5, 7, 1)
+    assert torch.isfinite(critic_loss).all() and torch.isfinite(actor_loss).all()
+    info = agent.update_info
+    for key in [
+        "Policy Per-timestep Entropy (test-time gamma)",
+        "Policy Per-timstep Low Prob. (test-time gamma)",
+        "Policy Overall Highest Prob.",
+        "Min TD Target",
+        "TD Target (test-time gamma)",
+        "Mean Reward (in training sequences)",
+        "PopArt sigma (mean over gamma)",
+        "Filter Mean",
+        "Filter 95th Percentile",
+        "Pct. of Actions Approved by Binary FBC Filter (All Gammas)",
+        "Pct. of Actions Approved by Binary FBC (gamma =  0.999)",
+        "Q(s, a) (global mean, rescaled) gamma=0.999",
+        "activation-tformer-out-mean",
+    ]:
+        assert key in info, key
+    assert info["Sequences Containing Done"] == 2.0
+    assert 0.0 <= info["Pct. of Actions Approved by Binary FBC Filter (All Gammas)"] <= 100.0
+    (critic_loss.mean() + actor_loss.mean()).backward()
+    assert all(p.grad is None for p in agent.target_critics.parameters())
+    assert agent.actor.base.out_layer.weight.grad is not None
+
+
+@pytest.mark.parametrize("cls", [Agent, MultiTaskAgent])
+def test_imitation_learning_loss_is_negative_log_prob(cls):
+    agent = make_agent(cls, fake_filter=True, online_coeff=0.0, offline_coeff=1.0, use_multigamma=False).eval()
+    batch = make_batch()
+    critic_loss, actor_loss = agent(batch, log_step=True)
+    assert critic_loss is None and actor_loss.shape == (2, 5, 1, 1)
+    with torch.no_grad():
+        probs = agent.actor(encode(agent, batch)).probs[:, :-1, 0]                 # (B, L−1, A)
+    idx = batch.actions.argmax(-1, keepdim=True)
+    expected = -torch.log(probs.gather(-1, idx))[..., 0]
+    valid = valid_step_mask(batch.rl2s)[:, 1:]
+    assert torch.allclose(actor_loss[..., 0, 0][valid], expected[valid], atol=1e-6)
+    assert agent.update_info["Filter Mean"] == 1.0
+    assert "Min TD Target" not in agent.update_info
+
+
+def _masked_losses(agent, batch):
+    critic_loss, actor_loss = agent(batch, log_step=False)
+    m = valid_step_mask(batch.rl2s)[:, 1:]
+    loss = masked_avg(actor_loss, m[:, :, None, None]) + 10 * masked_avg(critic_loss, m[:, :, None, None, None])
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in agent.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("cls", [Agent, MultiTaskAgent])
+def test_padding_changes_neither_loss_nor_gradients(cls):
+    agent = make_agent(cls, num_critics=2, online_coeff=0.5)
+    twin = copy.deepcopy(agent)
+    batch = make_batch(lengths=(6, 3))
+    other = make_batch(lengths=(6, 3))
+    g = torch.Generator().manual_seed(7)
+    other.obs["x"][1, 3:] = torch.randn(3, 3, generator=g)          # padded obs
+    other.actions[1, 2:] = torch.rand(3, A, generator=g)             # padded actions
+    other.rews[1, 2:] = torch.randn(3, 1, generator=g) * 50          # padded rewards
+    other.dones[1, 2:] = False
+    assert not torch.equal(batch.obs["x"], other.obs["x"])
+    torch.manual_seed(3)
+    loss_a, grads_a = _masked_losses(agent, batch)
+    torch.manual_seed(3)
+    loss_b, grads_b = _masked_losses(twin, other)
+    assert torch.allclose(loss_a, loss_b, atol=1e-6)
+    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 10
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_b[name], atol=1e-6), name
+    assert torch.allclose(agent.popart.mu, twin.popart.mu) and torch.allclose(agent.popart.nu, twin.popart.nu)
+
+
+def test_critic_loss_matches_hand_computed_td_target():
+    """num_critics = num_critics_td = 1 makes the ensemble reduction deterministic."""
+    agent = make_agent(num_critics=1, num_critics_td=1, use_multigamma=False, gamma=0.9)  # train mode
+    popart_before = copy.deepcopy(agent.popart)
+    batch = make_batch()
+    critic_loss, _ = agent(batch, log_step=False)
+    agent.eval()  # same weights, no further SigmaReparam power-iteration step; no dropout here
+    with torch.no_grad():
+        s = encode(agent, batch)
+        x_data = agent.critics.net(s)[0].view(2, 6, 1, 1, A)                       # raw Q(s, ·)
+        idx = batch.actions.argmax(-1)                                             # (B, L−1)
+        q_sa = x_data[:, :-1, 0, 0].gather(-1, idx[..., None])[..., 0]             # (B, L−1)
+        pi_tgt = agent.target_actor(s).probs[:, :, 0]                              # (B, L, A)
+        x_tgt = agent.target_critics.net(s)[0].view(2, 6, A)
+        v_next = (pi_tgt * x_tgt).sum(-1)[:, 1:]                                   # (B, L−1)
+        v_next = popart_before(v_next.view(2, 5, 1, 1, 1), normalized=False).view(2, 5)
+        y = 10.0 * batch.rews[..., 0] + 0.9 * (~batch.dones[..., 0]).float() * v_next
+        pa = agent.popart
+        expected = (pa.w[0, 0] * q_sa + pa.b[0, 0] - (y - pa.mu[0, 0]) / pa.sigma[0, 0]) ** 2
+    assert not torch.equal(pa.mu, popart_before.mu)  # the statistics moved before normalising
+    valid = valid_step_mask(batch.rl2s)[:, 1:]
+    assert torch.allclose(critic_loss[:, :, 0, 0, 0][valid], expected[valid], atol=1e-5)
+
+
+def test_soft_sync_targets():
+    agent = make_agent(tau=0.25)
+    for tgt, src in [(agent.target_critics, agent.critics), (agent.maximized_critics, agent.critics), (agent.target_actor, agent.actor)]:
+        for p_t, p in zip(tgt.parameters(), src.parameters()):
+            assert torch.equal(p_t, p)  # hard copies at construction
+    old_tgt = [p.clone() for p in agent.target_critics.parameters()] + [p.clone() for p in agent.target_actor.parameters()]
+    with torch.no_grad():
+        for p in list(agent.critics.parameters()) + list(agent.actor.parameters()):
+            p.add_(1.0)
+    agent.soft_sync_targets()
+    new_src = list(agent.critics.parameters()) + list(agent.actor.parameters())
+    new_tgt = list(agent.target_critics.parameters()) + list(agent.target_actor.parameters())
+    for p_t, p_old, p in zip(new_tgt, old_tgt, new_src):
+        assert torch.allclose(p_t, 0.75 * p_old + 0.25 * p)
+    for p_m, p in zip(agent.maximized_critics.parameters(), agent.critics.parameters()):
+        assert torch.equal(p_m, p)
+    trainable = {id(p) for p in agent.trainable_params}
+    assert not any(id(p) in trainable for p in agent.target_critics.parameters())
+    assert all(id(p) in trainable for p in agent.tstep_encoder.parameters())
+
+
+def test_get_actions_shapes_dtype_and_argmax():
+    agent = make_agent().eval()
+    N = 3
+    obs = {"x": torch.rand(N, 1, 3)}
+    rl2s = torch.zeros(N, 1, A + 1)
+    t = torch.zeros(N, 1, 1, dtype=torch.long)
+    h = agent.traj_encoder.init_hidden_state(N, "cpu")
+    greedy, h2 = agent.get_actions(obs, rl2s, t, hidden_state=h, sample=False)
+    assert greedy.shape == (N, 1, 1) and greedy.dtype == torch.uint8 and h2 is not None
+    with torch.no_grad():
+        s = agent.traj_encoder(agent.tstep_encoder(obs, rl2s), t)[0]
+        expected = agent.actor(s).probs[:, :, -1].argmax(-1, keepdim=True)
+    assert torch.equal(greedy.long(), expected)
+    sampled, _ = agent.get_actions(obs, rl2s, t, hidden_state=agent.traj_encoder.init_hidden_state(N, "cpu"))
+    assert sampled.shape == (N, 1, 1) and sampled.dtype == torch.uint8 and int(sampled.max()) < A
+
+
+def test_gin_bindings_resolve_and_agent_binding_skips_multitaskagent():
+    gin.bind_parameter("agent.Agent.tau", 0.5)
+    gin.bind_parameter("agent.Agent.online_coeff", 0.7)
+    gin.bind_parameter("amago.agent.MultiTaskAgent.use_multigamma", False)
+    agent = make_agent()
+    assert agent.tau == 0.5 and agent.online_coeff == 0.7 and len(agent.gammas) == 7
+    mta = make_agent(MultiTaskAgent)
+    assert mta.tau == 0.003 and mta.online_coeff == 0.0 and mta.offline_coeff == 1.0
+    assert mta.gammas.tolist() == pytest.approx([0.999])
+    assert mta.num_actions_for_value_in_actor_loss == 3
+
+
+def test_bad_configuration_errors():
+    with pytest.raises(AmagoError, match="Discrete action spaces"):
+        Agent(OBS_SPACE, RL2_SPACE, spaces.Box(-1, 1, (2,)), 8, FFTstepEncoder, TformerTrajEncoder)
+    with pytest.raises(AmagoError, match="not both 0"):
+        make_agent(online_coeff=0.0, offline_coeff=0.0)
+    agent = make_agent(pass_obs_keys_to_actor=["illegal_actions"])
+    with pytest.raises(AmagoError, match="illegal_actions"):
+        agent(make_batch(), log_step=False)

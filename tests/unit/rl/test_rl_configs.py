@@ -1,0 +1,226 @@
+"""Every shipped gin config parses; tiny and small ones build agents that run on replay batches.
+
+medium_agent.gin and synthetic_*.gin take 20 s to minutes to build on CPU, so for them the test
+checks the bound values instead.
+"""
+
+from datetime import datetime
+from pathlib import Path
+
+import gin
+import pytest
+import torch
+from gymnasium import spaces
+
+from metamon.amago.cli_utils import use_config
+from metamon.amago.loading import RLData_pad_collate
+from metamon.data.parsed_replay_dset import ParsedReplayDataset
+from metamon.data.trajectory_file import trajectory_filename, write_trajectory
+from metamon.interface import (
+    DefaultActionSpace,
+    DefaultShapedReward,
+    TeamPreviewObservationSpace,
+    TokenizedObservationSpace,
+    UniversalMove,
+    UniversalPokemon,
+    UniversalState,
+)
+from metamon.tokenizer import get_tokenizer
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+MODELS = sorted(p.stem for p in (CONFIGS / "models").glob("*.gin"))
+TRAINING = sorted(p.stem for p in (CONFIGS / "training").glob("*.gin"))
+FMT = "gen9ou"
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+def parse(model, training):
+    use_config({}, [str(CONFIGS / "models" / f"{model}.gin"), str(CONFIGS / "training" / f"{training}.gin")],
+               finalize=False)
+
+
+def q(name):
+    return gin.query_parameter(name)
+
+
+def ref_name(value):
+    """``@Name`` in a binding -> the configurable's short name."""
+    return value.selector.split(".")[-1]
+
+
+def test_the_shipped_configs():
+    assert MODELS == ["medium_agent", "small_agent", "small_multitaskagent", "synthetic_agent",
+                      "synthetic_multitaskagent", "tiny_agent"]
+    assert TRAINING == ["binary_rl", "exp_rl", "il"]
+
+
+@pytest.mark.parametrize("training", TRAINING)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_pair_parses(model, training):
+    parse(model, training)
+    agent = ref_name(q("MetamonAMAGOExperiment.agent_type"))
+    assert agent in ("Agent", "MultiTaskAgent")
+    assert ref_name(q(f"{agent}.actor_type")) == "MetamonMaskedActor"
+    assert q(f"{agent}.pass_obs_keys_to_actor") == ["illegal_actions"]
+    assert ref_name(q("MetamonAMAGOExperiment.tstep_encoder_type")) == "MetamonTstepEncoder"
+    assert ref_name(q("MetamonAMAGOExperiment.traj_encoder_type")) == "TformerTrajEncoder"
+    assert ref_name(q(f"{agent}.critic_type")) == ("NCritics" if agent == "Agent" else "NCriticsTwoHot")
+    assert q("MetamonAMAGOExperiment.learning_rate") == 1.5e-4
+    assert q("MetamonAMAGOExperiment.l2_coeff") == 1e-4
+    assert q("MetamonAMAGOExperiment.grad_clip") == 1.5
+    assert q("MetamonAMAGOExperiment.critic_loss_weight") == 10.0
+    assert q("MetamonAMAGOExperiment.lr_warmup_steps") == 1000
+
+
+# (agent, max_seq_len, tstep d_model/layers/heads/scratch/numerical/mask_aug,
+#  traj d_model/layers/heads/d_ff, head d_hidden, num_critics)
+SIZES = {
+    "tiny_agent": ("Agent", 64, (32, 1, 2, 2, 2, False), (64, 2, 4, 128), 64, 4),
+    "small_agent": ("Agent", 200, (100, 3, 5, 4, 6, False), (400, 3, 8, 1600), 300, 4),
+    "small_multitaskagent": ("MultiTaskAgent", 200, (100, 3, 5, 4, 6, False), (400, 3, 8, 1600), 300, 6),
+    "medium_agent": ("Agent", 200, (160, 5, 8, 8, 6, False), (768, 6, 12, 3072), 512, 4),
+    "synthetic_agent": ("Agent", 128, (160, 5, 8, 11, 6, True), (1280, 9, 20, 5120), 512, 4),
+    "synthetic_multitaskagent": ("MultiTaskAgent", 128, (160, 5, 8, 11, 6, True), (1280, 9, 20, 5120), 512, 6),
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_sizes(model):
+    parse(model, "binary_rl")
+    agent, seq, tstep, traj, hidden, critics = SIZES[model]
+    assert ref_name(q("MetamonAMAGOExperiment.agent_type")) == agent
+    assert q("MetamonAMAGOExperiment.max_seq_len") == seq
+    names = ("d_model", "n_layers", "n_heads", "scratch_tokens", "numerical_tokens", "token_mask_aug")
+    assert tuple(q(f"MetamonTstepEncoder.{n}") for n in names) == tstep
+    assert q("MetamonTstepEncoder.extra_emb_dim") == 18 and q("MetamonTstepEncoder.dropout") == 0.05
+    assert tuple(q(f"TformerTrajEncoder.{n}") for n in ("d_model", "n_layers", "n_heads", "d_ff")) == traj
+    critic = "NCritics" if agent == "Agent" else "NCriticsTwoHot"
+    assert q("MetamonMaskedActor.d_hidden") == hidden == q(f"{critic}.d_hidden")
+    assert q(f"{agent}.num_critics") == critics
+    if critic == "NCriticsTwoHot":
+        assert (q("NCriticsTwoHot.output_bins"), q("NCriticsTwoHot.min_return"),
+                q("NCriticsTwoHot.max_return"), q("NCriticsTwoHot.use_symlog")) == (96, -1100, 1100, False)
+
+
+def test_training_values():
+    parse("tiny_agent", "il")
+    for agent in ("Agent", "MultiTaskAgent"):
+        assert (q(f"{agent}.online_coeff"), q(f"{agent}.offline_coeff")) == (0.0, 1.0)
+        assert q(f"{agent}.use_multigamma") is False and q(f"{agent}.fake_filter") is True
+    for training, filter_name in (("binary_rl", "binary_filter"), ("exp_rl", "exp_filter")):
+        gin.clear_config()
+        parse("tiny_agent", training)
+        for agent, k in (("Agent", 1), ("MultiTaskAgent", 3)):
+            assert (q(f"{agent}.online_coeff"), q(f"{agent}.offline_coeff")) == (0.0, 1.0)
+            assert (q(f"{agent}.reward_multiplier"), q(f"{agent}.tau")) == (10.0, 0.004)
+            assert q(f"{agent}.num_actions_for_value_in_critic_loss") == k
+            assert q(f"{agent}.num_actions_for_value_in_actor_loss") == k
+            assert ref_name(q(f"{agent}.fbc_filter_func")) == filter_name
+    assert (q("exp_filter.beta"), q("exp_filter.clip_weights_high")) == (1.0, 100)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building agents
+# ---------------------------------------------------------------------------------------------
+def mon(name, hp=1.0):
+    return UniversalPokemon(
+        name=name, hp_pct=hp, types="normal notype", item="leftovers", ability="thickfat", lvl=100,
+        status="nostatus", effect="noeffect",
+        moves=[UniversalMove(m, "normal", "physical", 80, 1.0, 0, 16, 16) for m in ("tackle", "bodyslam")],
+        atk_boost=0, spa_boost=0, def_boost=0, spd_boost=0, spe_boost=0, accuracy_boost=0,
+        evasion_boost=0, base_atk=110, base_spa=65, base_def=65, base_spd=110, base_spe=30,
+        base_hp=160, tera_type="notype", base_species=name,
+    )
+
+
+def battle_states(n):
+    return [
+        UniversalState(
+            format=FMT, player_active_pokemon=mon("snorlax", 1.0 - 0.05 * t),
+            opponent_active_pokemon=mon("blissey", 1.0 - 0.1 * t), available_switches=[mon("tauros")],
+            player_prev_move=UniversalMove.blank_move(), opponent_prev_move=UniversalMove.blank_move(),
+            opponents_remaining=6, player_conditions="noconditions", opponent_conditions="noconditions",
+            weather="noweather", battle_field="nofield", forced_switch=False, battle_won=t == n - 1,
+            battle_lost=False, can_tera=False, opponent_teampreview=["blissey"] * 6,
+        )
+        for t in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def replay_batch(tmp_path_factory):
+    """A padded batch of two battles (6 and 4 states) from MetamonAMAGODataset."""
+    from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
+
+    root = tmp_path_factory.mktemp("replays")
+    for i, (n, actions) in enumerate(((6, [0, 1, -1, 4, 0, -1]), (4, [1, 0, 4, -1]))):
+        name = trajectory_filename(f"{FMT}-{i}", "alice", "bob", True, date=datetime(2025, 10, 27))
+        write_trajectory(root, FMT, name, [s.to_dict() for s in battle_states(n)], actions)
+    obs_space = TokenizedObservationSpace(TeamPreviewObservationSpace(), get_tokenizer())
+    replays = ParsedReplayDataset(obs_space, DefaultActionSpace(), DefaultShapedReward(), dset_root=root, formats=[FMT])
+    dset = MetamonAMAGODataset(replays, DefaultActionSpace())
+    batch = RLData_pad_collate([dset.item_to_rldata(*replays[i]) for i in range(2)])
+    return batch, obs_gym_space(obs_space, DefaultActionSpace())
+
+
+def build(model, training, obs_space, tmp_path):
+    parse(model, training)
+    from metamon.rl.experiment import MetamonAMAGOExperiment
+
+    experiment = MetamonAMAGOExperiment(
+        run_name="test", ckpt_base_dir=str(tmp_path), dataset=None, obs_space=obs_space,
+        action_space=spaces.Discrete(13),
+    )
+    torch.manual_seed(0)
+    return experiment.build_agent()
+
+
+@pytest.mark.parametrize("training,gammas", [("il", 1), ("binary_rl", 7)])
+def test_tiny_agent_trains_on_replays(replay_batch, tmp_path, training, gammas):
+    from metamon.amago.nets.traj_encoders import TformerTrajEncoder
+    from metamon.rl.actors import MetamonMaskedActor
+    from metamon.rl.tstep_encoders import MetamonTstepEncoder
+
+    batch, obs_space = replay_batch
+    agent = build("tiny_agent", training, obs_space, tmp_path)
+    assert isinstance(agent.tstep_encoder, MetamonTstepEncoder) and agent.tstep_encoder.emb_dim == 64
+    assert isinstance(agent.traj_encoder, TformerTrajEncoder) and agent.emb_dim == 64
+    assert isinstance(agent.actor, MetamonMaskedActor) and agent.actor.strict_mask
+    assert len(agent.gammas) == gammas and len(agent.critics) == 4
+    critic_loss, actor_loss = agent(batch, log_step=True)
+    assert actor_loss.shape == (2, 5, gammas, 1) and torch.isfinite(actor_loss).all()
+    if training == "il":
+        assert critic_loss is None
+    else:
+        assert critic_loss.shape == (2, 5, 4, gammas, 1) and torch.isfinite(critic_loss).all()
+    actor_loss.mean().backward()
+    assert agent.tstep_encoder.token_emb.weight.grad is not None
+
+    # rollout: one timestep per battle, never an illegal action (strict masking)
+    agent.eval()
+    obs = {k: v[:, :1] for k, v in batch.obs.items()}
+    actions, _ = agent.get_actions(obs, batch.rl2s[:, :1], batch.time_idxs[:, :1])
+    assert actions.shape == (2, 1, 1) and actions.dtype == torch.uint8
+    legal = ~batch.obs["illegal_actions"][:, 0]
+    assert all(bool(legal[b, int(actions[b, 0, 0])]) for b in range(2))
+
+
+@pytest.mark.parametrize("model,critic,bins", [("small_agent", "NCritics", None),
+                                                ("small_multitaskagent", "NCriticsTwoHot", 96)])
+def test_small_agents_build_and_run(replay_batch, tmp_path, model, critic, bins):
+    batch, obs_space = replay_batch
+    agent = build(model, "binary_rl", obs_space, tmp_path)
+    assert type(agent.critics).__name__ == critic
+    assert agent.tstep_encoder.emb_dim == 400 and agent.emb_dim == 400
+    assert agent.actor.base.in_layer.out_features == 300
+    if bins:
+        assert len(agent.critics) == 6 and agent.critics.output_bins == bins
+    critic_loss, actor_loss = agent(batch, log_step=False)
+    assert actor_loss.shape == (2, 5, 7, 1) and torch.isfinite(actor_loss).all()
+    assert torch.isfinite(critic_loss).all()

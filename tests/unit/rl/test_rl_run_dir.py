@@ -1,0 +1,144 @@
+"""Run directories: run.json round trip, epochs, and rebuilding an agent from a run + epoch."""
+
+import json
+
+import gin
+import pytest
+import torch
+
+from metamon.amago.checkpoints import save_weights
+from metamon.rl import MetamonRLError
+from metamon.rl.run_dir import (
+    CONFIG_FILE,
+    RUN_INFO_FILE,
+    RunInfo,
+    available_epochs,
+    build_agent,
+    load_agent,
+    policy_weights_path,
+    write_run_files,
+)
+
+TINY_GIN = """
+import metamon.amago.agent
+import metamon.amago.nets.actor_critic
+import metamon.amago.nets.traj_encoders
+import metamon.amago.nets.transformer
+import metamon.rl.tstep_encoders
+import metamon.rl.actors
+import metamon.rl.experiment
+
+MetamonAMAGOExperiment.agent_type = @agent.Agent
+MetamonAMAGOExperiment.tstep_encoder_type = @MetamonTstepEncoder
+MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
+MetamonAMAGOExperiment.max_seq_len = 8
+MetamonTstepEncoder.d_model = 16
+MetamonTstepEncoder.n_layers = 1
+MetamonTstepEncoder.n_heads = 2
+MetamonTstepEncoder.scratch_tokens = 2
+MetamonTstepEncoder.numerical_tokens = 2
+TformerTrajEncoder.d_model = {d_model}
+TformerTrajEncoder.n_layers = 1
+TformerTrajEncoder.n_heads = 2
+TformerTrajEncoder.d_ff = 32
+Agent.actor_type = @MetamonMaskedActor
+Agent.pass_obs_keys_to_actor = ["illegal_actions"]
+Agent.num_critics = 2
+MetamonMaskedActor.d_hidden = 16
+NCritics.d_hidden = 16
+"""
+
+
+def _info(**overrides):
+    fields = dict(
+        observation_space="DefaultObservationSpace",
+        action_space="DefaultActionSpace",
+        reward_function="DefaultShapedReward",
+        tokenizer="metamon-gemma-v1",
+        formats=["gen1ou", "gen9ou"],
+        max_seq_len=8,
+    )
+    fields.update(overrides)
+    return RunInfo(**fields)
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+def _make_run(run_dir, epochs=(3,), d_model=16):
+    """A run directory with random weights saved for ``epochs``; returns the saved agent."""
+    info = _info()
+    write_run_files(run_dir, info, TINY_GIN.format(d_model=d_model))
+    agent = build_agent(info, [run_dir / CONFIG_FILE])
+    for epoch in epochs:
+        save_weights(agent, policy_weights_path(run_dir, epoch))
+    return agent
+
+
+def test_run_info_round_trip(tmp_path):
+    info = _info()
+    path = info.save(tmp_path / "run")
+    assert path == tmp_path / "run" / RUN_INFO_FILE
+    assert RunInfo.load(tmp_path / "run") == info
+    data = json.loads(path.read_text())
+    assert data["formats"] == ["gen1ou", "gen9ou"] and data["max_seq_len"] == 8
+    assert data["amago_version"] == "3.1.1" and data["created"].endswith("+00:00")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [RUN_INFO_FILE]  # no temp file left
+
+
+def test_run_info_errors(tmp_path):
+    with pytest.raises(MetamonRLError, match="not a metamon run directory"):
+        RunInfo.load(tmp_path)
+    (tmp_path / RUN_INFO_FILE).write_text(json.dumps({"observation_space": "DefaultObservationSpace"}))
+    with pytest.raises(MetamonRLError, match=r"lacks the key\(s\) \['action_space'"):
+        RunInfo.load(tmp_path)
+    with pytest.raises(MetamonRLError, match="max_seq_len must be a positive int"):
+        _info(max_seq_len=None).save(tmp_path / "other")
+
+
+def test_available_epochs(tmp_path):
+    assert available_epochs(tmp_path) == []
+    folder = tmp_path / "ckpts" / "policy_weights"
+    folder.mkdir(parents=True)
+    for name in ("policy_epoch_10.safetensors", "policy_epoch_2.safetensors", "policy_epoch_x.safetensors",
+                 "policy_epoch_3.pt", ".policy_epoch_4.safetensors.tmp"):
+        (folder / name).write_bytes(b"")
+    assert available_epochs(tmp_path) == [2, 10]
+
+
+def test_load_agent_restores_weights(tmp_path):
+    run_dir = tmp_path / "tiny"
+    saved = _make_run(run_dir, epochs=(0, 3))
+    agent, info = load_agent(run_dir)  # latest = epoch 3
+    assert info == RunInfo.load(run_dir)
+    assert not agent.training
+    own, ref = agent.state_dict(), saved.state_dict()
+    assert own.keys() == ref.keys()
+    assert all(torch.equal(own[k], ref[k]) for k in own)
+    assert agent.traj_encoder.max_seq_len == 8
+
+
+def test_load_agent_errors(tmp_path):
+    with pytest.raises(MetamonRLError, match="does not exist"):
+        load_agent(tmp_path / "nope")
+    run_dir = tmp_path / "tiny"
+    _make_run(run_dir, epochs=(1, 5))
+    with pytest.raises(MetamonRLError, match=r"no weights for epoch 2; available epochs: \[1, 5\]"):
+        load_agent(run_dir, epoch=2)
+    # The same run with a wider trajectory encoder: the weights no longer fit.
+    (run_dir / CONFIG_FILE).write_text(TINY_GIN.format(d_model=32))
+    with pytest.raises(MetamonRLError, match="do not fit the agent"):
+        load_agent(run_dir, epoch=1)
+    (run_dir / CONFIG_FILE).unlink()
+    with pytest.raises(MetamonRLError, match="config.gin does not exist"):
+        load_agent(run_dir)
+
+
+def test_max_seq_len_must_agree(tmp_path):
+    write_run_files(tmp_path, _info(max_seq_len=16), TINY_GIN.format(d_model=16))
+    with pytest.raises(MetamonRLError, match="max_seq_len=8 but the run info says 16"):
+        build_agent(RunInfo.load(tmp_path), [tmp_path / CONFIG_FILE])
