@@ -278,13 +278,11 @@ class Agent(nn.Module):
 
     @property
     def trainable_params(self) -> Iterator[nn.Parameter]:
-        """Parameters the optimizer updates: tstep_encoder, traj_encoder, critics, actor."""
-        return itertools.chain(
-            self.tstep_encoder.parameters(),
-            self.traj_encoder.parameters(),
-            self.critics.parameters(),
-            self.actor.parameters(),
-        )
+        """Parameters the optimizer updates: those of tstep_encoder, traj_encoder, critics and
+        actor that require gradients (a frozen or LoRA-wrapped backbone contributes only its
+        trainable part)."""
+        modules = (self.tstep_encoder, self.traj_encoder, self.critics, self.actor)
+        return (p for p in itertools.chain.from_iterable(m.parameters() for m in modules) if p.requires_grad)
 
     @torch.no_grad()
     def soft_sync_targets(self) -> None:

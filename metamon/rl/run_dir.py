@@ -56,7 +56,26 @@ CONFIG_FILE = "config.gin"
 _WEIGHTS_DIR = Path("ckpts") / "policy_weights"
 _WEIGHTS_NAME = re.compile(r"^policy_epoch_(\d+)\.safetensors$")
 # Gin bindings that receive the run's tokenizer name (the encoders that tokenize text).
-TOKENIZER_BINDINGS = ("MetamonTstepEncoder.tokenizer",)
+# Timestep encoders that take the metamon tokenizer as the gin parameter ``tokenizer``, and the
+# modules that register them (imported only when a configuration uses them: peft is slow to import).
+TOKENIZER_ENCODERS = {
+    "MetamonTstepEncoder": "metamon.rl.tstep_encoders",
+    "GemmaTstepEncoder": "metamon.rl.gemma_encoder",
+}
+
+
+def tokenizer_bindings(tokenizer: Optional[str], gin_text: str) -> dict:
+    """``{"<Encoder>.tokenizer": tokenizer}`` for every encoder of :data:`TOKENIZER_ENCODERS`
+    that ``gin_text`` mentions (MetamonTstepEncoder always), importing its module so that gin
+    knows the configurable before the binding is applied."""
+    if tokenizer is None:
+        return {}
+    bindings = {}
+    for name, module in TOKENIZER_ENCODERS.items():
+        if name == "MetamonTstepEncoder" or name in gin_text:
+            importlib.import_module(module)
+            bindings[f"{name}.tokenizer"] = tokenizer
+    return bindings
 
 PathLike = Union[str, os.PathLike]
 
@@ -199,7 +218,7 @@ def build_agent(
 ):
     """A freshly initialised (random) agent for ``info``'s spaces, configured by ``gin_files``.
 
-    Clears gin's configuration, binds the tokenizer (:data:`TOKENIZER_BINDINGS`) and
+    Clears gin's configuration, binds the tokenizer (:func:`tokenizer_bindings`) and
     ``gin_bindings``, parses ``gin_files`` in order, then builds the agent exactly as training
     does: ``MetamonAMAGOExperiment(run_name, ckpt_base_dir, dataset=None, obs_space,
     action_space).build_agent()``. Returns the agent in train mode on the CPU.
@@ -210,9 +229,9 @@ def build_agent(
     from metamon.rl.dataset import obs_gym_space
     from metamon.rl.experiment import MetamonAMAGOExperiment
 
-    importlib.import_module("metamon.rl.tstep_encoders")  # registers the tokenizer bindings' target
     obs_space, action_space, _ = build_spaces(info)
-    bindings = {key: info.tokenizer for key in TOKENIZER_BINDINGS} if info.tokenizer else {}
+    gin_text = "\n".join(Path(f).read_text() for f in gin_files) + "\n".join(gin_bindings or {})
+    bindings = tokenizer_bindings(info.tokenizer, gin_text)
     bindings.update(gin_bindings or {})
     gin.clear_config()
     use_config(bindings, [str(f) for f in gin_files], finalize=False)

@@ -34,7 +34,7 @@ __all__ = ["main", "CONFIG_DIR", "resolve_configs"]
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_EVAL_GENS = (1, 2, 3, 4, 9)
-PROJECT_CONFIGURABLES = ("metamon.rl.actors", "metamon.rl.tstep_encoders", "metamon.rl.experiment")
+PROJECT_CONFIGURABLES = ("metamon.rl.actors", "metamon.rl.experiment")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,7 +160,7 @@ def build_experiment(args):
     from metamon.formats import check_format
     from metamon.rl.dataset import obs_gym_space
     from metamon.rl.experiment import MetamonAMAGOExperiment
-    from metamon.rl.run_dir import RunInfo, write_run_files
+    from metamon.rl.run_dir import RunInfo, tokenizer_bindings, write_run_files
 
     _check_args(args)
     run_dir = Path(args.save_dir) / args.run_name
@@ -171,10 +171,11 @@ def build_experiment(args):
     obs_space, action_space, reward_function = _spaces(args)
     for module in PROJECT_CONFIGURABLES:  # registered before parsing, as gin needs
         importlib.import_module(module)
+    gin_text = model_gin.read_text() + "\n".join(args.gin_bindings)
 
     gin.clear_config()
     use_config(
-        {"MetamonTstepEncoder.tokenizer": args.tokenizer},
+        tokenizer_bindings(args.tokenizer, gin_text),
         [str(model_gin), str(train_gin)],
         finalize=False,
         bindings=args.gin_bindings,

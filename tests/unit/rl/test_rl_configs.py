@@ -28,7 +28,8 @@ from metamon.interface import (
 from metamon.tokenizer import get_tokenizer
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
-MODELS = sorted(p.stem for p in (CONFIGS / "models").glob("*.gin"))
+# The Gemma configs are tested with the Gemma encoder (test_rl_gemma_encoder.py).
+MODELS = sorted(p.stem for p in (CONFIGS / "models").glob("*.gin") if not p.stem.startswith("gemma_"))
 TRAINING = sorted(p.stem for p in (CONFIGS / "training").glob("*.gin"))
 FMT = "gen9ou"
 
