@@ -983,6 +983,19 @@ class ObservationSpace(ABC):
     @abstractmethod
     def state_to_obs(self, state: UniversalState) -> dict[str, np.ndarray]: ...
 
+    def state_to_words(self, state: UniversalState) -> dict:
+        """``state_to_obs(state)`` with every ``tokenizable`` text given as its list of words.
+
+        ``obs[key] = text.split(" ")`` for each text key; other entries are unchanged. It
+        updates per-battle memory exactly like ``state_to_obs`` (call one of the two per state).
+        Spaces that assemble their texts from words override it to skip the join and the split
+        (:class:`TokenizedObservationSpace` reads texts this way).
+        """
+        obs = self.state_to_obs(state)
+        for key in self.tokenizable:
+            obs[key] = _as_str(obs[key]).split(" ")
+        return obs
+
     def __call__(self, state: UniversalState) -> dict[str, np.ndarray]:
         return self.state_to_obs(state)
 
@@ -1099,7 +1112,8 @@ class DefaultObservationSpace(ObservationSpace):
 
     # --- assembly --------------------------------------------------------------------------
 
-    def state_to_obs(self, state: UniversalState) -> dict[str, np.ndarray]:
+    def _observe(self, state: UniversalState) -> tuple[list[str], str, list[float]]:
+        """The checked words, their text (words joined by single spaces) and the numbers."""
         slots = _Slots.of(state)
         words = self._text_words(state, slots)
         numbers = self._numbers(state, slots)
@@ -1113,7 +1127,15 @@ class DefaultObservationSpace(ObservationSpace):
                 f"{self.n_words}); malformed words: {bad[:5]} (is a categorical field empty, or "
                 "is `types` not exactly two words?)"
             )
+        return words, text, numbers
+
+    def state_to_obs(self, state: UniversalState) -> dict[str, np.ndarray]:
+        _, text, numbers = self._observe(state)
         return {"text": np.array(text), "numbers": np.asarray(numbers, dtype=np.float32)}
+
+    def state_to_words(self, state: UniversalState) -> dict:
+        words, _, numbers = self._observe(state)
+        return {"text": words, "numbers": np.asarray(numbers, dtype=np.float32)}
 
 
 @register_observation_space
@@ -1131,7 +1153,8 @@ class ExpandedObservationSpace(DefaultObservationSpace):
     * After the default numbers: ``any_opponent_asleep``, ``any_opponent_frozen`` (sticky over
       the battle) and ``can_tera``.
 
-    The memory is updated by each ``state_to_obs`` call, so call it once per state, in order,
+    The memory is updated by each ``state_to_obs`` (or ``state_to_words``) call, so call one
+    of them once per state, in order,
     and ``reset()`` between battles.
     """
 
@@ -1166,9 +1189,9 @@ class ExpandedObservationSpace(DefaultObservationSpace):
         flags = [self.any_opponent_asleep, self.any_opponent_frozen, state.can_tera]
         return super()._numbers(state, slots) + [float(f) for f in flags]
 
-    def state_to_obs(self, state: UniversalState) -> dict[str, np.ndarray]:
+    def _observe(self, state: UniversalState) -> tuple[list[str], str, list[float]]:
         self._remember(state)
-        return super().state_to_obs(state)
+        return super()._observe(state)
 
 
 @register_observation_space
@@ -1216,7 +1239,11 @@ class TokenizedObservationSpace(ObservationSpace):
     replaced by ``key + "_tokens"`` = ``tokenizer.tokenize(text)`` (int32, unknown words -1);
     other entries pass through. The gym space of a token entry is
     ``Box(low=-1, high=max(-1, len(tokenizer)), shape=(L,), int32)``. ``tokenizer`` only needs
-    ``tokenize(str) -> np.ndarray`` and ``len()``. Not registered (it wraps a registered space).
+    ``tokenize(str) -> np.ndarray`` and ``len()``; one that also has ``tokenize_words(list of
+    words) -> np.ndarray`` (such as :class:`metamon.tokenizer.PokemonTokenizer`, where it equals
+    ``tokenize(" ".join(words))``) is given the base space's words (``state_to_words``), which
+    skips joining them into a text only to split it again. Not registered (it wraps a
+    registered space).
     """
 
     def __init__(self, base_obs_space: ObservationSpace, tokenizer: Any):
@@ -1243,9 +1270,16 @@ class TokenizedObservationSpace(ObservationSpace):
         return spaces.Dict(entries)
 
     def state_to_obs(self, state: UniversalState) -> dict[str, np.ndarray]:
-        obs = self.base_obs_space.state_to_obs(state)
-        for key, length in self.base_obs_space.tokenizable.items():
-            tokens = np.asarray(self.tokenizer.tokenize(_as_str(obs.pop(key))), dtype=np.int32)
+        tokenizable = self.base_obs_space.tokenizable
+        tokenize_words = getattr(self.tokenizer, "tokenize_words", None)
+        if tokenize_words is None:
+            obs = self.base_obs_space.state_to_obs(state)
+            texts = {key: self.tokenizer.tokenize(_as_str(obs.pop(key))) for key in tokenizable}
+        else:
+            obs = self.base_obs_space.state_to_words(state)
+            texts = {key: tokenize_words(obs.pop(key)) for key in tokenizable}
+        for key, length in tokenizable.items():
+            tokens = np.asarray(texts[key], dtype=np.int32)
             if tokens.shape != (length,):
                 raise ValueError(
                     f"tokenizer returned {tokens.shape[0]} tokens for {key!r}, expected {length}"

@@ -5,7 +5,8 @@ metamon's self-play workflow)::
 
     python -m metamon.data.generate --player GymLeader --opponent Grunt \\
         --battle_format gen1ou --team_set builtin --num_battles 1000 --output_dir OUT \\
-        [--parallel 4 | --server_url 127.0.0.1:8000] [--concurrent 5] [--timeout 120] [--seed 0]
+        [--parallel 4 | --server_url 127.0.0.1:8000] [--concurrent 5] [--timeout 120]
+        [--battle_timeout 300] [--seed 0]
 
 Both players are recorded (:func:`metamon.data.recording.recording_player`), so every battle
 gives two files, one per point of view, sharing one battle id, in ``OUT/<battle_format>/``.
@@ -20,8 +21,14 @@ finished battles are dropped (``reset_battles``) so memory stays bounded.
 Safety: files are written atomically, one per player per battle, as soon as a battle ends, so
 an interrupted run (Ctrl-C, kill) loses only the battles in flight, and re-running with the
 same ``OUT`` adds new battles (new random usernames, hence new ids) next to the old ones,
-never overwriting them. A batch in which no battle finishes for ``--timeout`` seconds is
-abandoned (its open battles are forfeited and counted as errors) and the worker carries on
+never overwriting them.
+
+Hung battles: a battle still running ``--battle_timeout`` seconds after a player's first
+decision in it is forfeited by that player (an ``async`` ``choose_move`` that never returns is
+cancelled; see :mod:`metamon.data.recording`); it still finishes, so both files are complete,
+and the summary lists it. As a last resort, a batch in which no battle finishes for
+``--timeout`` seconds (a hung server, or a synchronous ``choose_move`` blocking the event loop)
+is abandoned (its open battles are forfeited and counted as errors) and the worker carries on
 with fresh players.
 
 At the end a summary is printed: battles finished, wins of each side, ties, errors, mean turns,
@@ -74,11 +81,20 @@ class BattleRecord:
 
 @dataclass
 class GenerationSummary:
+    """What a run did. ``battle_timeouts`` lists the tags of battles a player forfeited at
+    ``battle_timeout_s`` (they finished and are among ``battles``); ``abandoned`` counts battles
+    given up by the stall timeout (``timeout_s`` seconds without any finished battle), which
+    are forfeited and also counted in ``errors``."""
+
     requested: int
     existing_files: int
+    timeout_s: float = float("nan")
+    battle_timeout_s: Optional[float] = None
     battles: List[BattleRecord] = field(default_factory=list)
     write_errors: List[str] = field(default_factory=list)
     worker_failures: List[str] = field(default_factory=list)
+    battle_timeouts: List[str] = field(default_factory=list)
+    abandoned: int = 0
     seconds: float = 0.0
 
     @property
@@ -120,6 +136,14 @@ class GenerationSummary:
             f"mean turns {self.mean_turns:.1f}, invalid-action rate {100 * self.invalid_rate:.2f}%",
             f"files: {self.files_written} written, {self.existing_files} were already there",
         ]
+        if self.battle_timeouts:
+            lines.append(f"{len(self.battle_timeouts)} battles timed out after --battle_timeout "
+                         f"{self.battle_timeout_s:g} s (a player's choose_move hung or was too slow) and were "
+                         f"forfeited: {self.battle_timeouts[:3]}")
+        if self.abandoned:
+            lines.append(f"{self.abandoned} battles timed out: no battle finished for {self.timeout_s:g} s "
+                         f"(a player's choose_move or the server hung), so they were forfeited; "
+                         f"raise --timeout if battles are legitimately that slow")
         if self.write_errors:
             lines.append(f"{len(self.write_errors)} trajectory files could not be written: {self.write_errors[:3]}")
         if self.worker_failures:
@@ -153,7 +177,7 @@ def _pair_records(player_records, opponent_records) -> List[BattleRecord]:
 
 
 def _make_players(player: str, opponent: str, battle_format: str, team_set: str, output_dir,
-                  config, concurrent: int, rng: random.Random):
+                  config, concurrent: int, battle_timeout_s: Optional[float], rng: random.Random):
     from metamon.baselines import get_baseline
     from metamon.baselines.compete import make_player, unique_username
     from metamon.data.recording import recording_player
@@ -166,7 +190,8 @@ def _make_players(player: str, opponent: str, battle_format: str, team_set: str,
     return [
         make_player(recording_player(cls), battle_format, server_configuration=config,
                     max_concurrent_battles=concurrent, team=get_metamon_teams(battle_format, team_set),
-                    seed=rng.randrange(2**31), username=name, save_trajectories_to=output_dir)
+                    seed=rng.randrange(2**31), username=name, save_trajectories_to=output_dir,
+                    battle_timeout_s=battle_timeout_s)
         for cls, name in zip(classes, names)
     ]
 
@@ -181,11 +206,14 @@ def play_recorded_battles(
     team_set: str = "builtin",
     concurrent: int = 5,
     timeout_s: float = 120.0,
+    battle_timeout_s: Optional[float] = 300.0,
     seed: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
-) -> tuple[List[BattleRecord], List[str]]:
+) -> tuple[List[BattleRecord], List[str], List[str], int]:
     """Play ``num_battles`` recorded battles on the server ``config`` (a poke-env
-    ``ServerConfiguration``) in this process; return the finished battles and the write errors.
+    ``ServerConfiguration``) in this process; return the finished battles, the write errors,
+    the tags of battles forfeited at ``battle_timeout_s`` and the number of battles abandoned
+    by the stall timeout ``timeout_s``.
 
     Battles run in batches of ``concurrent * 5``; after a batch the players forget their
     finished battles. A batch that times out (see :func:`metamon.baselines.compete.play_battles`)
@@ -195,8 +223,12 @@ def play_recorded_battles(
 
     rng = random.Random(seed)
     batch = concurrent * DEFAULT_BATCH_PER_CONCURRENT
-    players = _make_players(player, opponent, battle_format, team_set, output_dir, config, concurrent, rng)
-    records, write_errors = [], []
+    def new_players():
+        return _make_players(player, opponent, battle_format, team_set, output_dir, config, concurrent,
+                             battle_timeout_s, rng)
+
+    players = new_players()
+    records, write_errors, timed_out, abandoned = [], [], [], 0
     remaining = num_battles
     try:
         while remaining > 0:
@@ -205,19 +237,22 @@ def play_recorded_battles(
             remaining -= n
             records += _pair_records(players[0].recorded, players[1].recorded)
             write_errors += players[0].record_errors + players[1].record_errors
+            timed_out += players[0].timed_out + players[1].timed_out
             for p in players:
                 p.recorded.clear()
                 p.record_errors.clear()
-            if any(r.outcome == "error" for r in results):
+                p.timed_out.clear()
+            stuck = sum(r.outcome == "error" for r in results)
+            abandoned += stuck
+            if stuck:
                 close_players(*players)
-                players = _make_players(player, opponent, battle_format, team_set, output_dir, config,
-                                        concurrent, rng)
+                players = new_players()
             else:
                 for p in players:
                     p.reset_battles()
     finally:
         close_players(*players)
-    return records, write_errors
+    return records, write_errors, timed_out, abandoned
 
 
 def _worker(index: int, kwargs: dict, server_url: Optional[str], messages) -> None:
@@ -229,13 +264,11 @@ def _worker(index: int, kwargs: dict, server_url: Optional[str], messages) -> No
 
     try:
         if server_url is not None:
-            records, errors = play_recorded_battles(config=server_configuration(server_url),
-                                                    progress=progress, **kwargs)
+            outcome = play_recorded_battles(config=server_configuration(server_url), progress=progress, **kwargs)
         else:
             with LocalShowdownServer() as server:
-                records, errors = play_recorded_battles(config=server.server_configuration,
-                                                        progress=progress, **kwargs)
-        messages.put(("done", index, (records, errors)))
+                outcome = play_recorded_battles(config=server.server_configuration, progress=progress, **kwargs)
+        messages.put(("done", index, outcome))
     except KeyboardInterrupt:
         messages.put(("failed", index, "interrupted"))
     except BaseException as error:  # noqa: BLE001 - reported by the parent
@@ -274,6 +307,8 @@ def _run_workers(kwargs: dict, num_battles: int, parallel: int, server_url, bar,
             elif kind == "done":
                 summary.battles += payload[0]
                 summary.write_errors += payload[1]
+                summary.battle_timeouts += payload[2]
+                summary.abandoned += payload[3]
                 pending.discard(index)
             else:
                 summary.worker_failures.append(f"worker {index}: {payload}")
@@ -297,6 +332,7 @@ def generate(
     server_url: Optional[str] = None,
     concurrent: int = 5,
     timeout_s: float = 120.0,
+    battle_timeout_s: Optional[float] = 300.0,
     seed: Optional[int] = None,
     show_progress: bool = True,
 ) -> GenerationSummary:
@@ -315,6 +351,9 @@ def generate(
     if num_battles < 1 or concurrent < 1 or parallel < 1:
         raise MetamonError(f"num_battles, concurrent and parallel must be at least 1 "
                            f"(got {num_battles}, {concurrent}, {parallel})")
+    if not timeout_s > 0 or (battle_timeout_s is not None and not battle_timeout_s > 0):
+        raise MetamonError(f"timeout and battle_timeout must be positive seconds "
+                           f"(got {timeout_s}, {battle_timeout_s})")
     check_format(battle_format)
     get_baseline(player), get_baseline(opponent)
     get_metamon_teams(battle_format, team_set)  # fails early on a missing team set
@@ -322,18 +361,22 @@ def generate(
         check_server(server_url)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
 
-    summary = GenerationSummary(num_battles, count_trajectory_files(output_dir, battle_format))
+    summary = GenerationSummary(num_battles, count_trajectory_files(output_dir, battle_format), timeout_s,
+                                battle_timeout_s)
     kwargs = dict(player=player, opponent=opponent, battle_format=battle_format, output_dir=str(output_dir),
-                  team_set=team_set, concurrent=concurrent, timeout_s=timeout_s, seed=seed)
+                  team_set=team_set, concurrent=concurrent, timeout_s=timeout_s,
+                  battle_timeout_s=battle_timeout_s, seed=seed)
     start = time.monotonic()
     with tqdm(total=num_battles, desc=f"{player} vs {opponent}", unit="battle", disable=not show_progress) as bar:
         try:
             if parallel == 1 and server_url is not None:
-                records, errors = play_recorded_battles(
+                records, errors, timed_out, abandoned = play_recorded_battles(
                     config=server_configuration(server_url), num_battles=num_battles, progress=bar.update, **kwargs
                 )
                 summary.battles += records
                 summary.write_errors += errors
+                summary.battle_timeouts += timed_out
+                summary.abandoned += abandoned
             else:
                 _run_workers(kwargs, num_battles, parallel, server_url, bar, summary)
         finally:
@@ -361,6 +404,8 @@ def build_parser(prog: str = "python -m metamon.data.generate", **defaults) -> a
     parser.add_argument("--concurrent", type=int, default=5, help="battles played at once per worker")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds without a finished battle before a batch is abandoned")
+    parser.add_argument("--battle_timeout", type=float, default=300.0,
+                        help="seconds after a player's first decision before it forfeits a battle still running")
     parser.add_argument("--seed", type=int, default=None, help="seeds usernames, team draws and baselines")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     parser.set_defaults(**defaults)
@@ -374,7 +419,7 @@ def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.Argumen
         summary = generate(
             args.player, opponent, args.battle_format, args.num_battles, Path(args.output_dir).expanduser(),
             team_set=args.team_set, parallel=args.parallel, server_url=args.server_url,
-            concurrent=args.concurrent, timeout_s=args.timeout, seed=args.seed,
+            concurrent=args.concurrent, timeout_s=args.timeout, battle_timeout_s=args.battle_timeout, seed=args.seed,
             show_progress=not args.no_progress,
         )
     except MetamonError as error:

@@ -27,15 +27,26 @@ unknown). ``actions`` therefore always holds what was finally *played*.
 
 Per-battle buffers are dropped once the file is written; ``recorded`` keeps one small
 :class:`RecordedBattle` summary per written file (call ``recorded.clear()`` to drop them).
+
+Battle timeout (``battle_timeout_s``, off by default): a battle still undecided that many
+seconds after the player's first decision in it is forfeited by the player, with an error in
+the log naming the battle, and its tag is appended to ``timed_out``. The deadline is checked at
+every decision, and an ``async`` ``choose_move`` is only awaited until the deadline (a
+coroutine that never returns is cancelled). The forfeiting player answers the pending request
+with poke-env's default order (recorded as the missing action -1); the battle then ends normally,
+so both sides' files are complete trajectories. A synchronous ``choose_move`` that never returns
+blocks poke-env's event loop and cannot be interrupted from inside the process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Type
+from typing import Any, Dict, List, Optional, Type
 
 from poke_env.battle import AbstractBattle
 from poke_env.player import BattleOrder, Player
@@ -71,6 +82,7 @@ class _BattleBuffer:
     invalid: List[bool] = field(default_factory=list)
     last_rqid: Any = None
     choices: int = 0  # choose_move answers recorded, retries included
+    deadline: float = float("inf")  # time.monotonic() after which the battle is forfeited
 
 
 def _rqid(battle: AbstractBattle) -> Any:
@@ -82,39 +94,67 @@ def _rqid(battle: AbstractBattle) -> Any:
 def recording_player(player_cls: Type[Player]) -> Type[Player]:
     """A subclass of the poke-env ``Player`` class ``player_cls`` that records its battles.
 
-    The subclass takes one extra keyword argument, ``save_trajectories_to`` (a folder; files go
-    to ``<folder>/<battle format>/``), and exposes ``recorded`` (a list of
-    :class:`RecordedBattle`) and ``record_errors`` (battles whose file could not be written).
-    Works with synchronous and ``async`` ``choose_move`` implementations.
+    The subclass takes the extra keyword arguments ``save_trajectories_to`` (a folder; files go
+    to ``<folder>/<battle format>/``) and ``battle_timeout_s`` (``None``: no limit; see the
+    module docstring), and exposes ``recorded`` (a list of :class:`RecordedBattle`),
+    ``record_errors`` (battles whose file could not be written) and ``timed_out`` (tags of the
+    battles it forfeited at the timeout). Works with synchronous and ``async`` ``choose_move``.
     """
     if not (isinstance(player_cls, type) and issubclass(player_cls, Player)):
         raise MetamonError(f"recording_player needs a poke-env Player subclass, got {player_cls!r}")
 
     class RecordingPlayer(player_cls):
-        def __init__(self, *args, save_trajectories_to, **kwargs):
+        def __init__(self, *args, save_trajectories_to, battle_timeout_s: Optional[float] = None, **kwargs):
+            if battle_timeout_s is not None and not battle_timeout_s > 0:
+                raise MetamonError(f"battle_timeout_s must be positive or None, got {battle_timeout_s!r}")
             super().__init__(*args, **kwargs)
             self.save_trajectories_to = Path(save_trajectories_to)
+            self.battle_timeout_s = battle_timeout_s
             self.recorded: List[RecordedBattle] = []
             self.record_errors: List[str] = []
+            self.timed_out: List[str] = []
             self._buffers: Dict[str, _BattleBuffer] = {}
 
         # -- decisions ---------------------------------------------------------------------
         def choose_move(self, battle: AbstractBattle):
             state = UniversalState.from_Battle(battle).to_dict()
             rqid = _rqid(battle)
+            buffer = self._buffers.get(battle.battle_tag)
+            if buffer is None:
+                buffer = self._buffers[battle.battle_tag] = _BattleBuffer()
+                if self.battle_timeout_s is not None:
+                    buffer.deadline = time.monotonic() + self.battle_timeout_s
+            if time.monotonic() >= buffer.deadline:
+                return self._forfeit_at_timeout(battle, state, rqid)
             choice = super().choose_move(battle)
             if inspect.isawaitable(choice):
-                return self._record_async(battle, state, rqid, choice)
+                return self._record_async(battle, state, rqid, choice, buffer.deadline)
             self._record(battle, state, rqid, choice)
             return choice
 
-        async def _record_async(self, battle, state, rqid, pending):
-            order = await pending
+        async def _record_async(self, battle, state, rqid, pending, deadline: float):
+            if deadline == float("inf"):
+                order = await pending
+            else:
+                try:
+                    order = await asyncio.wait_for(pending, max(0.0, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    return await self._forfeit_at_timeout(battle, state, rqid)
+            self._record(battle, state, rqid, order)
+            return order
+
+        async def _forfeit_at_timeout(self, battle: AbstractBattle, state: dict, rqid: Any) -> BattleOrder:
+            """Forfeit ``battle`` (past its deadline) and answer with the default order."""
+            logger.error("%s: no result %g s after %s's first decision: forfeiting (battle timeout)",
+                         battle.battle_tag, self.battle_timeout_s, self.username)
+            self.timed_out.append(battle.battle_tag)
+            await self.ps_client.send_message("/forfeit", battle.battle_tag)
+            order = self.choose_default_move()
             self._record(battle, state, rqid, order)
             return order
 
         def _record(self, battle: AbstractBattle, state: dict, rqid: Any, order: BattleOrder) -> None:
-            buffer = self._buffers.setdefault(battle.battle_tag, _BattleBuffer())
+            buffer = self._buffers[battle.battle_tag]
             action = battle_order_to_action_idx(battle, order)
             buffer.choices += 1
             if buffer.actions and rqid is not None and rqid == buffer.last_rqid:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 from collections import Counter
+from itertools import repeat
 from pathlib import Path
 from typing import Mapping
 
@@ -149,11 +150,19 @@ class PokemonTokenizer:
         """
         if not isinstance(text, str):
             text = self._as_text(text)
-        words = text.split(" ")
+        return self.tokenize_words(text.split(" "))
+
+    def tokenize_words(self, words) -> np.ndarray:
+        """Map each word of the list ``words`` to its id; returns ``np.int32[len(words)]``.
+
+        Equal to ``tokenize(" ".join(words))`` when no word contains a space (a word with a
+        space is one unknown word here), without building and splitting the text: observation
+        spaces hand their word lists over directly. Misses are counted in :attr:`unknown_words`;
+        unfrozen, unseen non-empty words are added first.
+        """
         if not self._frozen:
             self._add_missing(words)
-        lookup = self._ids.get
-        ids = [lookup(word, UNKNOWN_TOKEN) for word in words]
+        ids = list(map(self._ids.get, words, repeat(UNKNOWN_TOKEN, len(words))))
         if UNKNOWN_TOKEN in ids:
             self.unknown_words.update(w for w, i in zip(words, ids) if i == UNKNOWN_TOKEN)
         return np.array(ids, dtype=np.int32)
@@ -167,7 +176,8 @@ class PokemonTokenizer:
 
     def _add_missing(self, words) -> None:
         for word in words:
-            if word and word not in self._ids:  # "" (from doubled spaces) is never a vocabulary word
+            # "" (from doubled spaces) and words with a space are never vocabulary words
+            if word and word not in self._ids and " " not in word:
                 token = len(self._ids)
                 logger.info("Adding: %s -> %d", word, token)
                 self._new_ids[word] = token

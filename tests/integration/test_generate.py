@@ -1,7 +1,10 @@
 """Recorded battles on a real local Showdown server: metamon.data.generate and recording_player."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -139,3 +142,116 @@ def test_cli_parallel_workers_with_their_own_servers(tmp_path):
     assert count_trajectory_files(out, FMT) == 4
     ids = Counter(parse_trajectory_filename(p.name).battle_id for p in files(out))
     assert sorted(ids.values()) == [2, 2]
+
+
+# ---- interrupted and hung runs ---------------------------------------------------------------
+def _generate_cmd(server, out, num_battles, *extra):
+    return [sys.executable, "-m", "metamon.data.generate", "--player", "GymLeader", "--opponent", "Grunt",
+            "--battle_format", FMT, "--num_battles", str(num_battles), "--output_dir", str(out),
+            "--server_url", url(server), "--concurrent", "2", "--no_progress", *extra]
+
+
+def _kill_after_some_battles(server, out, sig, min_files=4, limit_s=180):
+    """Start a long generation run, wait until ``min_files`` files exist, send ``sig``."""
+    proc = subprocess.Popen(_generate_cmd(server, out, 500), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO)
+    deadline = time.monotonic() + limit_s
+    try:
+        while len(files(out)) < min_files:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"fewer than {min_files} files after {limit_s} s"
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, stdout, stderr
+
+
+def _check_complete_and_resumable(server, out):
+    """Every visible file is a complete trajectory the dataset reads; a re-run only adds."""
+    folder = out / FMT
+    visible = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    assert visible == files(out)  # nothing else the dataset would look at
+    for path in visible:
+        data = read_trajectory(path)
+        assert data["actions"][-1] == -1 and len(data["states"]) == len(data["actions"]) >= 2
+        assert data["states"][-1]["battle_won"] or data["states"][-1]["battle_lost"] or data["result"] == "tie"
+    dset = ParsedReplayDataset(DefaultObservationSpace(), DefaultActionSpace(), DefaultShapedReward(),
+                               dset_root=out, formats=[FMT], strict=True)
+    assert len(dset) == len(visible)
+    for i in range(len(dset)):
+        assert dset[i][3][-1]  # complete battles: the last transition is terminal
+    before = {p: p.read_bytes() for p in visible}
+    rerun = subprocess.run(_generate_cmd(server, out, 2), capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"{len(visible)} were already there" in rerun.stdout
+    after = files(out)
+    assert len(after) == len(visible) + 4
+    assert all(p.read_bytes() == body for p, body in before.items())  # nothing overwritten
+
+
+def test_sigkill_loses_only_battles_in_flight(showdown_server, tmp_path):
+    out = tmp_path / "killed"
+    code, _, _ = _kill_after_some_battles(showdown_server, out, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    _check_complete_and_resumable(showdown_server, out)
+
+
+def test_sigint_stops_cleanly_and_keeps_finished_battles(showdown_server, tmp_path):
+    out = tmp_path / "interrupted"
+    code, _, stderr = _kill_after_some_battles(showdown_server, out, signal.SIGINT)
+    assert code == 130, stderr
+    assert "interrupted: battles that finished are saved" in stderr
+    assert not [p for p in (out / FMT).iterdir() if p.name.startswith(".writing-")]  # no temp file left
+    _check_complete_and_resumable(showdown_server, out)
+
+
+HANGING_PLAYER = '''
+import asyncio
+from metamon.baselines import get_baseline
+
+
+class HangingPlayer(get_baseline("RandomBaseline")):
+    """Never answers: choose_move waits forever (without blocking poke-env's event loop)."""
+
+    async def choose_move(self, battle):
+        await asyncio.Event().wait()
+'''
+
+
+def _run_with_hanging_opponent(server, tmp_path, *flags):
+    (tmp_path / "hanging_player.py").write_text(HANGING_PLAYER)
+    out = tmp_path / "hung"
+    cmd = _generate_cmd(server, out, 1, *flags)
+    cmd[cmd.index("Grunt")] = "hanging_player.HangingPlayer"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    assert time.monotonic() - start < 100
+    return proc, out
+
+
+def test_hung_battle_is_forfeited_at_the_battle_timeout(showdown_server, tmp_path):
+    proc, out = _run_with_hanging_opponent(showdown_server, tmp_path, "--battle_timeout", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 of 1 battles finished" in proc.stdout and "0 errored" in proc.stdout
+    assert "1 battles timed out after --battle_timeout 2 s" in proc.stdout
+    assert "forfeiting (battle timeout)" in proc.stderr  # the log names the battle
+    paths = files(out)
+    assert len(paths) == 2  # the battle ended (by forfeit): both sides recorded it completely
+    by_player = {parse_trajectory_filename(p.name).player[:7]: read_trajectory(p) for p in paths}
+    hung, other = by_player["Hanging"], by_player["GymLead"]
+    assert hung["actions"] == [-1, -1] and hung["result"] == "loss"  # its one decision: the default order
+    assert other["result"] == "win" and other["actions"][-1] == -1
+
+
+def test_stuck_batch_is_abandoned_at_the_stall_timeout(showdown_server, tmp_path):
+    proc, out = _run_with_hanging_opponent(showdown_server, tmp_path, "--timeout", "3", "--battle_timeout", "300")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # nothing finished
+    assert "0 of 1 battles finished" in proc.stdout
+    assert "1 battles timed out: no battle finished for 3 s" in proc.stdout
+    for path in files(out):  # the forfeited battle may be recorded (complete) by its live side
+        assert read_trajectory(path)["actions"][-1] == -1

@@ -823,3 +823,31 @@ def test_definitely_valid_actions_matches_per_index_orders(make_battle):
     per_index = {i for i in maybe_valid_actions(state)
                  if action_idx_to_BattleOrder(battle, i) is not None}
     assert definitely_valid_actions(state, battle) == per_index
+
+
+def test_state_to_words_is_the_split_text_and_updates_memory(gen9_state):
+    for cls in ALL_SPACES:
+        by_text, by_words = cls(), cls()
+        for _ in range(2):  # the second call sees the memory of the first
+            text_obs, word_obs = by_text.state_to_obs(gen9_state), by_words.state_to_words(gen9_state)
+            assert word_obs["text"] == str(text_obs["text"]).split(" ")
+            np.testing.assert_array_equal(word_obs["numbers"], text_obs["numbers"])
+
+
+def test_tokenized_space_uses_tokenize_words_when_offered(example_state):
+    class WordTokenizer(TinyTokenizer):
+        def tokenize(self, text):
+            raise AssertionError("the word path must not build the text")
+
+        def tokenize_words(self, words):
+            self.seen = list(words)
+            return np.array([self.ids.get(w, -1) for w in words], dtype=np.int32)
+
+    words_tok = WordTokenizer(["<blank>", "tauros"])
+    text_tok = TinyTokenizer(["<blank>", "tauros"])
+    by_words = TokenizedObservationSpace(ExpandedObservationSpace(), words_tok)(example_state)
+    by_text = TokenizedObservationSpace(ExpandedObservationSpace(), text_tok)(example_state)
+    assert words_tok.seen == EXAMPLE_2_EXPANDED_TEXT.split(" ")
+    assert by_words.keys() == by_text.keys()
+    for key in by_text:
+        np.testing.assert_array_equal(by_words[key], by_text[key])

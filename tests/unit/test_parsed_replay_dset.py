@@ -1,11 +1,13 @@
 """ParsedReplayDataset and MixtureOfDatasets on trajectory files built in tmp_path (no server)."""
 
 import builtins
+import copy
 import io
 import json
 import logging
 import math
 import os
+import pickle
 import random
 import re
 import shutil
@@ -342,6 +344,27 @@ def test_build_state_matches_from_dict():
         build_state({"format": FMT})
 
 
+def test_built_states_behave_like_init_made_ones():
+    states, _ = battle()
+    for s in states:
+        d = json.loads(json.dumps(s.to_dict()))
+        before = copy.deepcopy(d)
+        built = build_state(d)
+        assert d == before  # the input is not modified
+        assert built.to_dict() == s.to_dict() and repr(built) == repr(s)
+        assert copy.deepcopy(built) == s and pickle.loads(pickle.dumps(built)) == s
+        assert all(type(m) is UniversalMove for m in built.player_active_pokemon.moves)
+        built.player_prev_move.current_pp = -5  # adopted move dicts are the moves' storage
+        assert d["player_prev_move"]["current_pp"] == -5 and built != s
+    shuffled = json.loads(json.dumps(states[0].to_dict()))
+    shuffled["player_prev_move"] = dict(reversed(shuffled["player_prev_move"].items()))
+    assert build_state(shuffled) == states[0]  # a move's key order does not matter
+    broken = json.loads(json.dumps(states[0].to_dict()))
+    broken["available_switches"][0]["moves"][0]["bogus"] = 1
+    with pytest.raises(ValueError, match="unknown keys"):
+        build_state(broken)
+
+
 # ---------------------------------------------------------------------------------------------
 # Names and filters
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +438,7 @@ def test_underscore_usernames_are_read(tmp_path, obs_space):
 def test_format_filter_uses_the_battle_id(tmp_path, obs_space):
     states, actions = battle()
     write(tmp_path, name(1), states, actions)
-    write(tmp_path, f"[Gen 9] OU-2_Unrated_a_vs_b_10-27-2025_WIN.json", states, actions)
+    write(tmp_path, "[Gen 9] OU-2_Unrated_a_vs_b_10-27-2025_WIN.json", states, actions)
     stray = name(3, fmt="gen1ou")
     write(tmp_path, stray, states, actions, fmt=FMT)  # a gen1ou battle id inside gen9ou/
     dset = dataset(obs_space, tmp_path)
@@ -715,3 +738,32 @@ def test_command_line_check(tmp_path, capsys):
     assert f"1 good files, 4 timesteps; skipped {{'{CORRUPT_LZ4}': 1}}" in capsys.readouterr().out
     assert _main(["--dset_root", str(tmp_path), "--strict"]) == 1
     assert f"error: {tmp_path / FMT / name(1)}: {CORRUPT_LZ4}" in capsys.readouterr().err
+
+
+def test_loading_pauses_the_cycle_collector_and_restores_it(tmp_path, obs_space, monkeypatch):
+    import gc
+
+    states, actions = battle()
+    write(tmp_path, name(1), states, actions)
+    dset = dataset(obs_space, tmp_path, strict=True)
+    seen = []
+    make_item = ParsedReplayDataset._make_item
+
+    def spy(self, *args):
+        seen.append(gc.isenabled())
+        return make_item(self, *args)
+
+    monkeypatch.setattr(ParsedReplayDataset, "_make_item", spy)
+    assert gc.isenabled()
+    dset[0]
+    assert seen == [False] and gc.isenabled()
+    (tmp_path / FMT / name(2)).write_bytes(b"not lz4")  # an error on the way out restores it too
+    with pytest.raises(TrajectoryFileError):
+        dset.load_item(tmp_path / FMT / name(2))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        dset[0]
+        assert not gc.isenabled()  # a collector the caller had paused stays paused
+    finally:
+        gc.enable()

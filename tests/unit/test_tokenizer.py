@@ -331,3 +331,20 @@ def test_builder_check_reports_missing_files(tiny_recipe, tmp_path):
 def test_builder_unknown_recipe():
     with pytest.raises(UnknownNameError, match="Unknown vocabulary recipe 'nope-v1'"):
         build_vocab.build("nope-v1")
+
+
+def test_tokenize_words_equals_tokenizing_the_joined_text():
+    tok = small_tokenizer()
+    words = ["pikachu", "raichu", "<blank>", "electric", "raichu"]
+    ids = tok.tokenize_words(words)
+    assert ids.dtype == np.int32 and ids.tolist() == [1, -1, 0, 3, -1]
+    assert tok.unknown_words == Counter({"raichu": 2})
+    assert tok.tokenize_words(words).tolist() == tok.tokenize(" ".join(words)).tolist()
+    assert tok.tokenize_words([]).shape == (0,)
+
+
+def test_tokenize_words_unfrozen_never_adds_empty_or_spaced_words():
+    tok = small_tokenizer()
+    tok.unfreeze()
+    assert tok.tokenize_words(["raichu", "", "two words", "raichu"]).tolist() == [4, -1, -1, 4]
+    assert tok.all_words[4:] == ["raichu"]
