@@ -61,7 +61,8 @@ import functools
 import operator
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, NamedTuple, Optional
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 import numpy as np
 from gymnasium import spaces
@@ -942,6 +943,9 @@ def _padded(items: list, length: int, filler=BLANK) -> list:
 
 _base_stats_of = operator.attrgetter(*_BASE_STAT_FIELDS)  # pokemon -> (base_atk, ..., base_hp)
 _boosts_of = operator.attrgetter(*_BOOST_FIELDS)  # pokemon -> (atk_boost, ..., evasion_boost)
+_BASE_STAT_SCALE = (255.0,) * len(_BASE_STAT_FIELDS)
+_BOOST_SCALE = (6.0,) * len(_BOOST_FIELDS)
+_name_of = operator.attrgetter("name")
 
 
 class _Slots(NamedTuple):
@@ -952,9 +956,10 @@ class _Slots(NamedTuple):
 
     @classmethod
     def of(cls, state: UniversalState) -> "_Slots":
+        # consistent_*_order key Universal records by ``name``; sort by it directly
         return cls(
-            consistent_move_order(state.player_active_pokemon.moves),
-            consistent_pokemon_order(state.available_switches),
+            sorted(state.player_active_pokemon.moves, key=_name_of),
+            sorted(state.available_switches, key=_name_of),
         )
 
 
@@ -1023,6 +1028,14 @@ class DefaultObservationSpace(ObservationSpace):
     The ``text`` entry of ``gym_space`` is metamon's nominal ``Text`` space (800-900 characters
     of a-z, 0-9, "<", ">"); real texts also contain spaces and "_" and only the tokenized form
     (:class:`TokenizedObservationSpace`) has an exact space.
+
+    Universal records are read as immutable values: a switch Pokémon that is the very object
+    seen among the previous state's switches reuses the words computed for it then (datasets
+    share unchanged Pokémon between consecutive states, see
+    :func:`metamon.data.parsed_replay_dset.build_state`). Do not edit a record in place between
+    two observations; build a new one (``dataclasses.replace``). Subclasses keep
+    ``_switch_words`` (and the ``_pokemon_words(pokemon, active=False)`` it calls) a function
+    of the Pokémon alone, not of per-battle memory.
     """
 
     n_words = 87
@@ -1030,6 +1043,13 @@ class DefaultObservationSpace(ObservationSpace):
     _inactive_pokemon_words = 3  # name item ability
     _active_move_words = 3  # name type category
     _move_numbers = 3  # base power, accuracy, priority
+
+    # id -> (switch Pokémon, its switch words) for the switches of the last state observed
+    # (read-only empty default, for subclasses whose reset() does not call this one)
+    _switch_words_seen: Mapping[int, tuple[UniversalPokemon, list[str]]] = MappingProxyType({})
+
+    def reset(self) -> None:
+        self._switch_words_seen = {}
 
     @property
     def tokenizable(self) -> dict[str, int]:
@@ -1063,6 +1083,12 @@ class DefaultObservationSpace(ObservationSpace):
     def _move_words(self, move: UniversalMove) -> list[str]:
         return [move.name, move.move_type, move.category]
 
+    def _switch_words(self, pokemon: UniversalPokemon) -> list[str]:
+        """A switch slot's words after ``<switch>``: the Pokémon's words, ``<moveset>``, 4 moves."""
+        # sorting the names gives consistent_move_order's names (its key is the name)
+        moves = _padded(sorted([m.name for m in pokemon.moves]), _N_MOVE_SLOTS)
+        return self._pokemon_words(pokemon, active=False) + [MOVESET] + moves
+
     def _text_words(self, state: UniversalState, slots: _Slots) -> list[str]:
         words = [f"<{state.format}>", FORCEDSWITCH if state.forced_switch else ANYCHOICE, PLAYER]
         words += self._pokemon_words(state.player_active_pokemon, active=True)
@@ -1071,15 +1097,18 @@ class DefaultObservationSpace(ObservationSpace):
             words.append(MOVE)
             words += blank_move if move is None else self._move_words(move)
         blank_switch = [BLANK] * (self._inactive_pokemon_words + 1 + _N_MOVE_SLOTS)
+        seen, current = self._switch_words_seen, {}
         for mon in _padded(slots.switches, _N_SWITCH_SLOTS, None):
             words.append(SWITCH)
             if mon is None:
                 words += blank_switch
                 continue
-            words += self._pokemon_words(mon, active=False)
-            words.append(MOVESET)
-            # sorting the names gives consistent_move_order's names (its key is the name)
-            words += _padded(sorted([m.name for m in mon.moves]), _N_MOVE_SLOTS)
+            entry = seen.get(id(mon))
+            if entry is None or entry[0] is not mon:
+                entry = (mon, self._switch_words(mon))
+            current[id(mon)] = entry
+            words += entry[1]
+        self._switch_words_seen = current
         words.append(OPPONENT)
         words += self._opponent_words(state.opponent_active_pokemon)
         words += (CONDITIONS, state.weather, state.player_conditions, state.opponent_conditions)
@@ -1090,8 +1119,9 @@ class DefaultObservationSpace(ObservationSpace):
 
     @staticmethod
     def _pokemon_numbers(pokemon: UniversalPokemon) -> list[float]:
-        base = [value / 255.0 for value in _base_stats_of(pokemon)]
-        boosts = [value / 6.0 for value in _boosts_of(pokemon)]
+        # value / 255.0 and value / 6.0, divided by map() in C
+        base = list(map(operator.truediv, _base_stats_of(pokemon), _BASE_STAT_SCALE))
+        boosts = list(map(operator.truediv, _boosts_of(pokemon), _BOOST_SCALE))
         return [pokemon.hp_pct, pokemon.lvl / 100.0] + base + boosts
 
     def _move_number_features(self, move: UniversalMove) -> list[float]:
@@ -1164,6 +1194,7 @@ class ExpandedObservationSpace(DefaultObservationSpace):
     _move_numbers = 4  # + PP warning
 
     def reset(self) -> None:
+        super().reset()
         self.any_opponent_asleep = False
         self.any_opponent_frozen = False
         self.revealed_opponents: set[str] = set()

@@ -65,6 +65,7 @@ from typing import Iterable, Optional, Sequence, Union
 
 import lz4.frame
 import numpy as np
+import orjson
 from torch.utils.data import Dataset
 
 from metamon import SUPPORTED_BATTLE_FORMATS
@@ -193,15 +194,27 @@ def _build_move(data) -> UniversalMove:
     return UniversalMove.from_dict(data)
 
 
-def _build_pokemon(data) -> UniversalPokemon:
-    if type(data) is dict and tuple(data) == _POKEMON_KEYS:
+def _build_pokemon(data, seen: Optional[dict]) -> UniversalPokemon:
+    if type(data) is not dict:
+        return UniversalPokemon.from_dict(data)  # raises its ValueError
+    name = data.get("name")
+    remember = seen is not None and type(name) is str
+    if remember:
+        last = seen.get(name)
+        if last is not None and last[0] == data:
+            return last[1]
+    if tuple(data) == _POKEMON_KEYS:
         values = list(data.values())
         values[_MOVES_AT] = [_build_move(m) for m in values[_MOVES_AT][:4]]
-        return UniversalPokemon(*values)
-    return UniversalPokemon.from_dict(data)
+        pokemon = UniversalPokemon(*values)
+    else:
+        pokemon = UniversalPokemon.from_dict(data)
+    if remember:
+        seen[name] = (data, pokemon)
+    return pokemon
 
 
-def build_state(data) -> UniversalState:
+def build_state(data, seen: Optional[dict] = None) -> UniversalState:
     """``UniversalState.from_dict(data)``, faster for the layout every current writer uses.
 
     When ``data`` and each nested Pokémon dict have exactly the dataclass keys in field order,
@@ -216,12 +229,22 @@ def build_state(data) -> UniversalState:
     orders, malformed input) goes through ``from_dict``, which fills metamon's defaults or raises
     ``ValueError``. Every path gives equal objects (dataclasses' ``__init__`` only assigns the
     fields, and ``UniversalMove`` has no ``__post_init__``).
+
+    ``seen`` (a dict the caller keeps across the states of one trajectory, initially empty)
+    shares unchanged Pokémon between states: it maps a species name to the last Pokémon dict
+    built under that name and its object, and a Pokémon dict *equal* to that one (``==``, a fast
+    C-level comparison of the nested values) returns that very object instead of a new one. Most
+    Pokémon (the benched ones above all) are unchanged from one turn to the next, so this skips
+    most of the building, and observation spaces reuse the words of a Pokémon object they saw
+    in the previous state (see ``DefaultObservationSpace``). The states are then *values*
+    sharing parts: edit none of them in place. The dicts stored in ``seen`` must stay unmodified
+    while it is used.
     """
     if type(data) is dict and tuple(data) == _STATE_KEYS:
         values = list(data.values())
         for i in _STATE_POKEMON_AT:
-            values[i] = _build_pokemon(values[i])
-        values[_STATE_SWITCHES_AT] = [_build_pokemon(p) for p in values[_STATE_SWITCHES_AT]]
+            values[i] = _build_pokemon(values[i], seen)
+        values[_STATE_SWITCHES_AT] = [_build_pokemon(p, seen) for p in values[_STATE_SWITCHES_AT]]
         for i in _STATE_MOVES_AT:
             values[i] = _build_move(values[i])
         values[_STATE_PREVIEW_AT] = list(values[_STATE_PREVIEW_AT])
@@ -245,6 +268,22 @@ def _cycle_collector_paused():
             gc.enable()
 
 
+def _parse_json(raw: bytes):
+    """``json.loads(raw)``, computed by ``orjson`` whenever it accepts ``raw`` (~1.7x faster).
+
+    Both parsers give equal values for the JSON they share (floats are correctly rounded by
+    both), with one exception no trajectory writer produces: ``orjson`` reads an integer
+    beyond 64 bits as a float. ``orjson`` rejects some texts the standard library reads
+    (``NaN`` / ``Infinity`` literals, numbers overflowing a float, lone surrogates, UTF-16/32
+    text); those, and invalid texts, go to ``json.loads``, whose result or ``ValueError`` is
+    returned. ``orjson`` ships with poke-env.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
 def _decode(path: str) -> dict:
     """Read and decode one file; ``TrajectoryFileError`` for I/O, lz4 or JSON problems."""
     try:
@@ -258,7 +297,7 @@ def _decode(path: str) -> dict:
         except RuntimeError as e:
             raise TrajectoryFileError(path, CORRUPT_LZ4, str(e)) from e
     try:
-        data = json.loads(raw)
+        data = _parse_json(raw)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise TrajectoryFileError(path, BAD_JSON, str(e)) from e
     if not isinstance(data, dict):
@@ -280,6 +319,8 @@ def load_trajectory(path: PathLike) -> tuple[list[UniversalState], list[int]]:
     Raises :class:`TrajectoryFileError` (reason in ``SKIP_REASONS``) when the file cannot be
     read or decoded, lacks ``states`` / ``actions`` lists, has T < 2 or len(states) != len(actions),
     has an action outside -1..12 or a last action other than -1, or a state ``from_dict`` rejects.
+    A Pokémon that is unchanged from an earlier state is the same object in both (see
+    :func:`build_state`'s ``seen``): treat the states as read-only.
     """
     path = os.fspath(path)
     with _cycle_collector_paused():  # see ParsedReplayDataset.load_item
@@ -296,10 +337,10 @@ def _load_trajectory(path: str) -> tuple[list[UniversalState], list[int]]:
     if len(states) < 2:
         raise TrajectoryFileError(path, TOO_SHORT, f"{len(states)} states")
     _check_actions(path, actions)
-    built = []
+    built, seen = [], {}
     for t, state in enumerate(states):
         try:
-            built.append(build_state(state))
+            built.append(build_state(state, seen))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise TrajectoryFileError(path, BAD_SCHEMA, f"states[{t}]: {e}") from e
     return built, actions

@@ -275,6 +275,32 @@ def test_expanded_memory_is_sticky_and_reset(gen9_state):
     assert words(obs)[-6:] == ["gholdengo"] + ["<blank>"] * 5
 
 
+def test_switch_words_are_reused_only_for_the_same_objects(gen9_state):
+    assert gen9_state.available_switches  # the cache needs switches to be exercised
+    space = TeamPreviewObservationSpace()
+    first = str(space(gen9_state)["text"])
+    hits = list(space._switch_words_seen.values())
+    assert [entry[0] for entry in hits] == sorted(gen9_state.available_switches, key=lambda p: p.name)
+    assert str(space(gen9_state)["text"]) == first  # the same objects: their remembered words
+    edited = dataclasses.replace(gen9_state, available_switches=[
+        dataclasses.replace(p, item="choiceband") for p in gen9_state.available_switches])
+    text = str(space(edited)["text"])  # new objects: words computed again
+    assert text == str(TeamPreviewObservationSpace()(edited)["text"]) != first
+    assert text.count("choiceband") == len(edited.available_switches)
+    space.reset()
+    assert space._switch_words_seen == {}
+
+
+def test_subclass_reset_without_super_still_observes(gen9_state):
+    class NoSuperReset(DefaultObservationSpace):
+        def reset(self):
+            pass
+
+    obs, want = NoSuperReset()(gen9_state), DefaultObservationSpace()(gen9_state)
+    assert str(obs["text"]) == str(want["text"])
+    np.testing.assert_array_equal(obs["numbers"], want["numbers"])
+
+
 @pytest.mark.parametrize(
     "current_pp, max_pp, warning",
     [(8, 8, 3.0), (4, 8, 3.0), (3, 8, 2.0), (2, 8, 2.0), (1, 8, 1.0), (0, 8, 0.0), (0, 0, 0.0)],

@@ -36,7 +36,9 @@ from metamon.data.parsed_replay_dset import (
     TOO_SHORT,
     ParsedReplayDataset,
     TrajectoryFileError,
+    _parse_json,
     build_state,
+    load_trajectory,
     parse_name_date,
 )
 from metamon.data.trajectory_file import trajectory_filename, write_trajectory
@@ -363,6 +365,57 @@ def test_built_states_behave_like_init_made_ones():
     broken["available_switches"][0]["moves"][0]["bogus"] = 1
     with pytest.raises(ValueError, match="unknown keys"):
         build_state(broken)
+
+
+def test_load_trajectory_shares_unchanged_pokemon(tmp_path):
+    states, actions = battle()
+    path = write(tmp_path, "gen9ou-1_1500_a_vs_b_10-27-2025_WIN.json.lz4", states, actions)
+    loaded, _ = load_trajectory(path)
+    assert loaded == states
+    kingambits = [s.available_switches[0] for s in loaded]
+    assert all(k is kingambits[0] for k in kingambits)  # unchanged in all 5 states: one object
+    # gholdengo: active (1.0), active (0.7), then benched at 0.7 three times
+    gholdengos = [loaded[0].player_active_pokemon, loaded[1].player_active_pokemon]
+    gholdengos += [s.available_switches[1] for s in loaded[2:]]
+    assert gholdengos[0] is not gholdengos[1]  # hp changed
+    assert gholdengos[1] is gholdengos[2] is gholdengos[3] is gholdengos[4]
+    assert loaded[3].player_active_pokemon is not loaded[4].player_active_pokemon  # tera changed
+
+
+def test_build_state_seen_matches_equal_dicts_only():
+    states, _ = battle()
+    seen = {}
+    first = build_state(json.loads(json.dumps(states[0].to_dict())), seen)
+    changed = json.loads(json.dumps(states[0].to_dict()))
+    changed["available_switches"][0]["moves"][0]["current_pp"] = 3  # a nested field differs
+    second = build_state(changed, seen)
+    assert second.available_switches[0] is not first.available_switches[0]
+    assert second.available_switches[0].moves[0].current_pp == 3
+    assert second.available_switches[1] is first.available_switches[1]
+    assert second == UniversalState.from_dict(changed)
+    old = json.loads(json.dumps(states[0].to_dict()))
+    del old["player_active_pokemon"]["tera_type"]  # older layout: from_dict, then remembered
+    a, b = build_state(old, seen), build_state(copy.deepcopy(old), seen)
+    assert a.player_active_pokemon is b.player_active_pokemon
+    assert a.player_active_pokemon.tera_type == "notype"
+
+
+@pytest.mark.parametrize("text", [
+    b'{"a": [1, 2.5, -0.0, "x\\u00e9", true, null]}',
+    b'{"a": NaN, "b": Infinity, "c": 1e400}',  # orjson rejects these: the standard library reads them
+    '{"a": "\\ud800"}'.encode(),  # a lone surrogate
+    '{"a": 1}'.encode("utf-16"),
+])
+def test_parse_json_equals_json_loads(text):
+    got, want = _parse_json(text), json.loads(text)
+    assert json.dumps(got) == json.dumps(want) and list(got) == list(want)
+    assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+
+
+@pytest.mark.parametrize("text", [b"", b'{"states": [', b"\xff"])
+def test_parse_json_errors_are_value_errors(text):
+    with pytest.raises(ValueError):
+        _parse_json(text)
 
 
 # ---------------------------------------------------------------------------------------------
