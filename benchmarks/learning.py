@@ -53,6 +53,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--dloader_workers", type=int, default=1)
     p.add_argument("--eval_battles", type=int, default=200)
+    p.add_argument("--greedy", action="store_true", help="evaluate with the argmax action instead of sampling")
     p.add_argument("--gin_bindings", action="append", default=[])
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -89,6 +90,7 @@ def main(argv=None) -> int:
             py, "-m", "metamon.rl.evaluate", "--run_name", run_name, "--ckpt_dir", str(out / "runs"),
             "--formats", args.battle_format, "--opponents", "RandomBaseline", args.demonstrator,
             "--battles", str(args.eval_battles), "--json_out", str(table), "--seed", str(args.seed),
+            *(["--greedy"] if args.greedy else []),
         ])
         for row in json.loads(table.read_text())["rows"]:
             rows.append({"run": run_name, **row})

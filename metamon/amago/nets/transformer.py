@@ -9,6 +9,7 @@ layer writes its key/value into slot ``seq_lens[n]`` of the cache and attends to
 remaining tokens are *not* recomputed: a "stale" sliding cache, as in the reference).
 """
 
+import abc
 import math
 from typing import Optional
 
@@ -65,7 +66,7 @@ class SigmaReparam(nn.Linear):
         return F.linear(x, w_hat, self.bias)
 
 
-class _KVCacheAttention(nn.Module):
+class _KVCacheAttention(nn.Module, abc.ABC):
     """Shared logic of the attention modules (no parameters).
 
     ``forward(qkv (B,L,3,H,E), key_cache=None, val_cache=None, cache_seqlens=None) -> (B,L,H,E)``
@@ -91,9 +92,9 @@ class _KVCacheAttention(nn.Module):
         self.dropout = dropout
         self.window_size = window_size
 
+    @abc.abstractmethod
     def _attend(self, q, k, v, mask, is_causal, dropout_p):
         """q (B,H,Lq,E), k/v (B,H,Lk,E), mask bool broadcastable to (B,H,Lq,Lk) or None → (B,H,Lq,E)."""
-        raise NotImplementedError
 
     def _full_mask(self, length: int, device) -> Optional[torch.Tensor]:
         """Bool (L, L) mask of allowed (query, key) pairs, or None when nothing is masked."""
