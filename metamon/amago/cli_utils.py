@@ -49,6 +49,13 @@ _ALIASED_MODULES = (
 _GIN_ERRORS = (ValueError, KeyError, SyntaxError, ImportError, TypeError)
 
 
+def _real_amago_installed() -> bool:
+    """True when an ``amago`` package with an ``__init__`` is importable. A namespace package
+    (any folder named ``amago`` on ``sys.path``, e.g. a test folder) does not count."""
+    spec = importlib.util.find_spec("amago")
+    return spec is not None and spec.origin not in (None, "namespace")
+
+
 def alias_amago_modules() -> bool:
     """Make ``import amago.*`` resolve to ``metamon.amago.*`` when ``amago`` is not installed.
 
@@ -57,7 +64,7 @@ def alias_amago_modules() -> bool:
     aliases are in place, False when a real ``amago`` package is importable (left untouched).
     """
     existing = sys.modules.get("amago")
-    if existing is None and importlib.util.find_spec("amago") is not None:
+    if existing is None and _real_amago_installed():
         return False
     if existing is not None and not existing.__name__.startswith("metamon.amago"):
         return False
