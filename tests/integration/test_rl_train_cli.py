@@ -1,0 +1,84 @@
+"""``python -m metamon.rl.train`` end to end on generated battles: validation battles between
+epochs, the run directory's files, resume rules, and errors raised before training starts."""
+
+import csv
+
+import gin
+import pytest
+
+from metamon.data.generate import generate
+from metamon.rl import train
+from metamon.rl.run_dir import RunInfo, available_epochs
+
+FMT = "gen1ou"
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+@pytest.fixture(scope="module")
+def battles(showdown_server, tmp_path_factory):
+    data = tmp_path_factory.mktemp("train_cli_data")
+    url = f"{showdown_server.host}:{showdown_server.port}"
+    assert generate("GymLeader", "Grunt", FMT, 3, data, server_url=url, seed=1, show_progress=False).files_written == 6
+    return data, url
+
+
+def _flags(data, save_dir, *extra):
+    return [
+        "--run_name", "cli", "--save_dir", str(save_dir), "--model_gin_config", "tiny_agent",
+        "--train_gin_config", "il.gin", "--parsed_replay_dir", str(data), "--formats", FMT,
+        "--epochs", "2", "--steps_per_epoch", "2", "--batch_size_per_gpu", "2", "--dloader_workers", "0",
+        "--ckpt_interval", "1", "--log_interval", "1", "--seed", "0", *extra,
+    ]
+
+
+def test_train_validates_between_epochs_and_writes_a_self_describing_run(battles, tmp_path):
+    data, url = battles
+    flags = _flags(data, tmp_path, "--eval_gens", "1", "--eval_opponents", "RandomBaseline",
+                   "--eval_battles", "2", "--eval_server_url", url)
+    assert train.main(flags) == 0
+
+    run = tmp_path / "cli"
+    assert available_epochs(run) == [0, 1]
+    info = RunInfo.load(run)
+    assert (info.observation_space, info.action_space, info.tokenizer) == (
+        "TeamPreviewObservationSpace", "DefaultActionSpace", "metamon-gemma-v1")
+    assert info.formats == [FMT] and info.max_seq_len == 64
+    assert "tiny_agent.gin" in (run / "config.gin").read_text()
+    with open(run / "logs" / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    val = [r for r in rows if r["key"] == "val"]
+    # validation runs at the start of each of the 2 epochs: win rate + valid actions each time
+    assert {r["epoch"] for r in val} == {"0", "1"}
+    win = [float(r["value"]) for r in val if r["metric"] == f"Average Win Rate in {FMT}_vs_RandomBaseline"]
+    assert len(win) == 2 and all(0.0 <= w <= 1.0 for w in win)
+    assert all(float(r["value"]) == 1.0 for r in val if r["metric"].startswith("Average Valid Actions"))
+    assert any(r["key"] == "train-update" and r["metric"] == "Actor Loss" for r in rows)
+
+    # a new run never reuses a folder with checkpoints; --ckpt resumes it (nothing left to do here)
+    with pytest.raises(SystemExit, match="already holds checkpoints"):
+        train.main(_flags(data, tmp_path, "--eval_gens"))
+    assert train.main(_flags(data, tmp_path, "--eval_gens", "--ckpt", "1")) == 0
+    assert available_epochs(run) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--ckpt", "3"], "cannot resume: run directory .* does not exist"),
+        (["--gin_bindings", "MetamonAMAGOExperiment.learning_rat = 1e-3"], "learning_rat"),
+        (["--gin_bindings", "NoSuchEncoder.d_model = 3"], "NoSuchEncoder"),
+        (["--model_gin_config", "no_such_model"], "no_such_model"),
+        (["--formats", "gen2ou"], "gen2ou"),
+    ],
+)
+def test_bad_input_fails_before_training_naming_it(battles, tmp_path, extra, message):
+    data, _ = battles
+    with pytest.raises(SystemExit, match=message):
+        train.main(_flags(data, tmp_path, "--eval_gens", *extra))
+    assert not (tmp_path / "cli").exists()
