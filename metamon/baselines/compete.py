@@ -125,6 +125,44 @@ def _new_finished(player: Player, before: set) -> int:
     return sum(1 for _, b in _new_battles(player, before) if b.finished)
 
 
+def wait_for_battles(
+    future: concurrent.futures.Future,
+    player: Player,
+    count_finished: Callable[[], int],
+    timeout_s: float,
+    progress: Optional[Callable[[int], None]] = None,
+) -> None:
+    """Poll ``future`` (battles running on ``POKE_LOOP``) until it completes.
+
+    ``count_finished()`` returns how many of the run's battles have finished so far;
+    ``progress(k)`` (optional) gets the number finished since its previous call. When none
+    finishes for ``timeout_s`` seconds the run is cancelled and logged on ``player``'s logger
+    (the caller reports the unfinished battles). An exception of the run is logged, not raised.
+    """
+    reported, last_change = 0, time.monotonic()
+    while True:
+        try:
+            future.result(timeout=0.25)
+            break
+        except concurrent.futures.TimeoutError:
+            pass
+        except Exception as error:  # noqa: BLE001 - the caller reports unfinished battles
+            player.logger.error("battles failed: %r", error)
+            break
+        finished = count_finished()
+        if finished > reported:
+            if progress is not None:
+                progress(finished - reported)
+            reported, last_change = finished, time.monotonic()
+        elif time.monotonic() - last_change > timeout_s:
+            future.cancel()
+            player.logger.error("no battle finished for %.0f s: stopping the run", timeout_s)
+            break
+    finished = count_finished()
+    if progress is not None and finished > reported:
+        progress(finished - reported)
+
+
 def play_battles(
     player: Player,
     opponent: Player,
@@ -147,28 +185,7 @@ def play_battles(
         raise ValueError(f"n_battles must be at least 1, got {n_battles}")
     before = set(player.battles)
     future = asyncio.run_coroutine_threadsafe(player.battle_against(opponent, n_battles=n_battles), POKE_LOOP)
-    reported, last_change = 0, time.monotonic()
-    while True:
-        try:
-            future.result(timeout=0.25)
-            break
-        except concurrent.futures.TimeoutError:
-            pass
-        except Exception as error:  # noqa: BLE001 - reported per battle below
-            player.logger.error("battle_against failed: %r", error)
-            break
-        finished = _new_finished(player, before)
-        if finished > reported:
-            if progress is not None:
-                progress(finished - reported)
-            reported, last_change = finished, time.monotonic()
-        elif time.monotonic() - last_change > timeout_s:
-            future.cancel()
-            player.logger.error("no battle finished for %.0f s: stopping the run", timeout_s)
-            break
-    finished = _new_finished(player, before)
-    if progress is not None and finished > reported:
-        progress(finished - reported)
+    wait_for_battles(future, player, lambda: _new_finished(player, before), timeout_s, progress)
 
     results = []
     for tag, battle in _new_battles(player, before):

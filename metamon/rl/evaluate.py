@@ -43,12 +43,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import json
 import math
 import random
 import sys
-import time
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
@@ -58,7 +56,14 @@ from poke_env.ps_client import AccountConfiguration
 from tqdm import tqdm
 
 from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES, get_baseline
-from metamon.baselines.compete import BattleResult, close_players, make_player, play_battles, summarize
+from metamon.baselines.compete import (
+    BattleResult,
+    close_players,
+    make_player,
+    play_battles,
+    summarize,
+    wait_for_battles,
+)
 from metamon.errors import MetamonError
 from metamon.formats import check_format
 from metamon.rl import MetamonRLError
@@ -212,23 +217,11 @@ def evaluate_on_ladder(
     )
     before = set(player.battles)
     future = asyncio.run_coroutine_threadsafe(player.ladder(battles), POKE_LOOP)
-    reported, last_change = 0, time.monotonic()
     try:
-        while True:
-            try:
-                future.result(timeout=0.25)
-                break
-            except concurrent.futures.TimeoutError:
-                pass
-            finished = sum(r.outcome != "error" for r in _ladder_results(player, before))
-            if finished > reported:
-                if progress:
-                    progress(finished - reported)
-                reported, last_change = finished, time.monotonic()
-            elif time.monotonic() - last_change > timeout_s:
-                future.cancel()
-                player.logger.error("no ladder battle finished for %.0f s: stopping", timeout_s)
-                break
+        wait_for_battles(
+            future, player, lambda: sum(r.outcome != "error" for r in _ladder_results(player, before)),
+            timeout_s, progress or None,
+        )
         results = _ladder_results(player, before)
         results += [BattleResult(None, "error", 0)] * max(0, battles - len(results))
         row = _row(battle_format, "ladder", results, player)

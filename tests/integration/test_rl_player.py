@@ -248,3 +248,34 @@ def test_evaluate_cli_bad_input(tmp_path, capsys):
     assert "available epochs: [0]" in capsys.readouterr().err
     assert evaluate_main(base + ["--eval_type", "ladder", "--username", "x"]) == 2
     assert "needs --server_url" in capsys.readouterr().err
+
+
+def test_ladder_mode_pairs_two_agents(tmp_path, showdown_server):
+    """Two agents queue ``evaluate_on_ladder`` at the same time and are matched with each other."""
+    import threading
+
+    from metamon.rl.evaluate import evaluate_on_ladder
+
+    url = f"{showdown_server.host}:{showdown_server.port}"
+    agents = [_make_run(tmp_path / f"run{i}") for i in range(2)]
+    names = [unique_username("Ladder") for _ in agents]
+    rows, errors = {}, []
+
+    def queue(i):
+        try:
+            rows[i] = evaluate_on_ladder(agents[i], INFO, "gen1ou", battles=1, server_url=url, username=names[i],
+                                         seed=i, timeout_s=120)[0]
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=queue, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors and len(rows) == 2
+    for i, row in rows.items():
+        assert row["opponent"] == "ladder" and row["finished"] == 1
+        assert row["opponents"] == [names[1 - i]]
+        assert row["valid_action_pct"] == 100.0
+    assert rows[0]["win"] + rows[1]["win"] + rows[0]["tie"] == 1
