@@ -7,7 +7,7 @@ CUDA, model FLOP utilisation. Two implementations see the same batch and the sam
 
 * ``ours``: :class:`metamon.rl.gemma_encoder.GemmaTstepEncoder` as configured by gin defaults
   (text backbone only, last hidden state only, word-id -> Gemma-id table gathered on the device,
-  padding timesteps skipped).
+  padding timesteps skipped, each distinct observation text run once per batch).
 * ``seeds``: :class:`SeedsGemmaTstepEncoder` below, a re-implementation of the seeds' encoder
   (seeds_rl_extensions.md section 1.1): ``AutoModelForCausalLM`` (full-vocabulary logits computed
   for every token), ``output_hidden_states=True``, a Python loop over the B*L timesteps that
@@ -48,9 +48,16 @@ CUDA B=2, L in {128, 200} (the seeds' recommended batch_size_per_gpu and max_seq
     python benchmarks/gemma_encoder.py --size 270m --device cuda --batch 1 2 4 --four_bit \\
         --json_out gemma_gpu.json
 
-Observations come from trajectory files under ``--data`` (any ``*.json.lz4`` / ``*.json`` below
-it, read in sorted order) or, without it, from states generated out of the built-in gen9ou teams
-(random actives, switches, HP, revealed moves and previous moves; every observation distinct).
+Two kinds of batch, the same for both paths:
+
+* dense (default): B x L consecutive observations, no padding. They come from trajectory files
+  under ``--data`` (any ``*.json.lz4`` / ``*.json`` below it, read in sorted order) or, without
+  it, from states generated out of the built-in gen9ou teams (random actives, switches, HP,
+  revealed moves and previous moves; every observation distinct, so deduplication saves nothing).
+* ``--windows`` (needs ``--data``): the batch a training step sees. B random windows of at most L
+  transitions cut by ``MetamonAMAGODataset`` / ``RLDataset.random_slice`` and padded by
+  ``RLData_pad_collate`` (battles shorter than L are padded to the longest window). Padding
+  timesteps and repeated observation texts are common here; the driver prints how many.
 """
 
 from __future__ import annotations
@@ -202,6 +209,36 @@ def make_batch(tokens: np.ndarray, numbers: np.ndarray, batch: int, seq_len: int
         "numbers": numbers[:n].reshape(batch, seq_len, -1),
     }
     return obs, rl2s
+
+
+def training_windows(data_dir: Path, tokenizer_name: str, batch: int, seq_len: int, seed: int = 0):
+    """A batch exactly as training draws it: ``batch`` random windows of at most ``seq_len``
+    transitions from the battles under ``data_dir`` (``MetamonAMAGODataset`` +
+    ``RLDataset.random_slice`` + ``RLData_pad_collate``: shorter battles are padded with 4).
+
+    Returns (obs {"text_tokens", "numbers"} numpy (B, T, .), rl2s (B, T, A+1), description).
+    """
+    from metamon.amago.loading import RLData_pad_collate, valid_step_mask
+    from metamon.data.parsed_replay_dset import ParsedReplayDataset
+    from metamon.interface import (DefaultActionSpace, DefaultShapedReward, TeamPreviewObservationSpace,
+                                   TokenizedObservationSpace)
+    from metamon.rl.dataset import MetamonAMAGODataset
+    from metamon.tokenizer import get_tokenizer
+
+    random.seed(seed)
+    space = TokenizedObservationSpace(TeamPreviewObservationSpace(), get_tokenizer(tokenizer_name))
+    replays = ParsedReplayDataset(space, DefaultActionSpace(), DefaultShapedReward(), dset_root=data_dir)
+    dataset = MetamonAMAGODataset(replays, DefaultActionSpace())
+    dataset.configure(items_per_epoch=batch, max_seq_len=seq_len)
+    windows = RLData_pad_collate([dataset[i] for i in range(batch)])
+    valid = valid_step_mask(windows.rl2s)
+    rows = windows.obs["text_tokens"][valid]
+    unique = torch.unique(rows, dim=0).shape[0]
+    obs = {k: windows.obs[k].numpy() for k in ("text_tokens", "numbers")}
+    T = windows.rl2s.shape[1]
+    about = (f"{batch} training windows of <= {seq_len} transitions from {len(replays)} battles under "
+             f"{data_dir}: T = {T}, {int(valid.sum())} of {batch * T} timesteps real, {unique} distinct texts")
+    return obs, windows.rl2s.numpy(), about
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,13 +421,14 @@ def run_case(case: dict) -> dict:
     n_actions = n_actions_of(action_space)
     rl2_space = spaces.Box(-np.inf, np.inf, shape=(n_actions + 1,), dtype=np.float32)
     row = {k: case[k] for k in ("size", "path", "dtype", "four_bit", "device", "batch", "seq_len")}
-    row.update(timesteps=case["batch"] * case["seq_len"], threads=torch.get_num_threads())
+    row.update(timesteps=int(np.prod(case["rl2s"].shape[:2])), threads=torch.get_num_threads())
     try:
         encoder = build_encoder(case, obs_space, rl2_space).to(device)  # a 4-bit base is already there
         encoder.train()
-        obs_np, rl2s_np = make_batch(case["tokens"], case["numbers"], case["batch"], case["seq_len"], n_actions)
-        obs = {k: torch.from_numpy(v).to(device) for k, v in obs_np.items()}
-        rl2s = torch.from_numpy(rl2s_np).to(device)
+        obs = {k: torch.from_numpy(v).to(device) for k, v in case["obs"].items()}
+        rl2s = torch.from_numpy(case["rl2s"]).to(device)
+        if rl2s.shape[-1] != n_actions + 1:
+            raise ValueError(f"rl2s width {rl2s.shape[-1]} != {n_actions + 1}")
         text_model = _text_model(encoder)
         counter = TokenCounter(text_model)
         row.update(n_active=active_params(text_model),
@@ -457,6 +495,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--four_bit", action="store_true", help="also time the 4-bit NF4 path (CUDA only)")
     p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     p.add_argument("--data", type=Path, default=None, help="folder with trajectory files to take observations from")
+    p.add_argument("--windows", action="store_true",
+                   help="with --data: batches as training draws them (random windows of L transitions, "
+                        "battles shorter than L padded) instead of B*L consecutive observations")
     p.add_argument("--tokenizer", default=None, help="metamon vocabulary (default: the shipped default)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: OMP_NUM_THREADS / torch)")
     p.add_argument("--peak_tflops", type=float, default=DEFAULT_PEAK_TFLOPS, help="accelerator peak for MFU")
@@ -485,6 +526,31 @@ def _cases(args, device: str, model_dirs: dict) -> list[dict]:
                                           repeats=args.repeats, threads=args.threads,
                                           peak_tflops=args.peak_tflops))
     return cases
+
+
+def _batches(args, cases: list[dict], tokenizer: str):
+    """{(B, L): (obs, rl2s)} for every case shape (the same batch for both paths), and what
+    each batch is made of (lines to print)."""
+    from metamon.interface import DefaultActionSpace
+    from metamon.rl.dataset import n_actions_of
+
+    shapes = sorted({(c["batch"], c["seq_len"]) for c in cases})
+    batches, sources = {}, []
+    if args.windows:
+        for batch, seq_len in shapes:
+            obs, rl2s, about = training_windows(args.data, tokenizer, batch, seq_len)
+            batches[batch, seq_len] = (obs, rl2s)
+            sources.append(about)
+        return batches, sources
+    n_obs = max(b * l for b, l in shapes)
+    tokens, numbers, source = build_observations(n_obs, tokenizer, args.data)
+    n_actions = n_actions_of(DefaultActionSpace())
+    for batch, seq_len in shapes:
+        obs, rl2s = make_batch(tokens, numbers, batch, seq_len, n_actions)
+        batches[batch, seq_len] = (obs, rl2s)
+        distinct = len({row.tobytes() for row in obs["text_tokens"].reshape(batch * seq_len, -1)})
+        sources.append(f"B={batch} x L={seq_len} dense (no padding), {distinct} distinct texts, from {source}")
+    return batches, sources
 
 
 def _speedups(rows: list[dict]) -> None:
@@ -532,6 +598,8 @@ def main(argv=None) -> int:
     if args.four_bit and device != "cuda":
         raise SystemExit("--four_bit needs --device cuda: bitsandbytes' CPU 4-bit matmul has no autograd "
                          "kernel and silently drops gradients (ml_stack.md section 5)")
+    if args.windows and args.data is None:
+        raise SystemExit("--windows needs --data (a folder of trajectory files)")
     tokenizer = args.tokenizer or DEFAULT_TOKENIZER
     with tempfile.TemporaryDirectory(prefix="gemma_bench_") as tmp:
         if args.model_dir is not None:
@@ -540,14 +608,16 @@ def main(argv=None) -> int:
             model_dirs = {size: save_tiny_gemma(Path(tmp) / size, size=size, tokenizer=tokenizer)
                           for size in args.size}
         cases = _cases(args, device, model_dirs)
-        n_obs = max(c["batch"] * c["seq_len"] for c in cases)
-        tokens, numbers, source = build_observations(n_obs, tokenizer, args.data)
-        print(f"observations: {n_obs} from {source}; device {device}; torch {torch.__version__}; "
-              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; {os.cpu_count()} CPUs", flush=True)
+        batches, sources = _batches(args, cases, tokenizer)
+        print(f"device {device}; torch {torch.__version__}; OMP_NUM_THREADS="
+              f"{os.environ.get('OMP_NUM_THREADS', 'unset')}; {os.cpu_count()} CPUs", flush=True)
+        for line in sources:
+            print(f"observations: {line}", flush=True)
         rows = []
         spawn = multiprocessing.get_context("spawn")
         for case in cases:
-            case.update(tokenizer=tokenizer, tokens=tokens, numbers=numbers)
+            obs, rl2s = batches[case["batch"], case["seq_len"]]
+            case.update(tokenizer=tokenizer, obs=obs, rl2s=rl2s)
             with futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
                 try:
                     row = pool.submit(run_case, case).result()
@@ -564,7 +634,7 @@ def main(argv=None) -> int:
     print("\nFLOPs = 6 x N_active x real tokens (fwd+bwd); MFU only on CUDA, against "
           f"{args.peak_tflops:g} TFLOP/s; peak memory = CUDA max allocated, or the worker's peak RSS on CPU.")
     if args.json_out is not None:
-        meta = dict(observations=source, device=device, torch=torch.__version__, cpus=os.cpu_count(),
+        meta = dict(observations=sources, device=device, torch=torch.__version__, cpus=os.cpu_count(),
                     omp_num_threads=os.environ.get("OMP_NUM_THREADS"), peak_tflops=args.peak_tflops)
         args.json_out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     return 0

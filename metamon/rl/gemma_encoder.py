@@ -8,7 +8,7 @@ Public API (gin: every keyword below is bindable as ``GemmaTstepEncoder.<name>``
                       freeze_base_model=False, use_4bit=False, extra_emb_dim=18,
                       numerical_emb_dim=256, dropout=0.05, pooling="mean", text_norm=True,
                       max_text_tokens=512, gradient_checkpointing=False, dtype="auto",
-                      text_path="auto")
+                      text_path="auto", deduplicate=True, feature_cache_size=0)
     enc.emb_dim                     hidden_size + numerical_emb_dim (640 + 256 = 896 for 270m)
     enc.hidden_size                 H, the backbone's width
     enc.backbone                    Gemma3TextModel, or a peft PeftModel around it with LoRA
@@ -55,7 +55,19 @@ raises instead; ``"tokenizer"`` always builds the strings and calls the HF token
 string per valid timestep). An observation without known words reads as ``<bos>`` alone.
 
 Padding timesteps (``rl2s`` all 4.0, AMAGO's pad value) never go through Gemma: their text
-part is 0. Gemma runs in ``dtype`` (``"auto"``: bf16 on CUDA, fp32 on CPU); the pooled vector
+part is 0. ``deduplicate`` (default True): a batch's valid timesteps with identical word ids
+(a battle's text often repeats from one turn to the next; only HP, stats and other numbers
+changed) go through Gemma once, ``torch.unique(rows, dim=0)``, and the pooled vectors are
+gathered back; the backward pass sums the gradients of the copies, so loss and gradients are
+those of running every copy (exactly, up to float summation order), except that copies share
+one LoRA-dropout draw when ``lora_dropout > 0``.
+
+Frozen-feature cache (``feature_cache_size`` > 0; only with a frozen backbone, i.e.
+``use_lora=False, freeze_base_model=True``): pooled, pre-``text_norm`` fp32 vectors are kept
+in an LRU map keyed by the observation's word ids, up to ``feature_cache_size`` entries (640
+floats = 2.5 KiB each at 270m), so an observation seen before (in another window, epoch or
+evaluation battle) skips Gemma. It is cleared by ``load_state_dict``; ``enc.cache_stats``
+counts hits and misses. Gemma runs in ``dtype`` (``"auto"``: bf16 on CUDA, fp32 on CPU); the pooled vector
 is cast to fp32 before the norm, so everything after the backbone is fp32. A frozen backbone
 (``use_lora=False, freeze_base_model=True``, or 4-bit without LoRA is refused) runs under
 ``torch.no_grad``.
@@ -83,6 +95,7 @@ import copy
 import importlib.util
 import os
 import warnings
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -147,6 +160,11 @@ def _masked_pool(h: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Ten
     return h[:, 0]
 
 
+def _clear_feature_cache(module: "GemmaTstepEncoder", incompatible_keys) -> None:
+    """load_state_dict post-hook: new weights make cached features stale."""
+    module._feature_cache.clear()
+
+
 @gin.configurable
 class GemmaTstepEncoder(TstepEncoder):
     """A Gemma-3 text backbone + numeric branch per timestep (module docstring for the math).
@@ -170,6 +188,8 @@ class GemmaTstepEncoder(TstepEncoder):
         gradient_checkpointing: recompute Gemma's activations in the backward pass.
         dtype: "auto" | "float32" | "bfloat16" for the backbone.
         text_path: "auto" | "table" | "tokenizer" (module docstring).
+        deduplicate: run Gemma once per distinct observation text of a batch.
+        feature_cache_size: LRU cache of frozen-backbone features (0 = off; module docstring).
     """
 
     def __init__(
@@ -194,6 +214,8 @@ class GemmaTstepEncoder(TstepEncoder):
         gradient_checkpointing: bool = False,
         dtype: str = "auto",
         text_path: str = "auto",
+        deduplicate: bool = True,
+        feature_cache_size: int = 0,
     ):
         super().__init__(obs_space=obs_space, rl2_space=rl2_space)
         missing = [k for k in OBS_KEYS if k not in getattr(obs_space, "spaces", {})]
@@ -205,6 +227,11 @@ class GemmaTstepEncoder(TstepEncoder):
         _check(0.0 <= lora_dropout < 1.0, f"lora_dropout must be in [0, 1), got {lora_dropout!r}")
         _check(pooling in POOLINGS, f"pooling must be one of {POOLINGS}, got {pooling!r}")
         _check(text_path in TEXT_PATHS, f"text_path must be one of {TEXT_PATHS}, got {text_path!r}")
+        _check(not isinstance(feature_cache_size, bool) and isinstance(feature_cache_size, int)
+               and feature_cache_size >= 0, f"feature_cache_size must be an int >= 0, got {feature_cache_size!r}")
+        _check(feature_cache_size == 0 or (freeze_base_model and not use_lora),
+               f"feature_cache_size={feature_cache_size} needs a frozen backbone (use_lora=False, "
+               "freeze_base_model=True): trained Gemma weights would make cached features stale")
         _check(isinstance(model_name, (str, os.PathLike)) and str(model_name),
                f"model_name must be a Hub id or a directory, got {model_name!r}")
         if use_4bit:
@@ -229,6 +256,11 @@ class GemmaTstepEncoder(TstepEncoder):
         self.use_lora, self.use_4bit = bool(use_lora), bool(use_4bit)
         self.pooling, self.max_text_tokens = pooling, max_text_tokens
         self.numerical_emb_dim = numerical_emb_dim
+        self.deduplicate = bool(deduplicate)
+        self.feature_cache_size = feature_cache_size
+        self._feature_cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self.cache_stats = Counter(hits=0, misses=0)
+        self.register_load_state_dict_post_hook(_clear_feature_cache)
 
         self.hf_tokenizer = self._load_tokenizer()
         backbone = self._load_backbone(_torch_dtype(dtype, use_4bit))
@@ -445,10 +477,37 @@ class GemmaTstepEncoder(TstepEncoder):
                 f"obs['text_tokens'] holds id {int(rows[bad][0])}, outside -1..{self.vocab_size - 1} of "
                 f"tokenizer {self.tokenizer_name!r}: set GemmaTstepEncoder.tokenizer to the data's vocabulary"
             )
+        if self.deduplicate and rows.shape[0] > 1:
+            unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
+            if unique.shape[0] < rows.shape[0]:
+                return self.text_norm(self._pooled(unique))[inverse]
+        return self.text_norm(self._pooled(rows))
+
+    def _pooled(self, rows: torch.Tensor) -> torch.Tensor:
+        """(N, W) word ids -> (N, H) fp32 pooled Gemma output, through the cache when it is on."""
+        if not self.feature_cache_size:
+            return self._run_gemma(rows)
+        cache = self._feature_cache
+        keys = [row.tobytes() for row in rows.cpu().numpy()]
+        todo = [i for i, key in enumerate(keys) if key not in cache]
+        self.cache_stats["misses"] += len(todo)
+        self.cache_stats["hits"] += len(keys) - len(todo)
+        fresh = dict(zip(todo, self._run_gemma(rows[todo]).cpu())) if todo else {}
+        out = torch.stack([fresh[i] if i in fresh else cache[key] for i, key in enumerate(keys)])
+        for i, key in enumerate(keys):
+            if i in fresh:
+                cache[key] = fresh[i].clone()  # not a view: it would keep the whole batch alive
+            cache.move_to_end(key)
+        while len(cache) > self.feature_cache_size:
+            cache.popitem(last=False)
+        return out.to(rows.device)
+
+    def _run_gemma(self, rows: torch.Tensor) -> torch.Tensor:
+        """(N, W) word ids -> (N, H) fp32 pooled last hidden state of the backbone."""
         ids, mask = self.gemma_inputs(rows)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.gemma_trains):
             h = self.backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-        return self.text_norm(_masked_pool(h, mask, self.pooling))
+        return _masked_pool(h, mask, self.pooling)
 
     def inner_forward(self, obs: dict, rl2s: torch.Tensor, log_dict: Optional[dict] = None) -> torch.Tensor:
         tokens, numbers = self._inputs(obs, rl2s)

@@ -175,6 +175,74 @@ def test_bfloat16_backbone_fp32_output(tiny_dir):
     assert enc(*inputs()).dtype == torch.float32
 
 
+def _rows_seen(enc):
+    """Record how many observations each backbone call gets."""
+    calls = []
+    enc.backbone.register_forward_hook(lambda m, a, k, out: calls.append(k["input_ids"].shape[0]), with_kwargs=True)
+    return calls
+
+
+def _repeating_inputs():
+    """B=2, L=4 with 4 distinct texts among 7 real steps (+1 padding step); numbers differ."""
+    obs, rl2s = inputs(B=2, L=4, seed=5)
+    tokens = obs["text_tokens"]
+    tokens[0, 1] = tokens[0, 0]
+    tokens[1, 0] = tokens[0, 0]
+    tokens[1, 2] = tokens[0, 3]
+    rl2s[1, 3] = 4.0  # AMAGO padding
+    tokens[1, 3] = 4
+    return obs, rl2s
+
+
+def test_deduplicate_runs_gemma_once_per_text_with_the_same_loss_and_gradients(tiny_dir):
+    obs, rl2s = _repeating_inputs()
+    results = {}
+    for dedup in (True, False):
+        enc = encoder(tiny_dir, deduplicate=dedup).train()  # same seed: same weights
+        calls = _rows_seen(enc)
+        loss = enc(obs, rl2s).pow(2).mean()
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in enc.named_parameters() if p.requires_grad}
+        results[dedup] = (calls, loss.detach(), grads)
+    assert results[True][0] == [4] and results[False][0] == [7]
+    torch.testing.assert_close(results[True][1], results[False][1], atol=1e-6, rtol=1e-6)
+    assert results[True][2].keys() == results[False][2].keys()
+    for name, grad in results[True][2].items():
+        torch.testing.assert_close(grad, results[False][2][name], atol=1e-6, rtol=1e-4, msg=name)
+    assert any(g.abs().sum() > 0 for n, g in results[True][2].items() if "lora_B" in n)
+
+
+def test_frozen_feature_cache(tiny_dir):
+    obs, rl2s = _repeating_inputs()
+    plain = encoder(tiny_dir, use_lora=False, freeze_base_model=True).eval()
+    cached = encoder(tiny_dir, use_lora=False, freeze_base_model=True, feature_cache_size=10).eval()
+    calls = _rows_seen(cached)
+    want = plain(obs, rl2s)
+    torch.testing.assert_close(cached(obs, rl2s), want, atol=0, rtol=0)
+    assert calls == [4] and dict(cached.cache_stats) == {"hits": 0, "misses": 4}
+    out = cached(obs, rl2s)  # every text is cached now: Gemma does not run
+    assert calls == [4] and dict(cached.cache_stats) == {"hits": 4, "misses": 4}
+    torch.testing.assert_close(out, want, atol=0, rtol=0)
+    out.sum().backward()  # the heads still train on cached features
+    assert cached.text_norm.weight.grad is not None
+    # one new text among cached ones: only it goes through Gemma
+    obs["text_tokens"][0, 2] = obs["text_tokens"][0, 2].flip(0)
+    # (atol: Gemma ran on 1 unpadded row here, on 5 padded rows in plain)
+    torch.testing.assert_close(cached(obs, rl2s), plain(obs, rl2s), atol=1e-5, rtol=1e-5)
+    assert calls == [4, 1] and len(cached._feature_cache) == 5
+    # least recently used entries go first
+    small = encoder(tiny_dir, use_lora=False, freeze_base_model=True, feature_cache_size=2).eval()
+    small(obs, rl2s)
+    assert len(small._feature_cache) == 2
+    # new weights empty the cache
+    cached.load_state_dict(plain.state_dict())
+    assert len(cached._feature_cache) == 0
+    with pytest.raises(MetamonRLError, match="feature_cache_size=8 needs a frozen backbone"):
+        encoder(tiny_dir, feature_cache_size=8)
+    with pytest.raises(MetamonRLError, match="feature_cache_size must be an int >= 0"):
+        encoder(tiny_dir, use_lora=False, freeze_base_model=True, feature_cache_size=-1)
+
+
 # ------------------------------------------------------------------------------ saving
 def test_state_dict_and_adapter_round_trips(tiny_dir, tmp_path):
     from peft import PeftModel
