@@ -27,6 +27,7 @@ from poke_env.concurrency import POKE_LOOP
 from poke_env.player import RandomPlayer, SimpleHeuristicsPlayer
 from poke_env.ps_client.account_configuration import AccountConfiguration
 
+from metamon.baselines.compete import close_players
 from metamon.env import BattleAgainstBaseline
 from metamon.env.rollout import play_episodes, random_policy
 from metamon.env.teams import get_metamon_teams
@@ -42,8 +43,7 @@ def raw_poke_env(port: int, battle_format: str, n: int, concurrency: int) -> tup
     asyncio.run_coroutine_threadsafe(agent.battle_against(opponent, n_battles=n), POKE_LOOP).result(timeout=3600)
     seconds = time.perf_counter() - start
     turns = sum(b.turn for b in agent.battles.values())
-    for p in (agent, opponent):
-        asyncio.run_coroutine_threadsafe(p.ps_client.stop_listening(), POKE_LOOP).result(10)
+    close_players(agent, opponent)
     return seconds, turns
 
 

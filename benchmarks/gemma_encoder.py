@@ -211,6 +211,11 @@ def make_batch(tokens: np.ndarray, numbers: np.ndarray, batch: int, seq_len: int
     return obs, rl2s
 
 
+def _distinct(rows: np.ndarray) -> int:
+    """Distinct observation texts among (N, W) word-id rows (what Gemma runs on, per batch)."""
+    return len(np.unique(rows, axis=0))
+
+
 def training_windows(data_dir: Path, tokenizer_name: str, batch: int, seq_len: int, seed: int = 0):
     """A batch exactly as training draws it: ``batch`` random windows of at most ``seq_len``
     transitions from the battles under ``data_dir`` (``MetamonAMAGODataset`` +
@@ -232,12 +237,11 @@ def training_windows(data_dir: Path, tokenizer_name: str, batch: int, seq_len: i
     dataset.configure(items_per_epoch=batch, max_seq_len=seq_len)
     windows = RLData_pad_collate([dataset[i] for i in range(batch)])
     valid = valid_step_mask(windows.rl2s)
-    rows = windows.obs["text_tokens"][valid]
-    unique = torch.unique(rows, dim=0).shape[0]
     obs = {k: windows.obs[k].numpy() for k in ("text_tokens", "numbers")}
     T = windows.rl2s.shape[1]
     about = (f"{batch} training windows of <= {seq_len} transitions from {len(replays)} battles under "
-             f"{data_dir}: T = {T}, {int(valid.sum())} of {batch * T} timesteps real, {unique} distinct texts")
+             f"{data_dir}: T = {T}, {int(valid.sum())} of {batch * T} timesteps real, "
+             f"{_distinct(obs['text_tokens'][valid.numpy()])} distinct texts")
     return obs, windows.rl2s.numpy(), about
 
 
@@ -427,8 +431,6 @@ def run_case(case: dict) -> dict:
         encoder.train()
         obs = {k: torch.from_numpy(v).to(device) for k, v in case["obs"].items()}
         rl2s = torch.from_numpy(case["rl2s"]).to(device)
-        if rl2s.shape[-1] != n_actions + 1:
-            raise ValueError(f"rl2s width {rl2s.shape[-1]} != {n_actions + 1}")
         text_model = _text_model(encoder)
         counter = TokenCounter(text_model)
         row.update(n_active=active_params(text_model),
@@ -548,7 +550,7 @@ def _batches(args, cases: list[dict], tokenizer: str):
     for batch, seq_len in shapes:
         obs, rl2s = make_batch(tokens, numbers, batch, seq_len, n_actions)
         batches[batch, seq_len] = (obs, rl2s)
-        distinct = len({row.tobytes() for row in obs["text_tokens"].reshape(batch * seq_len, -1)})
+        distinct = _distinct(obs["text_tokens"].reshape(batch * seq_len, -1))
         sources.append(f"B={batch} x L={seq_len} dense (no padding), {distinct} distinct texts, from {source}")
     return batches, sources
 

@@ -389,10 +389,12 @@ class Agent(nn.Module):
         """NCritics losses with PopArt (exact expectations over π̂ for discrete actions).
 
         Returns (critic_loss (B, L−1, C, G, 1), advantage (B, L−1, G, 1) raw scale (no grad),
-        online value PopArt(min_c V(s_t)) (B, L−1, G, 1) with gradient into π only).
+        online value PopArt(min_c V(s_t)) (B, L−1, G, 1) with gradient into π only, or None
+        when online_coeff == 0).
         """
         q_raw = self.critics(s[:, :-1], a_buf[None, :, :-1])[0]                   # (B, L−1, C, G, 1)
-        v_raw = self.maximized_critics(s.detach(), pi.probs[None])[0]              # (B, L, C, G, 1)
+        probs = pi.probs if self.online_coeff > 0 else pi.probs.detach()           # V only filters then
+        v_raw = self.maximized_critics(s.detach(), probs[None])[0]                 # (B, L, C, G, 1)
         with torch.no_grad():
             pi_tgt = self._target_policy(s, straight)
             q_next = self.target_critics(s, pi_tgt.probs[None])[0]                 # (B, L, C, G, 1)
@@ -406,7 +408,7 @@ class Agent(nn.Module):
             y_norm = self.popart.normalize_values(y)
         critic_loss = critic_loss_mse(self.popart(q_raw), y_norm)
         adv = (q_raw.mean(dim=2) - v_raw[:, :-1].mean(dim=2)).detach()
-        online_value = self.popart(v_raw.min(dim=2).values)[:, :-1]
+        online_value = self.popart(v_raw.min(dim=2).values)[:, :-1] if self.online_coeff > 0 else None
         if info is not None:
             self._log_td(info, self.popart(q_raw, normalized=False).detach(), q_raw.detach(), y, mask)
         return critic_loss, adv, online_value
@@ -419,8 +421,9 @@ class Agent(nn.Module):
         entropy = pi.entropy()[:, :-1, -1].detach()
         info["Policy Per-timestep Entropy (test-time gamma)"] = _masked_stats(entropy, mask)[0]
         info["Policy Per-timstep Low Prob. (test-time gamma)"] = _masked_stats(probs.min(-1).values, mask)[0]
-        info["Policy Per-timestep High Prob. (test-time gamma)"] = _masked_stats(probs.max(-1).values, mask)[0]
-        info["Policy Overall Highest Prob."] = _masked_stats(probs.max(-1).values, mask)[2]
+        high_mean, _, high_max = _masked_stats(probs.max(-1).values, mask)
+        info["Policy Per-timestep High Prob. (test-time gamma)"] = high_mean
+        info["Policy Overall Highest Prob."] = high_max
 
     def _log_filter(self, info: dict, log_pi, weights, mask) -> None:
         m = mask[:, :, None, None]

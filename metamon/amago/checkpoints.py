@@ -90,8 +90,6 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             return {k: f.get_tensor(k) for k in f.keys()}
-    except AmagoError:
-        raise
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise AmagoError(f"cannot read safetensors file {path}: {e}") from e
 

@@ -347,8 +347,7 @@ class Experiment:
                 continue
             if epoch < self.start_learning_at_epoch:
                 continue
-            if self.train_batches_per_epoch > 0:
-                self._train_epoch(epoch)
+            self._train_epoch(epoch)
             self.accelerator.wait_for_everyone()
             if (self.ckpt_interval and epoch % self.ckpt_interval == 0) or epoch == self.epochs - 1:
                 self.save_checkpoint()
@@ -365,7 +364,7 @@ class Experiment:
         for i, batch in enumerate(self.train_dloader):
             micro_step = epoch * self.train_batches_per_epoch + i
             log_step = micro_step % self.log_interval == 0
-            metrics = self.train_step(batch.to(self.accelerator.device), log_step=log_step)
+            metrics = self.train_step(batch, log_step=log_step)  # the prepared DataLoader placed it
             if log_step:
                 self.log(metrics, key="train-update")
             bar.update(1)

@@ -137,9 +137,10 @@ class Batch:
         out["obs"] = {k: fn(v) for k, v in self.obs.items()}
         return out
 
-    def to(self, device) -> "Batch":
-        """Move every tensor to ``device`` in place; returns self."""
-        for name, value in self._map(lambda x: x.to(device)).items():
+    def to(self, device, non_blocking: bool = False) -> "Batch":
+        """Move every tensor to ``device`` in place; returns self (accelerate's prepared
+        DataLoader calls it with ``non_blocking``)."""
+        for name, value in self._map(lambda x: x.to(device, non_blocking=non_blocking)).items():
             setattr(self, name, value)
         return self
 

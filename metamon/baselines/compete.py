@@ -121,8 +121,19 @@ def _new_battles(player: Player, before: set) -> list:
     return [(tag, b) for tag, b in list(player.battles.items()) if tag not in before]
 
 
-def _new_finished(player: Player, before: set) -> int:
+def new_finished(player: Player, before: set) -> int:
+    """How many battles started since ``before`` have finished."""
     return sum(1 for _, b in _new_battles(player, before) if b.finished)
+
+
+def battle_results(player: Player, before: set, n_battles: int) -> List[BattleResult]:
+    """One result per battle started since ``before`` ("error" while unfinished), padded with
+    ``BattleResult(None, "error", 0)`` up to ``n_battles`` for battles that never started."""
+    results = []
+    for tag, battle in _new_battles(player, before):
+        outcome = "error" if not battle.finished else "win" if battle.won else "loss" if battle.lost else "tie"
+        results.append(BattleResult(tag, outcome, battle.turn))
+    return results + [BattleResult(None, "error", 0)] * max(0, n_battles - len(results))
 
 
 def wait_for_battles(
@@ -185,19 +196,12 @@ def play_battles(
         raise ValueError(f"n_battles must be at least 1, got {n_battles}")
     before = set(player.battles)
     future = asyncio.run_coroutine_threadsafe(player.battle_against(opponent, n_battles=n_battles), POKE_LOOP)
-    wait_for_battles(future, player, lambda: _new_finished(player, before), timeout_s, progress)
+    wait_for_battles(future, player, lambda: new_finished(player, before), timeout_s, progress)
 
-    results = []
-    for tag, battle in _new_battles(player, before):
-        if not battle.finished:
-            outcome = "error"
-        else:
-            outcome = "win" if battle.won else "loss" if battle.lost else "tie"
-        results.append(BattleResult(tag, outcome, battle.turn))
-    unfinished = [r.battle_tag for r in results if r.outcome == "error"]
+    results = battle_results(player, before, n_battles)
+    unfinished = [r.battle_tag for r in results if r.outcome == "error" and r.battle_tag is not None]
     if unfinished:
         _forfeit(player, unfinished)
-    results += [BattleResult(None, "error", 0)] * max(0, n_battles - len(results))
     return results
 
 

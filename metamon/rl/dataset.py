@@ -120,10 +120,6 @@ class MetamonAMAGODataset(RLDataset):
         """The battle formats of the wrapped datasets (sorted, without repeats)."""
         return sorted({f for leaf in _components(self.parsed_replay_dset) for f in getattr(leaf, "formats", ())})
 
-    @property
-    def save_new_trajs_to(self) -> None:
-        return None
-
     def get_description(self) -> str:
         return (
             f"Metamon parsed replays: {len(self.parsed_replay_dset)} files, "

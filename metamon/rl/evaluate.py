@@ -58,8 +58,10 @@ from tqdm import tqdm
 from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES, get_baseline
 from metamon.baselines.compete import (
     BattleResult,
+    battle_results,
     close_players,
     make_player,
+    new_finished,
     play_battles,
     summarize,
     wait_for_battles,
@@ -177,16 +179,6 @@ def evaluate_against_baselines(
     return rows
 
 
-def _ladder_results(player: PolicyPlayer, before: set) -> List[BattleResult]:
-    results = []
-    for tag, battle in list(player.battles.items()):
-        if tag in before:
-            continue
-        outcome = "error" if not battle.finished else "win" if battle.won else "loss" if battle.lost else "tie"
-        results.append(BattleResult(tag, outcome, battle.turn))
-    return results
-
-
 def evaluate_on_ladder(
     agent,
     run_info: RunInfo,
@@ -218,12 +210,8 @@ def evaluate_on_ladder(
     before = set(player.battles)
     future = asyncio.run_coroutine_threadsafe(player.ladder(battles), POKE_LOOP)
     try:
-        wait_for_battles(
-            future, player, lambda: sum(r.outcome != "error" for r in _ladder_results(player, before)),
-            timeout_s, progress or None,
-        )
-        results = _ladder_results(player, before)
-        results += [BattleResult(None, "error", 0)] * max(0, battles - len(results))
+        wait_for_battles(future, player, lambda: new_finished(player, before), timeout_s, progress or None)
+        results = battle_results(player, before, battles)
         row = _row(battle_format, "ladder", results, player)
         row["opponents"] = sorted({b.opponent_username for b in player.battles.values() if b.opponent_username})
     finally:

@@ -67,7 +67,9 @@ Frozen-feature cache (``feature_cache_size`` > 0; only with a frozen backbone, i
 in an LRU map keyed by the observation's word ids, up to ``feature_cache_size`` entries (640
 floats = 2.5 KiB each at 270m), so an observation seen before (in another window, epoch or
 evaluation battle) skips Gemma. It is cleared by ``load_state_dict``; ``enc.cache_stats``
-counts hits and misses. Gemma runs in ``dtype`` (``"auto"``: bf16 on CUDA, fp32 on CPU); the pooled vector
+counts hits and misses.
+
+Gemma runs in ``dtype`` (``"auto"``: bf16 on CUDA, fp32 on CPU); the pooled vector
 is cast to fp32 before the norm, so everything after the backbone is fp32. A frozen backbone
 (``use_lora=False, freeze_base_model=True``, or 4-bit without LoRA is refused) runs under
 ``torch.no_grad``.
@@ -286,7 +288,6 @@ class GemmaTstepEncoder(TstepEncoder):
 
         self._build_tables()
         self.text_path = self._choose_text_path(text_path)
-        _check(self.emb_dim == self.hidden_size + numerical_emb_dim, "emb_dim mismatch")
 
     # ------------------------------------------------------------------ loading (lazy imports)
     def _load_tokenizer(self):
@@ -492,13 +493,13 @@ class GemmaTstepEncoder(TstepEncoder):
         todo = [i for i, key in enumerate(keys) if key not in cache]
         self.cache_stats["misses"] += len(todo)
         self.cache_stats["hits"] += len(keys) - len(todo)
-        fresh = dict(zip(todo, self._run_gemma(rows[todo]).cpu())) if todo else {}
-        out = torch.stack([fresh[i] if i in fresh else cache[key] for i, key in enumerate(keys)])
-        for i, key in enumerate(keys):
-            if i in fresh:
-                cache[key] = fresh[i].clone()  # not a view: it would keep the whole batch alive
+        if todo:
+            for i, vec in zip(todo, self._run_gemma(rows[todo]).cpu()):
+                cache[keys[i]] = vec.clone()  # not a view: it would keep the whole batch alive
+        for key in keys:
             cache.move_to_end(key)
-        while len(cache) > self.feature_cache_size:
+        out = torch.stack([cache[key] for key in keys])
+        while len(cache) > self.feature_cache_size:  # evict after reading: a batch may exceed the size
             cache.popitem(last=False)
         return out.to(rows.device)
 

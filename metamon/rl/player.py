@@ -148,10 +148,6 @@ class InferenceBatcher:
         self._thread = threading.Thread(target=self._worker, name="metamon-inference", daemon=True)
         self._thread.start()
 
-    @property
-    def calls(self) -> int:
-        return sum(self.batch_sizes.values())
-
     # -- slots (any thread) ------------------------------------------------------------------
     def open_slot(self) -> int:
         """Reserve a fresh hidden-state row for a new battle (its memory is cleared)."""

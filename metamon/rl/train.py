@@ -133,9 +133,10 @@ def _check_run_dir(run_dir: Path, ckpt: Optional[int]) -> None:
     from metamon.rl.run_dir import available_epochs
 
     if ckpt is None:
-        if run_dir.exists() and available_epochs(run_dir):
+        epochs = available_epochs(run_dir)
+        if epochs:
             raise MetamonError(
-                f"{run_dir} already holds checkpoints {available_epochs(run_dir)}: pass --ckpt N to "
+                f"{run_dir} already holds checkpoints {epochs}: pass --ckpt N to "
                 "resume it, or choose another --run_name"
             )
         return

@@ -9,7 +9,6 @@ parameters, and the checkpoint must hold one RNG state per rank.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +16,9 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from metamon.server import find_free_port
+
 SCRIPT = Path(__file__).parents[1] / "unit" / "amago" / "_amago_tiny_run.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -31,7 +26,7 @@ def test_two_cpu_processes_stay_in_sync(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()),
+           "--main_process_port", str(find_free_port()),
            str(SCRIPT), "--base_dir", str(tmp_path), "--out", str(tmp_path / "final")]
     proc = subprocess.run(cmd, env=env, cwd=SCRIPT.parent, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
