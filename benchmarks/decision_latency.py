@@ -24,7 +24,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from poke_env.ps_client import AccountConfiguration
 
-from metamon.baselines.compete import close_players, make_player, play_battles
+from metamon.baselines import make_player
+from metamon.battles import close_players, play_battles
 from metamon.env.teams import get_metamon_teams
 from metamon.rl.player import PolicyPlayer
 from metamon.rl.run_dir import RunInfo, build_agent, build_spaces, load_agent

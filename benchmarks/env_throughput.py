@@ -27,7 +27,7 @@ from poke_env.concurrency import POKE_LOOP
 from poke_env.player import RandomPlayer, SimpleHeuristicsPlayer
 from poke_env.ps_client.account_configuration import AccountConfiguration
 
-from metamon.baselines.compete import close_players
+from metamon.battles import close_players
 from metamon.env import BattleAgainstBaseline
 from metamon.env.rollout import play_episodes, random_policy
 from metamon.env.teams import get_metamon_teams

@@ -11,30 +11,28 @@ throughput. ``--player`` / ``--opponent`` take a registered baseline name or a d
 any poke-env ``Player`` class. Exit code 2 means bad input (unknown format or baseline, missing
 team set, no server).
 
-Python::
+Python: the loop under this CLI is the battle engine, :mod:`metamon.battles`::
 
-    from metamon.baselines.compete import make_player, play_battles
+    from metamon.baselines import make_player
+    from metamon.battles import play_battles, summarize
     results = play_battles(player, opponent, n_battles=50, timeout_s=120)
+
+The engine's names (``BattleResult``, ``play_battles``, ``summarize``, ``close_players``) and
+``make_player`` stay importable from here.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import concurrent.futures
 import random
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Type, Union
+from typing import Optional, Sequence
 
-from poke_env.concurrency import POKE_LOOP
-from poke_env.player import Player
-from poke_env.ps_client import AccountConfiguration
 from tqdm import tqdm
 
-from metamon.baselines import get_baseline
-from metamon.baselines.base import Baseline
+from metamon.baselines.registry import get_baseline, make_player
+from metamon.battles import BattleResult, close_players, play_battles, summarize
 from metamon.errors import MetamonError
 from metamon.formats import check_format, is_random_battle
 from metamon.server import DEFAULT_PORT, LocalShowdownServer, check_server, server_configuration, unique_username
@@ -50,174 +48,6 @@ __all__ = [
     "wilson_interval",
     "main",
 ]
-
-OUTCOMES = ("win", "loss", "tie", "error")
-
-
-@dataclass(frozen=True)
-class BattleResult:
-    """One battle seen from the first player: ``outcome`` is "win", "loss", "tie" or "error"
-    (unfinished when the run timed out, or never started); ``turns`` the last turn reached."""
-
-    battle_tag: Optional[str]
-    outcome: str
-    turns: int
-
-
-def make_player(
-    baseline: Union[str, Type[Player]],
-    battle_format: str,
-    *,
-    server_configuration=None,
-    max_concurrent_battles: int = 10,
-    team=None,
-    seed: Optional[int] = None,
-    username: Optional[str] = None,
-    **kwargs,
-) -> Player:
-    """Instantiate a baseline (name, dotted path or class) with a unique username; ``seed``
-    seeds a :class:`Baseline`'s own random generator (ignored by other players)."""
-    cls = get_baseline(baseline) if isinstance(baseline, str) else baseline
-    if seed is not None and issubclass(cls, Baseline):
-        kwargs["seed"] = seed
-    if server_configuration is not None:
-        kwargs["server_configuration"] = server_configuration
-    name = username or unique_username(cls.__name__)
-    return cls(
-        account_configuration=AccountConfiguration(name, None),
-        battle_format=battle_format,
-        max_concurrent_battles=max_concurrent_battles,
-        team=team,
-        **kwargs,
-    )
-
-
-def close_players(*players: Player, timeout_s: float = 10.0) -> None:
-    """Close the players' websocket connections."""
-    for player in players:
-        future = asyncio.run_coroutine_threadsafe(player.ps_client.stop_listening(), POKE_LOOP)
-        try:
-            future.result(timeout=timeout_s)
-        except Exception:  # noqa: BLE001 - a connection that is already gone is closed enough
-            future.cancel()
-
-
-def _forfeit(player: Player, battle_tags: Sequence[str], timeout_s: float = 5.0) -> None:
-    """Forfeit unfinished battles so the server ends them instead of waiting forever."""
-
-    async def send_all():
-        for tag in battle_tags:
-            await player.ps_client.send_message("/forfeit", tag)
-
-    future = asyncio.run_coroutine_threadsafe(send_all(), POKE_LOOP)
-    try:
-        future.result(timeout=timeout_s)
-    except Exception:  # noqa: BLE001 - the results already say these battles errored
-        future.cancel()
-
-
-def _new_battles(player: Player, before: set) -> list:
-    """Battles started since ``before`` (a snapshot: POKE_LOOP keeps adding to the dict)."""
-    return [(tag, b) for tag, b in list(player.battles.items()) if tag not in before]
-
-
-def new_finished(player: Player, before: set) -> int:
-    """How many battles started since ``before`` have finished."""
-    return sum(1 for _, b in _new_battles(player, before) if b.finished)
-
-
-def battle_results(player: Player, before: set, n_battles: int) -> List[BattleResult]:
-    """One result per battle started since ``before`` ("error" while unfinished), padded with
-    ``BattleResult(None, "error", 0)`` up to ``n_battles`` for battles that never started."""
-    results = []
-    for tag, battle in _new_battles(player, before):
-        outcome = "error" if not battle.finished else "win" if battle.won else "loss" if battle.lost else "tie"
-        results.append(BattleResult(tag, outcome, battle.turn))
-    return results + [BattleResult(None, "error", 0)] * max(0, n_battles - len(results))
-
-
-def wait_for_battles(
-    future: concurrent.futures.Future,
-    player: Player,
-    count_finished: Callable[[], int],
-    timeout_s: float,
-    progress: Optional[Callable[[int], None]] = None,
-) -> None:
-    """Poll ``future`` (battles running on ``POKE_LOOP``) until it completes.
-
-    ``count_finished()`` returns how many of the run's battles have finished so far;
-    ``progress(k)`` (optional) gets the number finished since its previous call. When none
-    finishes for ``timeout_s`` seconds the run is cancelled and logged on ``player``'s logger
-    (the caller reports the unfinished battles). An exception of the run is logged, not raised.
-    """
-    reported, last_change = 0, time.monotonic()
-    while True:
-        try:
-            future.result(timeout=0.25)
-            break
-        except concurrent.futures.TimeoutError:
-            pass
-        except Exception as error:  # noqa: BLE001 - the caller reports unfinished battles
-            player.logger.error("battles failed: %r", error)
-            break
-        finished = count_finished()
-        if finished > reported:
-            if progress is not None:
-                progress(finished - reported)
-            reported, last_change = finished, time.monotonic()
-        elif time.monotonic() - last_change > timeout_s:
-            future.cancel()
-            player.logger.error("no battle finished for %.0f s: stopping the run", timeout_s)
-            break
-    finished = count_finished()
-    if progress is not None and finished > reported:
-        progress(finished - reported)
-
-
-def play_battles(
-    player: Player,
-    opponent: Player,
-    n_battles: int,
-    timeout_s: float = 120.0,
-    progress: Optional[Callable[[int], None]] = None,
-) -> List[BattleResult]:
-    """Play ``n_battles`` of ``player`` against ``opponent`` (concurrency = the players'
-    ``max_concurrent_battles``) and return one :class:`BattleResult` per battle, from
-    ``player``'s side.
-
-    ``battle_against`` runs on poke-env's event loop (``POKE_LOOP``); this thread polls it.
-    When no battle finishes for ``timeout_s`` seconds the run is considered stuck: it is
-    cancelled, the battles still open are forfeited and reported as "error", as are battles
-    that never started; after such a timeout the two players should not be reused.
-    ``progress(k)`` is called with the number of battles that finished since its previous call.
-    Call from a thread that is not ``POKE_LOOP``.
-    """
-    if n_battles < 1:
-        raise ValueError(f"n_battles must be at least 1, got {n_battles}")
-    before = set(player.battles)
-    future = asyncio.run_coroutine_threadsafe(player.battle_against(opponent, n_battles=n_battles), POKE_LOOP)
-    wait_for_battles(future, player, lambda: new_finished(player, before), timeout_s, progress)
-
-    results = battle_results(player, before, n_battles)
-    unfinished = [r.battle_tag for r in results if r.outcome == "error" and r.battle_tag is not None]
-    if unfinished:
-        _forfeit(player, unfinished)
-    return results
-
-
-def summarize(results: Sequence[BattleResult]) -> Dict[str, float]:
-    """Counts per outcome plus ``finished``, ``win_rate`` (wins / finished battles, ties count
-    as not won) and its 95% Wilson interval ``ci_low`` / ``ci_high``."""
-    counts = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
-    finished = counts["win"] + counts["loss"] + counts["tie"]
-    low, high = wilson_interval(counts["win"], finished)
-    return {
-        **counts,
-        "finished": finished,
-        "win_rate": counts["win"] / finished if finished else float("nan"),
-        "ci_low": low,
-        "ci_high": high,
-    }
 
 
 def _team_set(battle_format: str, set_name: str):

@@ -8,9 +8,7 @@ from typing import Dict, Optional
 from poke_env.battle import Battle, Move, MoveCategory, Pokemon, SideCondition
 from poke_env.player import BattleOrder
 
-from metamon.baselines import register_baseline
-from metamon.baselines.base import (
-    Baseline,
+from metamon.baselines.calc import (
     boost_move_scores,
     damage_roll,
     expected_damage,
@@ -24,6 +22,8 @@ from metamon.baselines.base import (
     switch_scores,
     type_advantage,
 )
+from metamon.baselines.player import Baseline
+from metamon.baselines.registry import register_baseline
 
 __all__ = ["Gen1BossAI", "Grunt", "GymLeader", "BugCatcher"]
 

@@ -21,7 +21,7 @@ rule recognises gets -2.
 Switching: a forced switch sends the Pokémon with the best defensive type matchup among
 those with a super-effective move, else the one with the most damaging move; with
 probability ``SWITCH_CHANCE`` (0.9) an unforced switch to such a Pokémon happens when
-:func:`~metamon.baselines.base.should_emergency_switch`. The gimmick is used on the last
+:func:`~metamon.baselines.calc.should_emergency_switch`. The gimmick is used on the last
 Pokémon standing.
 """
 
@@ -45,9 +45,7 @@ from poke_env.battle import (
 from poke_env.battle.side_condition import STACKABLE_CONDITIONS
 from poke_env.player import BattleOrder
 
-from metamon.baselines import register_baseline
-from metamon.baselines.base import (
-    Baseline,
+from metamon.baselines.calc import (
     boost_move_scores,
     current_accuracy,
     effective_type_multiplier,
@@ -65,6 +63,8 @@ from metamon.baselines.base import (
     type_advantage,
     worst_case_damage,
 )
+from metamon.baselines.player import Baseline
+from metamon.baselines.registry import register_baseline
 
 __all__ = ["EmeraldKaizo"]
 

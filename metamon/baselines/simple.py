@@ -6,8 +6,9 @@ from __future__ import annotations
 from poke_env.battle import Battle, Pokemon
 from poke_env.player import BattleOrder, SimpleHeuristicsPlayer
 
-from metamon.baselines import register_baseline
-from metamon.baselines.base import Baseline, switch_scores, type_advantage, type_matchup
+from metamon.baselines.calc import switch_scores, type_advantage, type_matchup
+from metamon.baselines.player import Baseline
+from metamon.baselines.registry import register_baseline
 
 __all__ = [
     "RandomBaseline",
@@ -74,7 +75,7 @@ class Gen1Trainer(Baseline):
 @register_baseline()
 class Gen1TrainerGoodSwitching(Gen1Trainer):
     """:class:`Gen1Trainer` whose forced switch-in is the best by
-    :func:`~metamon.baselines.base.switch_scores` (type matchup, speed, HP, status)."""
+    :func:`~metamon.baselines.calc.switch_scores` (type matchup, speed, HP, status)."""
 
     def pick_switch(self, battle: Battle) -> Pokemon:
         return self.pick_best(switch_scores(battle))

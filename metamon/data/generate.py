@@ -179,7 +179,8 @@ def _pair_records(player_records, opponent_records) -> List[BattleRecord]:
 def _make_players(player: str, opponent: str, battle_format: str, team_set: str, output_dir,
                   config, concurrent: int, battle_timeout_s: Optional[float], rng: random.Random):
     from metamon.baselines import get_baseline
-    from metamon.baselines.compete import make_player, unique_username
+    from metamon.baselines import make_player
+    from metamon.server import unique_username
     from metamon.data.recording import recording_player
     from metamon.env.teams import get_metamon_teams
 
@@ -219,7 +220,7 @@ def play_recorded_battles(
     finished battles. A batch that times out (see :func:`metamon.baselines.compete.play_battles`)
     is abandoned and the next one uses fresh players.
     """
-    from metamon.baselines.compete import close_players, play_battles
+    from metamon.battles import close_players, play_battles
 
     rng = random.Random(seed)
     batch = concurrent * DEFAULT_BATCH_PER_CONCURRENT

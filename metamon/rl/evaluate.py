@@ -55,12 +55,11 @@ from poke_env.concurrency import POKE_LOOP
 from poke_env.ps_client import AccountConfiguration
 from tqdm import tqdm
 
-from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES, get_baseline
-from metamon.baselines.compete import (
+from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES, get_baseline, make_player
+from metamon.battles import (
     BattleResult,
     battle_results,
     close_players,
-    make_player,
     new_finished,
     play_battles,
     summarize,

@@ -14,13 +14,9 @@ import pytest
 from poke_env.player import Player
 
 from metamon.baselines.base import Baseline
-from metamon.baselines.compete import (
-    close_players,
-    main as compete_main,
-    make_player,
-    play_battles,
-    summarize,
-)
+from metamon.baselines.compete import main as compete_main
+from metamon.baselines import make_player
+from metamon.battles import close_players, play_battles, summarize
 from metamon.env.teams import get_metamon_teams
 
 N_BATTLES = 30

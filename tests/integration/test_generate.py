@@ -11,8 +11,8 @@ from pathlib import Path
 from poke_env.battle import Move
 from poke_env.player import SingleBattleOrder
 
-from metamon.baselines import get_baseline
-from metamon.baselines.compete import close_players, make_player, play_battles
+from metamon.baselines import get_baseline, make_player
+from metamon.battles import close_players, play_battles
 from metamon.data.generate import count_trajectory_files, generate
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.data.recording import recording_player

@@ -9,7 +9,8 @@ import torch
 from poke_env.ps_client import AccountConfiguration
 
 from metamon.amago.checkpoints import save_weights
-from metamon.baselines.compete import close_players, make_player, play_battles
+from metamon.baselines import make_player
+from metamon.battles import close_players, play_battles
 from metamon.data.parsed_replay_dset import load_trajectory
 from metamon.env.teams import get_metamon_teams
 from metamon.rl.evaluate import main as evaluate_main

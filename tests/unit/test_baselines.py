@@ -14,7 +14,7 @@ from poke_env.battle import Battle, Move, Pokemon, PokemonType
 from poke_env.data import GenData
 from poke_env.player import DefaultBattleOrder, RandomPlayer, SimpleHeuristicsPlayer
 
-import metamon.baselines as registry
+import metamon.baselines.registry as registry
 from metamon.baselines import (
     HEURISTIC_COMPOSITE_BASELINES,
     BasicSwitcher,
@@ -34,15 +34,11 @@ from metamon.baselines import (
 )
 from metamon.baselines import base
 from metamon.baselines.base import Baseline
-from metamon.baselines.compete import (
-    BattleResult,
-    main as compete_main,
-    summarize,
-    unique_username,
-    wilson_interval,
-)
+from metamon.baselines.compete import main as compete_main
+from metamon.battles import BattleResult, summarize
 from metamon.errors import MetamonError, UnknownNameError
-from metamon.server import find_free_port
+from metamon.server import find_free_port, unique_username
+from metamon.stats import wilson_interval
 
 # ------------------------------------------------------------------------------------------
 # Building real battles

@@ -1,0 +1,35 @@
+"""The battle engine: poke-env players battling each other on a Showdown server.
+
+The engine knows players, not where they come from (a heuristic baseline, a trained policy or
+any poke-env ``Player``); ``metamon.baselines``, ``metamon.data.generate`` and
+``metamon.rl.evaluate`` build the players and call it::
+
+    from metamon.battles import new_player, play_battles, summarize, close_players
+    player = new_player(MyPlayer, "gen9randombattle", server_configuration=config)
+    opponent = new_player(RandomPlayer, "gen9randombattle", server_configuration=config)
+    results = play_battles(player, opponent, n_battles=50, timeout_s=120)   # List[BattleResult]
+    print(summarize(results)["win_rate"])
+    close_players(player, opponent)
+
+Modules: :mod:`~metamon.battles.players` (open / close players),
+:mod:`~metamon.battles.engine` (play and wait), :mod:`~metamon.battles.results` (outcomes and
+their summary).
+"""
+
+from __future__ import annotations
+
+from metamon.battles.engine import play_battles, wait_for_battles
+from metamon.battles.players import close_players, new_player
+from metamon.battles.results import OUTCOMES, BattleResult, battle_results, new_finished, summarize
+
+__all__ = [
+    "OUTCOMES",
+    "BattleResult",
+    "battle_results",
+    "close_players",
+    "new_finished",
+    "new_player",
+    "play_battles",
+    "summarize",
+    "wait_for_battles",
+]

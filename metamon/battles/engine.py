@@ -1,0 +1,108 @@
+"""Playing a run of battles between poke-env players and waiting for it.
+
+* :func:`play_battles` — ``player`` challenges ``opponent`` ``n_battles`` times and returns one
+  :class:`~metamon.battles.results.BattleResult` per battle (stuck battles are forfeited).
+* :func:`wait_for_battles` — the polling loop under it, shared with runs started some other way
+  (e.g. ladder searches): wait for a ``POKE_LOOP`` future, report progress, give up when no
+  battle finishes for ``timeout_s`` seconds.
+
+Battles run on poke-env's event loop (``POKE_LOOP``); these functions block the calling thread,
+which must not be ``POKE_LOOP``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from typing import Callable, List, Optional, Sequence
+
+from poke_env.concurrency import POKE_LOOP
+from poke_env.player import Player
+
+from metamon.battles.results import BattleResult, battle_results, new_finished
+
+__all__ = ["wait_for_battles", "play_battles"]
+
+
+def _forfeit(player: Player, battle_tags: Sequence[str], timeout_s: float = 5.0) -> None:
+    """Forfeit unfinished battles so the server ends them instead of waiting forever."""
+
+    async def send_all():
+        for tag in battle_tags:
+            await player.ps_client.send_message("/forfeit", tag)
+
+    future = asyncio.run_coroutine_threadsafe(send_all(), POKE_LOOP)
+    try:
+        future.result(timeout=timeout_s)
+    except Exception:  # noqa: BLE001 - the results already say these battles errored
+        future.cancel()
+
+
+def wait_for_battles(
+    future: concurrent.futures.Future,
+    player: Player,
+    count_finished: Callable[[], int],
+    timeout_s: float,
+    progress: Optional[Callable[[int], None]] = None,
+) -> None:
+    """Poll ``future`` (battles running on ``POKE_LOOP``) until it completes.
+
+    ``count_finished()`` returns how many of the run's battles have finished so far;
+    ``progress(k)`` (optional) gets the number finished since its previous call. When none
+    finishes for ``timeout_s`` seconds the run is cancelled and logged on ``player``'s logger
+    (the caller reports the unfinished battles). An exception of the run is logged, not raised.
+    """
+    reported, last_change = 0, time.monotonic()
+    while True:
+        try:
+            future.result(timeout=0.25)
+            break
+        except concurrent.futures.TimeoutError:
+            pass
+        except Exception as error:  # noqa: BLE001 - the caller reports unfinished battles
+            player.logger.error("battles failed: %r", error)
+            break
+        finished = count_finished()
+        if finished > reported:
+            if progress is not None:
+                progress(finished - reported)
+            reported, last_change = finished, time.monotonic()
+        elif time.monotonic() - last_change > timeout_s:
+            future.cancel()
+            player.logger.error("no battle finished for %.0f s: stopping the run", timeout_s)
+            break
+    finished = count_finished()
+    if progress is not None and finished > reported:
+        progress(finished - reported)
+
+
+def play_battles(
+    player: Player,
+    opponent: Player,
+    n_battles: int,
+    timeout_s: float = 120.0,
+    progress: Optional[Callable[[int], None]] = None,
+) -> List[BattleResult]:
+    """Play ``n_battles`` of ``player`` against ``opponent`` (concurrency = the players'
+    ``max_concurrent_battles``) and return one :class:`BattleResult` per battle, from
+    ``player``'s side.
+
+    ``battle_against`` runs on poke-env's event loop (``POKE_LOOP``); this thread polls it.
+    When no battle finishes for ``timeout_s`` seconds the run is considered stuck: it is
+    cancelled, the battles still open are forfeited and reported as "error", as are battles
+    that never started; after such a timeout the two players should not be reused.
+    ``progress(k)`` is called with the number of battles that finished since its previous call.
+    Call from a thread that is not ``POKE_LOOP``.
+    """
+    if n_battles < 1:
+        raise ValueError(f"n_battles must be at least 1, got {n_battles}")
+    before = set(player.battles)
+    future = asyncio.run_coroutine_threadsafe(player.battle_against(opponent, n_battles=n_battles), POKE_LOOP)
+    wait_for_battles(future, player, lambda: new_finished(player, before), timeout_s, progress)
+
+    results = battle_results(player, before, n_battles)
+    unfinished = [r.battle_tag for r in results if r.outcome == "error" and r.battle_tag is not None]
+    if unfinished:
+        _forfeit(player, unfinished)
+    return results
