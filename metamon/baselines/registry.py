@@ -21,7 +21,9 @@ from poke_env.player import Player
 
 from metamon.baselines.player import Baseline
 from metamon.battles.players import new_player
+from metamon.battles.spec import PlayerFactory, PlayerSpec, register_player_kind
 from metamon.errors import MetamonError, UnknownNameError
+from metamon.server import unique_username
 
 __all__ = [
     "ALL_BASELINES",
@@ -33,6 +35,7 @@ __all__ = [
     "get_baseline",
     "get_all_baseline_names",
     "make_player",
+    "build_spec_player",
 ]
 
 SUPPORTED_GENS = tuple(range(1, 10))
@@ -136,3 +139,24 @@ def make_player(
         username=username,
         **kwargs,
     )
+
+
+def build_spec_player(factory: PlayerFactory, spec: PlayerSpec, username: Optional[str], wrap, kwargs: dict) -> Player:
+    """:class:`~metamon.battles.spec.PlayerFactory` builder of the ``baseline`` and ``class``
+    kinds: :func:`make_player` of the named (or given) class, decorated by ``wrap``."""
+    cls = spec.player_class or get_baseline(spec.target)
+    if wrap is not None:
+        cls = wrap(cls)
+    return make_player(
+        cls,
+        factory.battle_format,
+        server_configuration=factory.server_configuration,
+        max_concurrent_battles=factory.max_concurrent_battles,
+        team=factory.team,
+        username=username or unique_username(spec.label),
+        **kwargs,
+    )
+
+
+register_player_kind("baseline", build_spec_player)
+register_player_kind("class", build_spec_player)

@@ -11,7 +11,11 @@ any poke-env ``Player``); ``metamon.baselines``, ``metamon.data.generate`` and
     print(summarize(results)["win_rate"])
     close_players(player, opponent)
 
-Modules: :mod:`~metamon.battles.players` (open / close players),
+Players are named by :class:`~metamon.battles.spec.PlayerSpec` strings (``"GymLeader"``,
+``"run:runs/x@4"``, ...) and built by a :class:`~metamon.battles.spec.PlayerFactory`.
+
+Modules: :mod:`~metamon.battles.spec` (specs and the factory),
+:mod:`~metamon.battles.players` (open / close players),
 :mod:`~metamon.battles.engine` (play and wait), :mod:`~metamon.battles.results` (outcomes and
 their summary).
 """
@@ -21,15 +25,19 @@ from __future__ import annotations
 from metamon.battles.engine import play_battles, wait_for_battles
 from metamon.battles.players import close_players, new_player
 from metamon.battles.results import OUTCOMES, BattleResult, battle_results, new_finished, summarize
+from metamon.battles.spec import PlayerFactory, PlayerSpec, register_player_kind
 
 __all__ = [
     "OUTCOMES",
     "BattleResult",
+    "PlayerFactory",
+    "PlayerSpec",
     "battle_results",
     "close_players",
     "new_finished",
     "new_player",
     "play_battles",
+    "register_player_kind",
     "summarize",
     "wait_for_battles",
 ]

@@ -1,0 +1,75 @@
+import pytest
+from poke_env.player import RandomPlayer
+
+from metamon.baselines import GymLeader
+from metamon.battles import PlayerFactory, PlayerSpec
+from metamon.errors import MetamonError, UnknownNameError
+
+
+@pytest.mark.parametrize(
+    "text, kind, target, epoch, canonical, label",
+    [
+        ("GymLeader", "baseline", "GymLeader", None, "GymLeader", "GymLeader"),
+        ("baseline:Grunt", "baseline", "Grunt", None, "Grunt", "Grunt"),
+        ("poke_env.player.RandomPlayer", "class", "poke_env.player.RandomPlayer", None,
+         "class:poke_env.player.RandomPlayer", "RandomPlayer"),
+        ("run:runs/my_run@4", "run", "runs/my_run", 4, "run:runs/my_run@4", "my_run@4"),
+        ("run:runs/my_run/", "run", "runs/my_run/", None, "run:runs/my_run/", "my_run"),
+        ("run:odd@name@12", "run", "odd@name", 12, "run:odd@name@12", "odd@name@12"),
+        ("pretrained:SyntheticRLV2@40", "pretrained", "SyntheticRLV2", 40, "pretrained:SyntheticRLV2@40",
+         "SyntheticRLV2@40"),
+        ("  run:a@x ", "run", "a@x", None, "run:a@x", "a@x"),
+    ],
+)
+def test_parse(text, kind, target, epoch, canonical, label):
+    spec = PlayerSpec.parse(text)
+    assert (spec.kind, spec.target, spec.epoch) == (kind, target, epoch)
+    assert str(spec) == canonical
+    assert spec.label == label
+    assert PlayerSpec.parse(str(spec)) == spec
+
+
+def test_parse_class_objects():
+    spec = PlayerSpec.parse(RandomPlayer)
+    assert spec.kind == "class" and spec.player_class is RandomPlayer
+    assert spec.label == "RandomPlayer"
+    with pytest.raises(MetamonError, match="not a poke-env Player"):
+        PlayerSpec.parse(int)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "run:", "run:@3", None, 3])
+def test_parse_rejects(bad):
+    with pytest.raises(MetamonError):
+        PlayerSpec.parse(bad)
+
+
+def test_factory_builds_baselines_with_wrap_and_kwargs():
+    wrapped = []
+
+    def wrap(cls):
+        wrapped.append(cls)
+        return type("Wrapped" + cls.__name__, (cls,), {})
+
+    factory = PlayerFactory("gen1ou", max_concurrent_battles=3, team=None)
+    player = factory.build("GymLeader", username="Tester", wrap=wrap, seed=5, start_listening=False)
+    assert wrapped == [GymLeader]
+    assert isinstance(player, GymLeader) and type(player).__name__ == "WrappedGymLeader"
+    assert player.username == "Tester"
+    assert player._max_concurrent_battles == 3
+    other = factory.build(RandomPlayer, start_listening=False)
+    assert type(other) is RandomPlayer and other.username.startswith("RandomPl")
+
+
+def test_factory_unknown_names():
+    factory = PlayerFactory("gen1ou")
+    with pytest.raises(UnknownNameError, match="NotABaseline"):
+        factory.build("NotABaseline", start_listening=False)
+
+
+def test_factory_shared_resources_are_created_once_and_released():
+    events = []
+    factory = PlayerFactory("gen1ou")
+    with factory:
+        a = factory.shared("k", lambda: events.append("create") or object(), lambda v: events.append("release"))
+        assert factory.shared("k", lambda: events.append("again")) is a
+    assert events == ["create", "release"]
