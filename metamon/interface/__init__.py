@@ -19,6 +19,8 @@ One idea per module, each importing only the ones above it in this list (no cycl
 * :mod:`~metamon.interface.rewards` -- ``RewardFunction`` and the shaped / binary rewards.
 * :mod:`~metamon.interface.observations` -- ``ObservationSpace``, the four registered spaces and
   ``TokenizedObservationSpace``.
+* :mod:`~metamon.interface.decision` -- the decision step (agent action -> legal order with a
+  random-legal fallback, legal agent actions, request id) shared by env, player and dataset.
 
 Every public name is re-exported here: ``from metamon.interface import X`` is the import to use.
 
@@ -40,6 +42,14 @@ from metamon.interface.actions import (
     battle_order_to_action_idx,
     definitely_valid_actions,
     maybe_valid_actions,
+)
+from metamon.interface.decision import (
+    ChosenOrder,
+    RandomChoice,
+    decide,
+    legal_actions,
+    legal_agent_actions,
+    request_id,
 )
 from metamon.interface.observations import (
     ANYCHOICE,
@@ -134,4 +144,10 @@ __all__ = [
     "get_observation_space_names",
     "get_action_space_names",
     "get_reward_function_names",
+    "ChosenOrder",
+    "RandomChoice",
+    "decide",
+    "legal_actions",
+    "legal_agent_actions",
+    "request_id",
 ]
