@@ -80,7 +80,7 @@ from metamon.interface import (
     UniversalMove,
     UniversalPokemon,
     UniversalState,
-    maybe_valid_actions,
+    legal_agent_actions,
 )
 
 __all__ = [
@@ -588,7 +588,7 @@ class ParsedReplayDataset(Dataset):
             state, action = states[t], actions[t]
             missing.append(action == -1)
             chosen.append(-1 if action == -1 else to_agent(state, _ACTIONS[action]))
-            legal.append({to_agent(state, _ACTIONS[a]) for a in maybe_valid_actions(state)})
+            legal.append(legal_agent_actions(state, self.action_space))
         reward = self.reward_function
         rewards = np.array([reward(states[t], states[t + 1]) for t in range(start, stop)], dtype=np.float32)
         dones = np.zeros(stop - start, dtype=bool)

@@ -52,14 +52,13 @@ from metamon.interface import (
     ObservationSpace,
     RewardFunction,
     TokenizedObservationSpace,
-    UniversalAction,
     UniversalState,
-    action_idx_to_BattleOrder,
-    battle_order_to_action_idx,
-    definitely_valid_actions,
+    decide,
     get_action_space,
     get_observation_space,
     get_reward_function,
+    legal_actions,
+    legal_agent_actions,
 )
 from metamon.server import DEFAULT_PORT, check_server, server_configuration, unique_username
 
@@ -252,33 +251,17 @@ class PokeEnvWrapper(gym.Env, ABC):
         self._decision = event
         state = UniversalState.from_Battle(event.battle)
         self._states.append(state)
-        self._legal = definitely_valid_actions(state, event.battle)
+        self._legal = legal_actions(state, event.battle)
         obs = self.metamon_obs_space.state_to_obs(state)
-        return obs, {"legal_actions": self._legal_agent_actions(state)}
-
-    def _legal_agent_actions(self, state: UniversalState) -> list[int]:
-        space = self.metamon_action_space
-        return sorted({int(space.action_to_agent_output(state, UniversalAction(i))) for i in self._legal})
-
-    def _choose_order(self, action):
-        """Map the agent's action to an order, falling back to a random legal one if needed."""
-        battle, state = self._decision.battle, self._states[-1]
-        idx = self.metamon_action_space.agent_output_to_action(state, action).action_idx
-        order = action_idx_to_BattleOrder(battle, idx) if idx in self._legal else None
-        invalid = order is None
-        if invalid:
-            if self._legal:
-                idx = int(self.np_random.choice(sorted(self._legal)))
-                order = action_idx_to_BattleOrder(battle, idx)
-            else:  # nothing our 13 slots can express: let poke-env pick a legal order
-                order = Player.choose_random_singles_move(battle)
-                idx = battle_order_to_action_idx(battle, order)
-        return order, idx, invalid
+        return obs, {"legal_actions": sorted(legal_agent_actions(state, self.metamon_action_space, self._legal))}
 
     def step(self, action):
         if self._decision is None:
             raise RuntimeError("step() called without a battle in progress; call reset() first")
-        order, idx, invalid = self._choose_order(action)
+        # the agent's order, or a random legal one when it has none (metamon.interface.decision)
+        choice = decide(self._decision.battle, self._states[-1], self.metamon_action_space, action,
+                        self.np_random, self._legal)
+        order, idx, invalid = choice.order, choice.action_index, choice.invalid
         self._actions.append(idx)
         self._invalid.append(invalid)
         self.invalid_action_count += invalid

@@ -10,8 +10,8 @@ Per battle the player keeps what the training data had per trajectory:
 * one row of the trajectory encoder's hidden state (the Transformer's KV cache).
 
 ``choose_move`` (a coroutine on poke-env's event loop) builds the observation (plus
-``"illegal_actions"``: bool (A,), True where the agent action has no legal order, computed from
-:func:`metamon.interface.definitely_valid_actions` exactly as the gym env does) and submits it
+``"illegal_actions"``: bool (A,), True where the agent action has no legal order, computed with
+:func:`metamon.interface.legal_agent_actions` exactly as the gym env does) and submits it
 to an :class:`InferenceBatcher`. The batcher owns a thread that gathers the requests pending
 from concurrent battles (it waits at most ``window_s`` after the first one, and not at all once
 every open battle is waiting) and runs ONE ``agent.get_actions`` over them::
@@ -26,12 +26,12 @@ Trajectory encoders whose hidden state has no ``select``/``assign`` (GRU, feed-f
 battle by battle, each with its own hidden state of batch size 1. Inference runs under
 ``torch.no_grad`` on the batcher's thread, so poke-env's event loop never blocks on the model.
 
-The agent's action is mapped to an order with the action space's ``agent_output_to_action``
-and :func:`metamon.interface.action_idx_to_BattleOrder`. If it has no legal order, a uniformly
-random legal one is played and counted in ``invalid_fallbacks``. When Showdown rejects an
-answer anyway (poke-env asks again for the same request id) a random legal order is sent
-without running the model again (``rejected_choices``). The next ``rl2s`` uses the action that
-was *played* (as the trajectory files and hence the training data record it).
+The agent's action is mapped to an order by :func:`metamon.interface.decide`, the decision step
+the gym env uses too. If it has no legal order, a uniformly random legal one is played and
+counted in ``invalid_fallbacks``. When Showdown rejects an answer anyway (poke-env asks again
+for the same request id) a random legal order is sent without running the model again
+(``rejected_choices``). The next ``rl2s`` uses the action that was *played* (as the trajectory
+files and hence the training data record it).
 
 Saving trajectories: ``recording_policy_player()`` gives ``recording_player(PolicyPlayer)``
 extended so that a fallback decision is flagged ``invalid`` in the written file.
@@ -71,9 +71,10 @@ from metamon.interface import (
     RewardFunction,
     UniversalAction,
     UniversalState,
-    action_idx_to_BattleOrder,
-    battle_order_to_action_idx,
-    definitely_valid_actions,
+    decide,
+    legal_actions,
+    legal_agent_actions,
+    request_id,
 )
 from metamon.rl import MetamonRLError
 
@@ -294,10 +295,6 @@ class _BattleContext:
     rejected_rqid: object = None
 
 
-def _rqid(battle: AbstractBattle):
-    return (battle.last_request or {}).get("rqid")
-
-
 def percentile_ms(latencies_s: List[float], q: float) -> float:
     """The ``q``-th percentile of latencies given in seconds, in milliseconds (nan if none)."""
     return float(np.percentile(latencies_s, q) * 1000.0) if latencies_s else float("nan")
@@ -381,7 +378,7 @@ class PolicyPlayer(Player):
     def _model_inputs(self, ctx: _BattleContext, state: UniversalState, legal: set):
         """(obs incl. "illegal_actions", rl2 (A+1,)) for this decision."""
         obs = ctx.obs_space.state_to_obs(state)
-        legal_agent = {int(self.action_space.action_to_agent_output(state, UniversalAction(i))) for i in legal}
+        legal_agent = legal_agent_actions(state, self.action_space, legal)
         obs["illegal_actions"] = np.array([a not in legal_agent for a in range(self.n_actions)], dtype=bool)
         rl2 = np.zeros(self.n_actions + 1, dtype=np.float32)
         if ctx.prev_state is not None:
@@ -389,18 +386,10 @@ class PolicyPlayer(Player):
             rl2[1 + ctx.prev_action] = 1.0
         return obs, rl2
 
-    def _fallback(self, battle: AbstractBattle, legal: set):
-        """A uniformly random legal order and its universal index."""
-        if legal:
-            idx = self._rng.choice(sorted(legal))
-            return action_idx_to_BattleOrder(battle, idx), idx
-        order = Player.choose_random_singles_move(battle)  # nothing our slots can express
-        return order, battle_order_to_action_idx(battle, order)
-
     async def choose_move(self, battle: AbstractBattle) -> BattleOrder:
         start = time.perf_counter()
         ctx = self._context(battle)
-        rqid = _rqid(battle)
+        rqid = request_id(battle)
         if ctx.t > 0 and rqid is not None and rqid == ctx.last_rqid:
             # Showdown rejected our answer to this request: answer again without the model
             # (counted once per request, however many retries it takes).
@@ -409,20 +398,19 @@ class PolicyPlayer(Player):
             return Player.choose_random_singles_move(battle)
 
         state = UniversalState.from_Battle(battle)
-        legal = definitely_valid_actions(state, battle)
+        legal = legal_actions(state, battle)
         obs, rl2 = self._model_inputs(ctx, state, legal)
         try:
             future = self.batcher.submit(ctx.slot, obs, rl2, ctx.t, self.sample)
             action = await asyncio.wrap_future(future)
-            idx = self.action_space.agent_output_to_action(state, action).action_idx
-            order = action_idx_to_BattleOrder(battle, idx) if idx in legal else None
+            choice = decide(battle, state, self.action_space, action, self._rng, legal)
         except Exception as error:  # noqa: BLE001 - a failing model must not hang the battle
             logger.error("inference failed in %s: %r; playing a random legal move", battle.battle_tag, error)
             self.inference_errors += 1
-            action, order = None, None
-        fallback = order is None
+            action = None
+            choice = decide(battle, state, self.action_space, None, self._rng, legal)
+        order, idx, fallback = choice.order, choice.action_index, choice.invalid
         if fallback:
-            order, idx = self._fallback(battle, legal)
             self.invalid_fallbacks += action is not None
         self._fallback_flags[battle.battle_tag] = fallback
         played = (
