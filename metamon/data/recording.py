@@ -23,7 +23,10 @@ answers ``[Invalid choice]``, poke-env asks the player again for the same reques
 without asking. So: a ``choose_move`` call for the request that was already answered replaces
 the recorded action of that decision by the new one and sets its ``invalid_actions`` flag; an
 invalid choice answered by a default order sets the flag and records -1 (what was played is
-unknown). ``actions`` therefore always holds what was finally *played*.
+unknown). ``actions`` therefore always holds what was finally *played*. A player that knows
+its own choice was illegal and played a fallback instead (it exposes
+``last_decision_was_fallback(battle_tag)``, as :class:`metamon.rl.player.PolicyPlayer` does)
+has that decision flagged too.
 
 Per-battle buffers are dropped once the file is written; ``recorded`` keeps one small
 :class:`RecordedBattle` summary per written file (call ``recorded.clear()`` to drop them).
@@ -53,7 +56,7 @@ from poke_env.player import BattleOrder, Player
 
 from metamon.data.trajectory_file import write_battle
 from metamon.errors import MetamonError
-from metamon.interface import UniversalState, battle_order_to_action_idx
+from metamon.interface import UniversalState, battle_order_to_action_idx, request_id
 
 __all__ = ["RecordedBattle", "recording_player"]
 
@@ -85,12 +88,6 @@ class _BattleBuffer:
     deadline: float = float("inf")  # time.monotonic() after which the battle is forfeited
 
 
-def _rqid(battle: AbstractBattle) -> Any:
-    """The id Showdown gave the request being answered (``None`` if the request has none)."""
-    request = battle.last_request or {}
-    return request.get("rqid")
-
-
 def recording_player(player_cls: Type[Player]) -> Type[Player]:
     """A subclass of the poke-env ``Player`` class ``player_cls`` that records its battles.
 
@@ -118,7 +115,7 @@ def recording_player(player_cls: Type[Player]) -> Type[Player]:
         # -- decisions ---------------------------------------------------------------------
         def choose_move(self, battle: AbstractBattle):
             state = UniversalState.from_Battle(battle).to_dict()
-            rqid = _rqid(battle)
+            rqid = request_id(battle)
             buffer = self._buffers.get(battle.battle_tag)
             if buffer is None:
                 buffer = self._buffers[battle.battle_tag] = _BattleBuffer()
@@ -164,8 +161,14 @@ def recording_player(player_cls: Type[Player]) -> Type[Player]:
                 return
             buffer.states.append(state)
             buffer.actions.append(action)
-            buffer.invalid.append(False)
+            buffer.invalid.append(self._was_fallback(battle))
             buffer.last_rqid = rqid
+
+        def _was_fallback(self, battle: AbstractBattle) -> bool:
+            """True when the player says its own choice was illegal and it played a fallback
+            (players that can, e.g. PolicyPlayer, expose ``last_decision_was_fallback``)."""
+            ask = getattr(self, "last_decision_was_fallback", None)
+            return bool(ask(battle.battle_tag)) if ask is not None else False
 
         async def _handle_battle_request(self, battle: AbstractBattle, maybe_default_order: bool = False):
             buffer = self._buffers.get(battle.battle_tag)

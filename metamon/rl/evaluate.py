@@ -65,10 +65,11 @@ from metamon.battles import (
     summarize,
     wait_for_battles,
 )
+from metamon.data.recording import recording_player
 from metamon.errors import MetamonError
 from metamon.formats import check_format
 from metamon.rl import MetamonRLError
-from metamon.rl.player import InferenceBatcher, PolicyPlayer, recording_policy_player
+from metamon.rl.player import InferenceBatcher, PolicyPlayer
 from metamon.rl.run_dir import RunInfo, available_epochs, build_spaces, load_agent, run_path
 from metamon.server import LocalShowdownServer, check_server, server_configuration, unique_username
 
@@ -97,7 +98,7 @@ def _policy_player(agent, run_info: RunInfo, battle_format: str, *, batcher, tea
         seed=seed,
     )
     if save_trajectories_to is not None:
-        return recording_policy_player()(
+        return recording_player(PolicyPlayer)(
             agent, obs_space, action_space, reward_fn, save_trajectories_to=save_trajectories_to, **kwargs
         )
     return PolicyPlayer(agent, obs_space, action_space, reward_fn, **kwargs)

@@ -33,8 +33,8 @@ for the same request id) a random legal order is sent without running the model 
 (``rejected_choices``). The next ``rl2s`` uses the action that was *played* (as the trajectory
 files and hence the training data record it).
 
-Saving trajectories: ``recording_policy_player()`` gives ``recording_player(PolicyPlayer)``
-extended so that a fallback decision is flagged ``invalid`` in the written file.
+Saving trajectories: ``metamon.data.recording.recording_player(PolicyPlayer)``; a fallback
+decision is flagged ``invalid`` in the written file (through ``last_decision_was_fallback``).
 
 Example::
 
@@ -50,7 +50,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
-import functools
 import logging
 import queue
 import random
@@ -78,7 +77,7 @@ from metamon.interface import (
 )
 from metamon.rl import MetamonRLError
 
-__all__ = ["InferenceBatcher", "PolicyPlayer", "recording_policy_player", "percentile_ms"]
+__all__ = ["InferenceBatcher", "PolicyPlayer", "percentile_ms"]
 
 logger = logging.getLogger(__name__)
 
@@ -451,22 +450,3 @@ class PolicyPlayer(Player):
         self._contexts.clear()
         if self._owns_batcher:
             self.batcher.close()
-
-
-@functools.lru_cache(maxsize=None)
-def recording_policy_player():
-    """``recording_player(PolicyPlayer)`` whose trajectory files also flag fallback decisions
-    (the agent's choice was illegal and a random legal order was played) as invalid."""
-    from metamon.data.recording import recording_player
-
-    base = recording_player(PolicyPlayer)
-
-    class RecordingPolicyPlayer(base):
-        def _record(self, battle, state, rqid, order):
-            super()._record(battle, state, rqid, order)
-            buffer = self._buffers.get(battle.battle_tag)
-            if buffer is not None and self.last_decision_was_fallback(battle.battle_tag):
-                buffer.invalid[-1] = True
-
-    RecordingPolicyPlayer.__name__ = RecordingPolicyPlayer.__qualname__ = "RecordingPolicyPlayer"
-    return RecordingPolicyPlayer
