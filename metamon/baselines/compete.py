@@ -221,7 +221,7 @@ def summarize(results: Sequence[BattleResult]) -> Dict[str, float]:
 
 
 def _team_set(battle_format: str, set_name: str):
-    from metamon.env.teams import get_metamon_teams
+    from metamon.teams import get_metamon_teams
 
     return get_metamon_teams(battle_format, set_name)
 

@@ -21,7 +21,7 @@ from metamon.baselines.compete import (
     play_battles,
     summarize,
 )
-from metamon.env.teams import get_metamon_teams
+from metamon.teams import get_metamon_teams
 
 N_BATTLES = 30
 CONCURRENCY = 10
