@@ -16,7 +16,7 @@ from typing import Iterable, List, Optional, Union
 
 from metamon.errors import ServerError, TeamError
 from metamon.formats import check_format
-from metamon.server import server_dir, showdown_dir
+from metamon.server import install_hint, server_dir, showdown_dir
 from metamon.teams.team_file import pack_team_file, team_files_in
 
 __all__ = ["validate_teams"]
@@ -72,11 +72,11 @@ def _node_and_package(server_root: Optional[PathLike]) -> Path:
     if shutil.which("node") is None:
         raise ServerError(
             "Validating teams needs Node.js, but there is no `node` on PATH; install Node >= 20, "
-            "then run `make server-install`."
+            f"then {install_hint(root)}."
         )
     if not (showdown_dir(root) / "dist").is_dir():
         raise ServerError(
-            f"Pokémon Showdown is not installed in {showdown_dir(root)}; run `make server-install`."
+            f"Pokémon Showdown is not installed in {showdown_dir(root)}; {install_hint(root)}."
         )
     return root
 
