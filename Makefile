@@ -26,11 +26,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet $(TORCH_CONSTRAINTS) -e ".[dev]"
 	touch $@
 
+# The pinned server's package.json / lockfile / config.js ship in metamon/server_files/; this
+# installs them into server/ (npm ci), the folder metamon.server uses in a source checkout.
 server-install: server/node_modules/.installed
-server/node_modules/.installed: server/package.json server/package-lock.json
+server/node_modules/.installed: metamon/server_files/package.json metamon/server_files/package-lock.json | $(VENV)/.installed
 	@command -v node >/dev/null || { echo "error: Node.js (node, npm) is required for the Showdown server" >&2; exit 1; }
-	cd server && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
-	touch $@
+	$(PY) -m metamon.server install --dir server
 
 server: install
 	$(PY) -m metamon.server start --port $(PORT)
@@ -54,4 +55,4 @@ bench: install
 	$(PY) benchmarks/env_throughput.py
 
 clean:
-	rm -rf $(VENV) server/node_modules server/run .pytest_cache
+	rm -rf $(VENV) server .pytest_cache

@@ -1,6 +1,6 @@
 """Decision latency of a policy playing as a poke-env Player (``metamon.rl.player.PolicyPlayer``).
 
-Builds the tiny agent of ``configs/models/tiny_agent.gin`` with random weights (or loads a run
+Builds the tiny agent of ``metamon/configs/models/tiny_agent.gin`` with random weights (or loads a run
 with ``--run_dir [--ckpt N]``), plays ``--battles`` battles against ``RandomBaseline`` on a
 local server at each ``--concurrency`` level (1 = no concurrency), and prints per level: the
 decision latency p50/p95 in ms (from the server's request to the order, observation and
@@ -26,11 +26,11 @@ from poke_env.ps_client import AccountConfiguration
 
 from metamon.baselines import make_player
 from metamon.battles import close_players, play_battles
-from metamon.env.teams import get_metamon_teams
+from metamon.rl import MODEL_CONFIG_DIR
 from metamon.rl.player import PolicyPlayer
 from metamon.rl.run_dir import RunInfo, build_agent, build_spaces, load_agent
-from metamon.rl.train import CONFIG_DIR
 from metamon.server import LocalShowdownServer, server_configuration, unique_username
+from metamon.teams import get_metamon_teams
 from metamon.tokenizer import DEFAULT_TOKENIZER
 
 
@@ -44,7 +44,7 @@ def tiny_agent():
         formats=[],
         max_seq_len=64,
     )
-    return build_agent(info, [CONFIG_DIR / "models" / "tiny_agent.gin"], ckpt_base_dir=tempfile.gettempdir()), info
+    return build_agent(info, [MODEL_CONFIG_DIR / "tiny_agent.gin"], ckpt_base_dir=tempfile.gettempdir()), info
 
 
 def run_level(agent, info, port, battle_format: str, battles: int, concurrency: int) -> dict:

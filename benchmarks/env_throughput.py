@@ -30,8 +30,8 @@ from poke_env.ps_client.account_configuration import AccountConfiguration
 from metamon.battles import close_players
 from metamon.env import BattleAgainstBaseline
 from metamon.env.rollout import play_episodes, random_policy
-from metamon.env.teams import get_metamon_teams
 from metamon.server import LocalShowdownServer, server_configuration, unique_username
+from metamon.teams import get_metamon_teams
 
 
 def raw_poke_env(port: int, battle_format: str, n: int, concurrency: int) -> tuple[float, int]:

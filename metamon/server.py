@@ -1,8 +1,20 @@
-"""Start, stop and find a local Pokémon Showdown server.
+"""Install, start, stop and find a local Pokémon Showdown server.
 
-The server is the npm package ``pokemon-showdown`` pinned in ``server/package.json`` and
-installed by ``make server-install`` (``npm ci --ignore-scripts --prefix server``). It listens on 127.0.0.1 only,
-with no throttling, no guest security and no IP checks (``server/config.js``).
+The server is the npm package ``pokemon-showdown`` pinned in ``package.json`` /
+``package-lock.json``, which ship inside this package (``metamon/server_files/``, together with
+our ``config.js``). It listens on 127.0.0.1 only, with no throttling, no guest security and no IP
+checks (the shipped ``config.js``, copied into the installed server at every start).
+
+Where the server is installed (:func:`server_dir`, the folder holding ``node_modules/``):
+
+1. ``$METAMON_SERVER_DIR`` if set;
+2. else, in a source checkout (editable install), the repository's ``server/`` folder, filled by
+   ``make server-install``;
+3. else (a wheel install) a user cache folder, ``$XDG_CACHE_HOME/metamon-gemma/showdown-<version>``
+   (``~/.cache/...`` by default).
+
+``python -m metamon.server install`` (what ``make server-install`` runs for ``server/``) copies
+the shipped ``package.json`` and ``package-lock.json`` there and runs ``npm ci`` in it.
 
 Python::
 
@@ -10,19 +22,22 @@ Python::
     with LocalShowdownServer() as server:          # a free port, stopped on exit
         player = RandomPlayer(server_configuration=server.server_configuration)
 
-Command line (what ``make server`` / ``make server-stop`` / ``make server-status`` run)::
+Command line (what ``make server-install`` / ``make server`` / ``make server-stop`` /
+``make server-status`` run; every command takes ``--dir DIR``, default :func:`server_dir`)::
 
+    python -m metamon.server install [--force]
     python -m metamon.server start [--port 8000] [--simulators 1] [--log_challenges]
     python -m metamon.server status [--port 8000]
     python -m metamon.server stop [--port 8000]
 
 ``start`` is idempotent: when our server already answers on the port it says so and exits 0.
-Each detached server keeps ``server/run/showdown-<port>.pid`` and ``server/run/showdown-<port>.log``.
+Each detached server keeps ``<server_dir>/run/showdown-<port>.pid`` and ``.../showdown-<port>.log``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -33,6 +48,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from importlib.resources import files
 from pathlib import Path
 from typing import Optional
 from urllib.parse import urlparse
@@ -41,8 +57,13 @@ from metamon.errors import ServerError
 
 __all__ = [
     "DEFAULT_PORT",
+    "SERVER_FILES_DIR",
     "SHOWDOWN_VERSION",
     "LocalShowdownServer",
+    "install_hint",
+    "install_server",
+    "server_dir",
+    "showdown_dir",
     "find_free_port",
     "unique_username",
     "port_in_use",
@@ -53,22 +74,94 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 8000
-SHOWDOWN_VERSION = "0.11.11"  # must match server/package.json
+SHOWDOWN_VERSION = "0.11.11"  # must match SERVER_FILES_DIR / "package.json"
+# config.js, package.json and package-lock.json of our server, shipped as package data (pip
+# installs packages unpacked, so this is a real folder).
+SERVER_FILES_DIR = Path(str(files("metamon").joinpath("server_files")))
+_NPM_MANIFESTS = ("package.json", "package-lock.json")
+_INSTALLED_MARKER = Path("node_modules") / ".installed"
 _RUNTIME_DIRS = ("logs/repl", "logs/chat", "logs/modlog", "config/chat-plugins", "config/ladders")
+_CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def server_dir() -> Path:
-    """The folder holding ``package.json``, ``config.js`` and ``node_modules/`` of our server.
+    """The folder where our server is (or will be) installed: it holds ``node_modules/``.
 
-    ``$METAMON_SERVER_DIR`` if set, else ``server/`` next to the ``metamon`` package (a source
-    checkout or an editable install).
+    ``$METAMON_SERVER_DIR`` if set; else ``server/`` of the source checkout this package runs
+    from (recognised by its ``pyproject.toml``); else the user cache folder
+    ``$XDG_CACHE_HOME/metamon-gemma/showdown-<SHOWDOWN_VERSION>`` (``~/.cache`` when
+    ``XDG_CACHE_HOME`` is unset). Read at call time; nothing is created.
     """
     env = os.environ.get("METAMON_SERVER_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "server"
+    if env:
+        return Path(env).expanduser()
+    if (_CHECKOUT_ROOT / "pyproject.toml").is_file():
+        return _CHECKOUT_ROOT / "server"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
+    return cache / "metamon-gemma" / f"showdown-{SHOWDOWN_VERSION}"
 
 
 def showdown_dir(root: Optional[Path] = None) -> Path:
+    """The installed ``pokemon-showdown`` package under ``root`` (default :func:`server_dir`)."""
     return (root or server_dir()) / "node_modules" / "pokemon-showdown"
+
+
+def install_hint(root: Optional[Path] = None) -> str:
+    """What to run to install the server into ``root`` (default :func:`server_dir`)."""
+    root = Path(root) if root else server_dir()
+    return f"run `make server-install` (in a source checkout) or `python -m metamon.server install --dir {root}`"
+
+
+def _installed_from_shipped_lock(root: Path) -> bool:
+    """True when ``root/node_modules`` holds the tree the shipped lockfile pins: npm's record of
+    what it installed (``node_modules/.package-lock.json``) lists ``pokemon-showdown`` and only
+    packages at the versions of the shipped ``package-lock.json`` (npm leaves out the optional
+    packages of other platforms, so a subset is expected)."""
+    try:
+        installed = json.loads((root / "node_modules" / ".package-lock.json").read_text())["packages"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    pinned = json.loads((SERVER_FILES_DIR / "package-lock.json").read_text())["packages"]
+    return "node_modules/pokemon-showdown" in installed and all(
+        isinstance(entry, dict) and pinned.get(path, {}).get("version") == entry.get("version")
+        for path, entry in installed.items()
+    )
+
+
+def install_server(root: Optional[Path] = None, force: bool = False) -> Path:
+    """Install the pinned server into ``root`` (default :func:`server_dir`) and return ``root``.
+
+    Copies the shipped ``package.json`` and ``package-lock.json`` into ``root`` and runs
+    ``npm ci --ignore-scripts`` there (the optional SQLite modules are not needed), then marks
+    the install with ``node_modules/.installed``. When that marker exists and the installed tree
+    is the one the shipped lockfile pins, npm is not run (the manifests are copied and the
+    marker touched) unless ``force``. Raises :class:`ServerError` when ``npm`` is missing or
+    fails.
+    """
+    root = Path(root) if root else server_dir()
+    marker = root / _INSTALLED_MARKER
+    if not force and marker.is_file() and _installed_from_shipped_lock(root):
+        for name in _NPM_MANIFESTS:
+            shutil.copyfile(SERVER_FILES_DIR / name, root / name)
+        marker.touch()
+        return root
+    if shutil.which("npm") is None:
+        raise ServerError(
+            "Installing the Showdown server needs Node.js >= 20 and npm, but there is no `npm` on "
+            "PATH; install Node.js, then run `python -m metamon.server install` again."
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    for name in _NPM_MANIFESTS:
+        shutil.copyfile(SERVER_FILES_DIR / name, root / name)
+    cmd = ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"]
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ServerError(
+            f"`{' '.join(cmd)}` in {root} failed with exit code {proc.returncode}:\n"
+            f"{(proc.stderr or proc.stdout).strip()[-2000:]}"
+        )
+    marker.touch()
+    return root
 
 
 def unique_username(prefix: str = "MM", rng: Optional[random.Random] = None) -> str:
@@ -168,7 +261,7 @@ class LocalShowdownServer:
         host: listen address; keep the default 127.0.0.1 unless you mean to expose the server.
         simulators: simulator child processes (1 is best on 2 cores; 2 helps on more).
         log_challenges: write Showdown's per-battle JSON logs under the package's ``logs/``.
-        root: the ``server/`` folder (default :func:`server_dir`).
+        root: the folder the server is installed in (default :func:`server_dir`).
         run_dir: where pid and log files go (default ``<root>/run``).
     """
 
@@ -225,13 +318,12 @@ class LocalShowdownServer:
         if shutil.which("node") is None:
             raise ServerError(
                 "Node.js is not installed (no `node` on PATH); install Node >= 20 and npm, "
-                "then run `make server-install`."
+                f"then {install_hint(self.root)}."
             )
         package = showdown_dir(self.root)
         if not (package / "pokemon-showdown").exists() or not (package / "dist").is_dir():
             raise ServerError(
-                f"Pokémon Showdown is not installed in {package}; run `make server-install` "
-                f"(npm ci --ignore-scripts --prefix {self.root})."
+                f"Pokémon Showdown is not installed in {package}; {install_hint(self.root)}."
             )
         return package
 
@@ -252,7 +344,7 @@ class LocalShowdownServer:
             )
         for d in _RUNTIME_DIRS:
             (package / d).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.root / "config.js", package / "config" / "config.js")
+        shutil.copyfile(SERVER_FILES_DIR / "config.js", package / "config" / "config.js")
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
         env = dict(os.environ)
@@ -336,16 +428,22 @@ class LocalShowdownServer:
 
 def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m metamon.server", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("command", choices=["install", "start", "stop", "status"])
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where the server is installed (default: see metamon.server.server_dir)")
+    parser.add_argument("--force", action="store_true", help="install: run npm ci even if installed")
     parser.add_argument("--port", type=int, default=int(os.environ.get("METAMON_SERVER_PORT", DEFAULT_PORT)))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--simulators", type=int, default=1)
     parser.add_argument("--log_challenges", action="store_true")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
-    server = LocalShowdownServer(args.port, args.host, args.simulators, args.log_challenges)
+    server = LocalShowdownServer(args.port, args.host, args.simulators, args.log_challenges, root=args.dir)
     try:
-        if args.command == "start":
+        if args.command == "install":
+            root = install_server(args.dir, force=args.force)
+            print(f"Showdown server {SHOWDOWN_VERSION} installed in {root}")
+        elif args.command == "start":
             server.start(timeout=args.timeout, detach=True)
             print(f"Showdown server ready at {server.url} (log: {server.log_file})")
         elif args.command == "stop":

@@ -51,7 +51,7 @@ __all__ = [
 
 
 def _team_set(battle_format: str, set_name: str):
-    from metamon.env.teams import get_metamon_teams
+    from metamon.teams import get_metamon_teams
 
     return get_metamon_teams(battle_format, set_name)
 

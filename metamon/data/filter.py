@@ -36,7 +36,6 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Dict, List, Optional, Sequence
 
 from metamon.data.trajectory_file import parse_trajectory_filename, read_trajectory
 from metamon.errors import MetamonError
+from metamon.files import atomic_path
 from metamon.formats import check_format, known_formats
 
 __all__ = ["FilterCriteria", "FilterReport", "judge_trajectory", "filter_trajectories", "build_parser", "main"]
@@ -134,24 +134,15 @@ def _balance(survivors: List[tuple], rng: random.Random) -> tuple[List[Path], in
 
 def _place(src: Path, dest_dir: Path, copy: bool) -> None:
     """Hard-link (or copy) ``src`` into ``dest_dir`` under its own name, atomically."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".filtering-", suffix=".tmp")
-    os.close(fd)
-    try:
-        linked = False
+    with atomic_path(dest_dir / src.name) as tmp:
         if not copy:
-            os.unlink(tmp)
+            tmp.unlink()
             try:
                 os.link(src, tmp)
-                linked = True
+                return
             except OSError:
                 pass
-        if not linked:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dest_dir / src.name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        shutil.copyfile(src, tmp)
 
 
 def _input_formats(input_dir: Path, formats: Optional[Sequence[str]]) -> List[str]:

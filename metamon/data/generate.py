@@ -182,7 +182,7 @@ def _make_players(player: str, opponent: str, battle_format: str, team_set: str,
     from metamon.baselines import make_player
     from metamon.server import unique_username
     from metamon.data.recording import recording_player
-    from metamon.env.teams import get_metamon_teams
+    from metamon.teams import get_metamon_teams
 
     classes = [get_baseline(player), get_baseline(opponent)]
     names = [unique_username(c.__name__, rng) for c in classes]
@@ -344,7 +344,7 @@ def generate(
     their own local server. Bad input raises :class:`MetamonError` before anything starts.
     """
     from metamon.baselines import get_baseline
-    from metamon.env.teams import get_metamon_teams
+    from metamon.teams import get_metamon_teams
     from metamon.formats import check_format
     from metamon.server import check_server, server_configuration
 

@@ -605,7 +605,7 @@ def _resolve_folders(dset_root: Optional[PathLike], formats: Optional[Iterable[s
         if not formats:
             raise MetamonError("formats is empty; pass None for every supported format")
     if dset_root is None:
-        from metamon.data.download import cache_dir
+        from metamon.hub import cache_dir
 
         root = cache_dir() / "parsed-replays"
         wanted = formats or list(SUPPORTED_BATTLE_FORMATS)

@@ -1,15 +1,16 @@
 """Gymnasium environments, team sets and the poke-env bridge.
 
-See :mod:`metamon.env.wrappers` for the stepping API and :mod:`metamon.env.teams` for team sets.
+See :mod:`metamon.env.wrappers` for the stepping API; team sets live in :mod:`metamon.teams`
+(re-exported here).
 """
 
-from metamon.env.teams import METAMON_TEAM_SETS, TeamSet, get_metamon_teams
 from metamon.env.wrappers import (
     BattleAgainstBaseline,
     PokeEnvWrapper,
     QueueOnLocalLadder,
     SelfPlayPair,
 )
+from metamon.teams import METAMON_TEAM_SETS, TeamSet, get_metamon_teams
 
 __all__ = [
     "TeamSet",

@@ -44,7 +44,6 @@ from poke_env.ps_client.account_configuration import AccountConfiguration
 
 from metamon.data.trajectory_file import write_battle
 from metamon.env.agent_player import Decision, ExternalDecisionPlayer, Finished, ServerPopup, forward_popups
-from metamon.env.teams import TeamSet, get_metamon_teams
 from metamon.errors import BattleError, TeamError
 from metamon.formats import check_format, is_random_battle
 from metamon.interface import (
@@ -61,6 +60,7 @@ from metamon.interface import (
     legal_agent_actions,
 )
 from metamon.server import DEFAULT_PORT, check_server, server_configuration, unique_username
+from metamon.teams import TeamSet, get_metamon_teams
 
 __all__ = ["PokeEnvWrapper", "BattleAgainstBaseline", "QueueOnLocalLadder", "SelfPlayPair"]
 
@@ -98,7 +98,7 @@ class PokeEnvWrapper(gym.Env, ABC):
     Args:
         battle_format: a singles format the pinned server knows (``"gen1ou"``, ``"gen9randombattle"``).
         observation_space / action_space / reward_function: instances or registry names.
-        team_set: a :class:`~metamon.env.teams.TeamSet`, a team-set name (``"builtin"``), or
+        team_set: a :class:`~metamon.teams.TeamSet`, a team-set name (``"builtin"``), or
             ``None`` for random-battle formats.
         tokenizer: optional tokenizer (name or object): observations then carry ``text_tokens``.
         turn_limit: decisions before the agent forfeits (see module docstring).

@@ -11,14 +11,26 @@ Modules (import the one you need; this package file imports nothing heavy):
   ``RLData`` (adds ``"illegal_actions"`` and ``"missing_action_mask"`` to the observations),
   and ``obs_gym_space`` for the matching observation space.
 
-Gin configurations for these classes live in ``configs/models`` and ``configs/training`` at the
-repository root.
+Gin configurations for these classes ship inside the package: :data:`MODEL_CONFIG_DIR`
+(``metamon/configs/models/``) and :data:`TRAINING_CONFIG_DIR` (``metamon/configs/training/``),
+located through :mod:`importlib.resources` so that a wheel install finds them as a checkout does.
+``python -m metamon.rl.train`` resolves bare names (``small_agent.gin``, ``il``) in these folders.
 
 Bad input to this package raises :class:`MetamonRLError` (a :class:`~metamon.errors.MetamonError`
 and a ``ValueError``) with a message that names the input and says what to do.
 """
 
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
 from metamon.errors import MetamonError
+
+# pip installs packages unpacked, so the package's resources are a real folder (not a zip member).
+_CONFIG_ROOT = Path(str(files("metamon").joinpath("configs")))
+MODEL_CONFIG_DIR = _CONFIG_ROOT / "models"
+TRAINING_CONFIG_DIR = _CONFIG_ROOT / "training"
 
 
 class MetamonRLError(MetamonError, ValueError):
@@ -30,4 +42,10 @@ class MetamonRLError(MetamonError, ValueError):
 ILLEGAL_ACTIONS_KEY = "illegal_actions"  # bool (A,), True = illegal; read by the masked actors
 MISSING_ACTION_MASK_KEY = "missing_action_mask"  # bool (1,), dataset only: the action was unrevealed
 
-__all__ = ["ILLEGAL_ACTIONS_KEY", "MISSING_ACTION_MASK_KEY", "MetamonRLError"]
+__all__ = [
+    "ILLEGAL_ACTIONS_KEY",
+    "MISSING_ACTION_MASK_KEY",
+    "MODEL_CONFIG_DIR",
+    "MetamonRLError",
+    "TRAINING_CONFIG_DIR",
+]

@@ -79,7 +79,7 @@ DEFAULT_OPPONENTS = list(HEURISTIC_COMPOSITE_BASELINES)
 
 
 def _teams(battle_format: str, team_set: str):
-    from metamon.env.teams import get_metamon_teams
+    from metamon.teams import get_metamon_teams
 
     return get_metamon_teams(battle_format, team_set)
 

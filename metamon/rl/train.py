@@ -9,8 +9,9 @@ The flags are metamon's (``--run_name --model_gin_config --train_gin_config --sa
         --parsed_replay_dir data/demo --formats gen1ou --epochs 2 --steps_per_epoch 200 \\
         --batch_size_per_gpu 16 --eval_gens
 
-Gin files are found by bare name in ``configs/models/`` (model) and ``configs/training/``
-(training) or given as paths. Everything that can be wrong is checked before training starts:
+Gin files are found by bare name in the package's ``metamon/configs/models/`` (model,
+:data:`metamon.rl.MODEL_CONFIG_DIR`) and ``metamon/configs/training/`` (training,
+:data:`metamon.rl.TRAINING_CONFIG_DIR`) or given as paths. Everything that can be wrong is checked before training starts:
 data folders and formats, gin files and every binding, the run directory (a new run never
 overwrites an existing one; ``--ckpt N`` resumes run ``--run_name`` at checkpoint N).
 
@@ -29,10 +30,10 @@ from typing import Optional, Sequence
 
 from metamon.amago.utils import AmagoError
 from metamon.errors import MetamonError
+from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR
 
-__all__ = ["main", "CONFIG_DIR", "resolve_configs"]
+__all__ = ["main", "resolve_configs"]
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_EVAL_GENS = (1, 2, 3, 4, 9)
 PROJECT_CONFIGURABLES = ("metamon.rl.actors", "metamon.rl.experiment")
 
@@ -44,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m metamon.rl.train", description=__doc__.split("\n")[0])
     p.add_argument("--run_name", required=True)
     p.add_argument("--save_dir", required=True, help="runs go to SAVE_DIR/RUN_NAME/")
-    p.add_argument("--model_gin_config", required=True, help="bare name in configs/models/ or a path")
-    p.add_argument("--train_gin_config", required=True, help="bare name in configs/training/ or a path")
+    p.add_argument("--model_gin_config", required=True, help="bare name in metamon/configs/models/ or a path")
+    p.add_argument("--train_gin_config", required=True, help="bare name in metamon/configs/training/ or a path")
     p.add_argument("--gin_bindings", action="append", default=[], help='"X.y = z", repeatable')
     p.add_argument("--ckpt", type=int, default=None, help="resume RUN_NAME from checkpoint epoch N")
     p.add_argument("--epochs", type=int, default=100)
@@ -77,12 +78,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def resolve_configs(model: str, training: str) -> tuple[Path, Path]:
-    """The model and training gin files: bare names in ``configs/{models,training}/`` or paths."""
+    """The model and training gin files: bare names in :data:`~metamon.rl.MODEL_CONFIG_DIR` /
+    :data:`~metamon.rl.TRAINING_CONFIG_DIR` (the package's ``metamon/configs/{models,training}/``)
+    or paths."""
     from metamon.amago.cli_utils import resolve_gin_file
 
     return (
-        resolve_gin_file(model, [CONFIG_DIR / "models"]),
-        resolve_gin_file(training, [CONFIG_DIR / "training"]),
+        resolve_gin_file(model, [MODEL_CONFIG_DIR]),
+        resolve_gin_file(training, [TRAINING_CONFIG_DIR]),
     )
 
 

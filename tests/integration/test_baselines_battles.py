@@ -17,7 +17,7 @@ from metamon.baselines.base import Baseline
 from metamon.baselines.compete import main as compete_main
 from metamon.baselines import make_player
 from metamon.battles import close_players, play_battles, summarize
-from metamon.env.teams import get_metamon_teams
+from metamon.teams import get_metamon_teams
 
 N_BATTLES = 30
 CONCURRENCY = 10

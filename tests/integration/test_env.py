@@ -222,7 +222,7 @@ def test_any_poke_env_player_class_can_be_the_opponent(showdown_server):
 
 
 def test_illegal_team_is_a_clear_error_not_a_hang(showdown_server, tmp_path):
-    from metamon.env.teams import BUILTIN_TEAMS_DIR, TeamSet
+    from metamon.teams import BUILTIN_TEAMS_DIR, TeamSet
 
     source = sorted((BUILTIN_TEAMS_DIR / "gen9ou").glob("*.gen9ou_team"))[0].read_text().splitlines()
     first_move = next(i for i, line in enumerate(source) if line.startswith("- "))

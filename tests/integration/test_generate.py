@@ -17,8 +17,8 @@ from metamon.data.generate import count_trajectory_files, generate
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.data.recording import recording_player
 from metamon.data.trajectory_file import parse_trajectory_filename, read_trajectory
-from metamon.env.teams import get_metamon_teams
 from metamon.interface import DefaultActionSpace, DefaultObservationSpace, DefaultShapedReward
+from metamon.teams import get_metamon_teams
 
 REPO = Path(__file__).resolve().parents[2]
 FMT = "gen1ou"

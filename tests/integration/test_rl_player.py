@@ -12,11 +12,11 @@ from metamon.amago.checkpoints import save_weights
 from metamon.baselines import make_player
 from metamon.battles import close_players, play_battles
 from metamon.data.parsed_replay_dset import load_trajectory
-from metamon.env.teams import get_metamon_teams
 from metamon.rl.evaluate import main as evaluate_main
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, build_agent, build_spaces, policy_weights_path, write_run_files
 from metamon.server import unique_username
+from metamon.teams import get_metamon_teams
 
 TINY_GIN = """
 import metamon.amago.agent

@@ -8,7 +8,7 @@ from poke_env import AccountConfiguration
 from poke_env.data import GenData, to_id_str
 from poke_env.player import RandomPlayer
 
-from metamon.env.teams import BUILTIN_TEAMS_DIR, TeamSet, parse_team_file, validate_teams
+from metamon.teams import BUILTIN_TEAMS_DIR, TeamSet, parse_team_file, validate_teams
 
 BUILTIN_FORMATS = ["gen1ou", "gen2ou", "gen3ou", "gen4ou", "gen9ou"]
 STAT_EXP = "EVs: 252 HP / 252 Atk / 252 Def / 252 SpA / 252 SpD / 252 Spe"

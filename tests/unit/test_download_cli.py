@@ -1,4 +1,4 @@
-"""`python -m metamon.data.download` and download_parsed_replays, without network access."""
+"""`python -m metamon.data.download` and metamon.hub.download_parsed_replays, without network access."""
 
 import io
 import subprocess
@@ -6,11 +6,11 @@ import sys
 import tarfile
 from pathlib import Path
 
-from metamon.data.download import (
+from metamon.data.download import main
+from metamon.hub import (
     download_parsed_replays,
     extract_local_archive,
     get_active_dataset_versions,
-    main,
     team_sets_for,
 )
 

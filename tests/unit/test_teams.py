@@ -1,4 +1,4 @@
-"""Team sets (metamon.env.teams) and dataset downloads (metamon.data.download), without a server.
+"""Team sets (metamon.teams) and dataset downloads (metamon.hub), without a server.
 
 The Hub is offline in tests (conftest sets HF_HUB_OFFLINE=1); archive extraction is exercised
 with tarballs built here.
@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from metamon.data.download import (
+from metamon.errors import MetamonError, ServerError, TeamError, UnknownNameError
+from metamon.hub import (
     download_teams,
     extract_local_archive,
     get_active_dataset_versions,
 )
-from metamon.env.teams import (
+from metamon.teams import (
     BUILTIN_TEAM_SETS,
     BUILTIN_TEAMS_DIR,
     METAMON_TEAM_SETS,
@@ -29,7 +30,6 @@ from metamon.env.teams import (
     pack_team_file,
     validate_teams,
 )
-from metamon.errors import MetamonError, ServerError, TeamError, UnknownNameError
 
 BUILTIN_FORMATS = ["gen1ou", "gen2ou", "gen3ou", "gen4ou", "gen9ou"]
 STAT_EXP = "EVs: 252 HP / 252 Atk / 252 Def / 252 SpA / 252 SpD / 252 Spe"

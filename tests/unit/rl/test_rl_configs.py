@@ -5,7 +5,6 @@ checks the bound values instead.
 """
 
 from datetime import datetime
-from pathlib import Path
 
 import gin
 import pytest
@@ -25,9 +24,10 @@ from metamon.interface import (
     UniversalPokemon,
     UniversalState,
 )
+from metamon.rl import MODEL_CONFIG_DIR
 from metamon.tokenizer import get_tokenizer
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+CONFIGS = MODEL_CONFIG_DIR.parent
 # The Gemma configs are tested with the Gemma encoder (test_rl_gemma_encoder.py).
 MODELS = sorted(p.stem for p in (CONFIGS / "models").glob("*.gin") if not p.stem.startswith("gemma_"))
 TRAINING = sorted(p.stem for p in (CONFIGS / "training").glob("*.gin"))
