@@ -7,9 +7,10 @@ Command line::
         [--team_set builtin] [--server_url 127.0.0.1:8000 | --start_server] [--seed 0]
 
 prints the player's wins / losses / ties, its win rate with a 95% Wilson interval and the
-throughput. ``--player`` / ``--opponent`` take a registered baseline name or a dotted path to
-any poke-env ``Player`` class. Exit code 2 means bad input (unknown format or baseline, missing
-team set, no server).
+throughput. ``--player`` / ``--opponent`` take any player spec
+(:class:`metamon.battles.PlayerSpec`): a registered baseline name, a dotted path to any poke-env
+``Player`` class, or a trained run ``run:DIR@EPOCH``. Exit code 2 means bad input (unknown
+format or player, missing team set, no server).
 
 Python: the loop under this CLI is the battle engine, :mod:`metamon.battles`::
 
@@ -32,11 +33,12 @@ from typing import Optional, Sequence
 from tqdm import tqdm
 
 from metamon.baselines.registry import get_baseline, make_player
-from metamon.battles import BattleResult, close_players, play_battles, summarize
+from metamon.battles import BattleResult, PlayerFactory, PlayerSpec, close_players, play_battles, summarize
 from metamon.errors import MetamonError
-from metamon.formats import check_format, is_random_battle
+from metamon.formats import check_format
 from metamon.server import DEFAULT_PORT, LocalShowdownServer, check_server, server_configuration, unique_username
 from metamon.stats import wilson_interval
+from metamon.teams import get_metamon_teams
 
 __all__ = [
     "BattleResult",
@@ -50,20 +52,15 @@ __all__ = [
 ]
 
 
-def _team_set(battle_format: str, set_name: str):
-    from metamon.teams import get_metamon_teams
-
-    return get_metamon_teams(battle_format, set_name)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m metamon.baselines.compete",
         description="Play N battles between two baselines on a local Showdown server.",
     )
     parser.add_argument("--battle_format", required=True, help="e.g. gen1ou, gen9randombattle")
-    parser.add_argument("--player", required=True, help="baseline name or package.module.Class")
-    parser.add_argument("--opponent", required=True, help="baseline name or package.module.Class")
+    spec_help = "player spec: baseline name, package.module.Class or run:DIR@EPOCH"
+    parser.add_argument("--player", required=True, help=spec_help)
+    parser.add_argument("--opponent", required=True, help=spec_help)
     parser.add_argument("--battles", type=int, default=10)
     parser.add_argument("--team_set", default="builtin", help="team set for non-random formats")
     parser.add_argument("--concurrent", type=int, default=10, help="battles played at once")
@@ -105,11 +102,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.battles < 1 or args.concurrent < 1:
             raise MetamonError("--battles and --concurrent must be at least 1")
         check_format(args.battle_format)
-        player_cls, opponent_cls = get_baseline(args.player), get_baseline(args.opponent)
-        random_teams = is_random_battle(args.battle_format)
-        teams = (
-            [None, None] if random_teams else [_team_set(args.battle_format, args.team_set) for _ in range(2)]
-        )
+        specs = [PlayerSpec.parse(args.player), PlayerSpec.parse(args.opponent)]
+        for spec in specs:
+            if spec.kind in ("baseline", "class") and spec.player_class is None:
+                get_baseline(spec.target)  # an unknown name fails before any server starts
+        get_metamon_teams(args.battle_format, args.team_set)  # a missing team set fails here
         if not args.start_server:
             check_server(args.server_url)
     except MetamonError as error:
@@ -120,21 +117,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         random.seed(args.seed)
     seeds = [None, None] if args.seed is None else [args.seed, args.seed + 1]
     server = LocalShowdownServer() if args.start_server else None
+    factory = None
     try:
         if server is not None:
             server.start()
         config = server.server_configuration if server is not None else server_configuration(args.server_url)
-        player, opponent = (
-            make_player(
-                cls,
-                args.battle_format,
-                server_configuration=config,
-                max_concurrent_battles=args.concurrent,
-                team=team,
-                seed=seed,
-            )
-            for cls, team, seed in zip((player_cls, opponent_cls), teams, seeds, strict=True)
-        )
+        factory = PlayerFactory(args.battle_format, server_configuration=config, team_set=args.team_set,
+                                max_concurrent_battles=args.concurrent)
+        player, opponent = (factory.build(spec, seed=seed) for spec, seed in zip(specs, seeds, strict=True))
         start = time.monotonic()
         with tqdm(total=args.battles, desc=f"{args.player} vs {args.opponent}", unit="battle") as bar:
             results = play_battles(player, opponent, args.battles, args.timeout, progress=bar.update)
@@ -144,6 +134,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
+        if factory is not None:
+            factory.close()
         if server is not None:
             server.stop()
     print(_report(args, results, elapsed))

@@ -11,7 +11,7 @@ players as specs and builds them with one :class:`PlayerFactory`::
 
 Usage::
 
-    factory = PlayerFactory("gen1ou", server_configuration=config, team=teams)
+    factory = PlayerFactory("gen1ou", server_configuration=config, team_set="builtin")
     me = factory.build("run:runs/my_run@4", username="Me")
     them = factory.build("GymLeader")
     ...                                     # play_battles(me, them, ...)
@@ -40,6 +40,7 @@ from typing import Any, Callable, Dict, Optional, Union
 from poke_env.player import Player
 
 from metamon.errors import MetamonError, UnknownNameError
+from metamon.teams import get_metamon_teams
 
 __all__ = [
     "KIND_PROVIDERS",
@@ -118,7 +119,9 @@ class PlayerFactory:
     Args:
         battle_format: the Showdown format every player plays.
         server_configuration: poke-env ``ServerConfiguration`` (None: poke-env's default).
-        team: a team set / teambuilder given to every player (None for random battles).
+        team_set: the team set each player draws its teams from (its own
+            :func:`metamon.teams.get_metamon_teams` instance; none in random-battle formats).
+        team: instead of ``team_set``, one team / teambuilder object every player uses.
         max_concurrent_battles: battles each player plays at once.
         sample: trained policies sample their actions (True) or take the most likely one.
         device: where trained agents run ("cpu", "cuda").
@@ -129,6 +132,7 @@ class PlayerFactory:
         battle_format: str,
         *,
         server_configuration=None,
+        team_set: Optional[str] = "builtin",
         team=None,
         max_concurrent_battles: int = 10,
         sample: bool = True,
@@ -136,7 +140,8 @@ class PlayerFactory:
     ):
         self.battle_format = battle_format
         self.server_configuration = server_configuration
-        self.team = team
+        self.team_set = team_set
+        self._team = team
         self.max_concurrent_battles = max_concurrent_battles
         self.sample = sample
         self.device = device
@@ -155,6 +160,14 @@ class PlayerFactory:
         (e.g. ``seed``, ``save_trajectories_to`` for a recording wrapper)."""
         spec = PlayerSpec.parse(spec)
         return self._builder(spec.kind)(self, spec, username, wrap, kwargs)
+
+    @property
+    def team(self):
+        """The team (set) for the next player: the shared ``team`` object, else a fresh instance
+        of ``team_set`` (``None`` in random-battle formats or without either)."""
+        if self._team is not None or self.team_set is None:
+            return self._team
+        return get_metamon_teams(self.battle_format, self.team_set)
 
     def shared(self, key, create: Callable[[], Any], release: Optional[Callable[[Any], None]] = None):
         """The resource stored under ``key``, created by ``create()`` on first use; ``release``

@@ -4,6 +4,7 @@ from poke_env.player import RandomPlayer
 from metamon.baselines import GymLeader
 from metamon.battles import PlayerFactory, PlayerSpec
 from metamon.errors import MetamonError, UnknownNameError
+from metamon.teams import TeamSet
 
 
 @pytest.mark.parametrize(
@@ -50,12 +51,13 @@ def test_factory_builds_baselines_with_wrap_and_kwargs():
         wrapped.append(cls)
         return type("Wrapped" + cls.__name__, (cls,), {})
 
-    factory = PlayerFactory("gen1ou", max_concurrent_battles=3, team=None)
+    factory = PlayerFactory("gen1ou", max_concurrent_battles=3)
     player = factory.build("GymLeader", username="Tester", wrap=wrap, seed=5, start_listening=False)
     assert wrapped == [GymLeader]
     assert isinstance(player, GymLeader) and type(player).__name__ == "WrappedGymLeader"
     assert player.username == "Tester"
     assert player._max_concurrent_battles == 3
+    assert isinstance(player._team, TeamSet) and player._team is not factory.team  # one set per player
     other = factory.build(RandomPlayer, start_listening=False)
     assert type(other) is RandomPlayer and other.username.startswith("RandomPl")
 
@@ -73,3 +75,10 @@ def test_factory_shared_resources_are_created_once_and_released():
         a = factory.shared("k", lambda: events.append("create") or object(), lambda v: events.append("release"))
         assert factory.shared("k", lambda: events.append("again")) is a
     assert events == ["create", "release"]
+
+
+def test_factory_teams():
+    assert PlayerFactory("gen9randombattle").team is None
+    shared = object()
+    assert PlayerFactory("gen1ou", team=shared).team is shared
+    assert PlayerFactory("gen1ou", team_set=None).team is None
