@@ -32,8 +32,8 @@ from typing import Optional, Sequence
 
 from tqdm import tqdm
 
-from metamon.baselines.registry import get_baseline, make_player
-from metamon.battles import BattleResult, PlayerFactory, PlayerSpec, close_players, play_battles, summarize
+from metamon.baselines.registry import make_player
+from metamon.battles import BattleResult, PlayerFactory, check_spec, close_players, play_battles, summarize
 from metamon.errors import MetamonError
 from metamon.formats import check_format
 from metamon.server import DEFAULT_PORT, LocalShowdownServer, check_server, server_configuration, unique_username
@@ -102,10 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.battles < 1 or args.concurrent < 1:
             raise MetamonError("--battles and --concurrent must be at least 1")
         check_format(args.battle_format)
-        specs = [PlayerSpec.parse(args.player), PlayerSpec.parse(args.opponent)]
-        for spec in specs:
-            if spec.kind in ("baseline", "class") and spec.player_class is None:
-                get_baseline(spec.target)  # an unknown name fails before any server starts
+        specs = [check_spec(args.player), check_spec(args.opponent)]
         get_metamon_teams(args.battle_format, args.team_set)  # a missing team set fails here
         if not args.start_server:
             check_server(args.server_url)

@@ -158,5 +158,10 @@ def build_spec_player(factory: PlayerFactory, spec: PlayerSpec, username: Option
     )
 
 
-register_player_kind("baseline", build_spec_player)
-register_player_kind("class", build_spec_player)
+def _check_spec(spec: PlayerSpec) -> None:
+    if spec.player_class is None:
+        get_baseline(spec.target)
+
+
+register_player_kind("baseline", build_spec_player, _check_spec)
+register_player_kind("class", build_spec_player, _check_spec)

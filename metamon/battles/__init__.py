@@ -25,7 +25,7 @@ from __future__ import annotations
 from metamon.battles.engine import play_battles, wait_for_battles
 from metamon.battles.players import close_players, new_player
 from metamon.battles.results import OUTCOMES, BattleResult, battle_results, new_finished, summarize
-from metamon.battles.spec import PlayerFactory, PlayerSpec, register_player_kind
+from metamon.battles.spec import PlayerFactory, PlayerSpec, check_spec, register_player_kind
 
 __all__ = [
     "OUTCOMES",
@@ -33,6 +33,7 @@ __all__ = [
     "PlayerFactory",
     "PlayerSpec",
     "battle_results",
+    "check_spec",
     "close_players",
     "new_finished",
     "new_player",

@@ -46,6 +46,7 @@ __all__ = [
     "KIND_PROVIDERS",
     "PlayerFactory",
     "PlayerSpec",
+    "check_spec",
     "register_player_kind",
 ]
 
@@ -57,12 +58,42 @@ KIND_PROVIDERS: Dict[str, str] = {
     "pretrained": "metamon.rl.pretrained",
 }
 _BUILDERS: Dict[str, Callable] = {}
+_CHECKS: Dict[str, Callable] = {}
 _EPOCH = re.compile(r"^(?P<target>.*)@(?P<epoch>\d+)$")
 
 
-def register_player_kind(kind: str, builder: Callable) -> None:
-    """Register ``builder`` for specs of ``kind`` (see the module docstring for its signature)."""
+def register_player_kind(kind: str, builder: Callable, check: Optional[Callable] = None) -> None:
+    """Register ``builder`` for specs of ``kind`` (see the module docstring for its signature)
+    and, optionally, ``check(spec)``: raises a :class:`MetamonError` naming what is wrong with a
+    spec (unknown name, missing run or epoch) without building anything."""
     _BUILDERS[kind] = builder
+    if check is not None:
+        _CHECKS[kind] = check
+
+
+def check_spec(spec: Union[str, "PlayerSpec", type]) -> "PlayerSpec":
+    """Parse ``spec`` and check that it names something that exists (before servers start)."""
+    spec = PlayerSpec.parse(spec)
+    _builder(spec.kind)
+    if spec.kind in _CHECKS:
+        _CHECKS[spec.kind](spec)
+    return spec
+
+
+def _builder(kind: str) -> Callable:
+    """The builder of ``kind``, importing the module that provides it on first use."""
+    if kind not in _BUILDERS:
+        if kind not in KIND_PROVIDERS:
+            raise UnknownNameError("player kind", kind, KIND_PROVIDERS)
+        try:
+            importlib.import_module(KIND_PROVIDERS[kind])
+        except ModuleNotFoundError as error:
+            raise MetamonError(
+                f"player kind {kind!r} needs {KIND_PROVIDERS[kind]}, which cannot be imported here: {error}"
+            ) from error
+    if kind not in _BUILDERS:
+        raise MetamonError(f"{KIND_PROVIDERS[kind]} does not register the player kind {kind!r}")
+    return _BUILDERS[kind]
 
 
 @dataclass(frozen=True)
@@ -159,7 +190,7 @@ class PlayerFactory:
         the spec's label); ``wrap`` decorates its class, ``kwargs`` go to its constructor
         (e.g. ``seed``, ``save_trajectories_to`` for a recording wrapper)."""
         spec = PlayerSpec.parse(spec)
-        return self._builder(spec.kind)(self, spec, username, wrap, kwargs)
+        return _builder(spec.kind)(self, spec, username, wrap, kwargs)
 
     @property
     def team(self):
@@ -189,18 +220,3 @@ class PlayerFactory:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    @staticmethod
-    def _builder(kind: str) -> Callable:
-        if kind not in _BUILDERS:
-            if kind not in KIND_PROVIDERS:
-                raise UnknownNameError("player kind", kind, KIND_PROVIDERS)
-            try:
-                importlib.import_module(KIND_PROVIDERS[kind])
-            except ModuleNotFoundError as error:
-                raise MetamonError(
-                    f"player kind {kind!r} needs {KIND_PROVIDERS[kind]}, which cannot be imported here: {error}"
-                ) from error
-        if kind not in _BUILDERS:
-            raise MetamonError(f"{KIND_PROVIDERS[kind]} does not register the player kind {kind!r}")
-        return _BUILDERS[kind]

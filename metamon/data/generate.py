@@ -10,8 +10,11 @@ metamon's self-play workflow)::
 
 Both players are recorded (:func:`metamon.data.recording.recording_player`), so every battle
 gives two files, one per point of view, sharing one battle id, in ``OUT/<battle_format>/``.
-``--player`` / ``--opponent`` take a registered baseline name or a dotted path to any poke-env
-``Player`` class (``--opponent`` defaults to ``--player``: self-play).
+``--player`` / ``--opponent`` take player specs (:class:`metamon.battles.PlayerSpec`): a
+registered baseline name, a dotted path to any poke-env ``Player`` class, or a trained run
+``run:DIR@EPOCH`` (``--opponent`` defaults to ``--player``: self-play). Model vs model and model
+vs baseline both work; a trained run's fallback decisions (illegal choices replaced by a random
+legal order) are flagged invalid in its files.
 
 Servers: ``--parallel K`` runs K worker processes; without ``--server_url`` each starts its own
 local Showdown server on a free port, with it every worker connects to that one server.
@@ -51,7 +54,12 @@ from typing import Callable, List, Optional, Sequence
 
 from tqdm import tqdm
 
+from metamon.battles import PlayerFactory, PlayerSpec, check_spec, close_players, play_battles
+from metamon.data.recording import recording_player
 from metamon.errors import MetamonError
+from metamon.formats import check_format
+from metamon.server import LocalShowdownServer, check_server, server_configuration, unique_username
+from metamon.teams import get_metamon_teams
 
 __all__ = [
     "BattleRecord",
@@ -176,24 +184,17 @@ def _pair_records(player_records, opponent_records) -> List[BattleRecord]:
     return battles
 
 
-def _make_players(player: str, opponent: str, battle_format: str, team_set: str, output_dir,
-                  config, concurrent: int, battle_timeout_s: Optional[float], rng: random.Random):
-    from metamon.baselines import get_baseline
-    from metamon.baselines import make_player
-    from metamon.server import unique_username
-    from metamon.data.recording import recording_player
-    from metamon.teams import get_metamon_teams
-
-    classes = [get_baseline(player), get_baseline(opponent)]
-    names = [unique_username(c.__name__, rng) for c in classes]
+def _make_players(factory: PlayerFactory, player: str, opponent: str, output_dir,
+                  battle_timeout_s: Optional[float], rng: random.Random):
+    """Two recording players built from their specs, with distinct seeded usernames."""
+    specs = [PlayerSpec.parse(player), PlayerSpec.parse(opponent)]
+    names = [unique_username(s.label, rng) for s in specs]
     while names[1] == names[0]:
-        names[1] = unique_username(classes[1].__name__, rng)
+        names[1] = unique_username(specs[1].label, rng)
     return [
-        make_player(recording_player(cls), battle_format, server_configuration=config,
-                    max_concurrent_battles=concurrent, team=get_metamon_teams(battle_format, team_set),
-                    seed=rng.randrange(2**31), username=name, save_trajectories_to=output_dir,
-                    battle_timeout_s=battle_timeout_s)
-        for cls, name in zip(classes, names)
+        factory.build(spec, username=name, wrap=recording_player, seed=rng.randrange(2**31),
+                      save_trajectories_to=output_dir, battle_timeout_s=battle_timeout_s)
+        for spec, name in zip(specs, names)
     ]
 
 
@@ -217,21 +218,22 @@ def play_recorded_battles(
     by the stall timeout ``timeout_s``.
 
     Battles run in batches of ``concurrent * 5``; after a batch the players forget their
-    finished battles. A batch that times out (see :func:`metamon.baselines.compete.play_battles`)
-    is abandoned and the next one uses fresh players.
+    finished battles. A batch that times out (see :func:`metamon.battles.play_battles`) is
+    abandoned and the next one uses fresh players. Trained agents are loaded once.
     """
-    from metamon.battles import close_players, play_battles
-
     rng = random.Random(seed)
     batch = concurrent * DEFAULT_BATCH_PER_CONCURRENT
-    def new_players():
-        return _make_players(player, opponent, battle_format, team_set, output_dir, config, concurrent,
-                             battle_timeout_s, rng)
+    factory = PlayerFactory(battle_format, server_configuration=config, team_set=team_set,
+                            max_concurrent_battles=concurrent)
 
-    players = new_players()
+    def new_players():
+        return _make_players(factory, player, opponent, output_dir, battle_timeout_s, rng)
+
+    players = []
     records, write_errors, timed_out, abandoned = [], [], [], 0
     remaining = num_battles
     try:
+        players = new_players()
         while remaining > 0:
             n = min(batch, remaining)
             results = play_battles(players[0], players[1], n, timeout_s, progress=progress)
@@ -253,13 +255,12 @@ def play_recorded_battles(
                     p.reset_battles()
     finally:
         close_players(*players)
+        factory.close()
     return records, write_errors, timed_out, abandoned
 
 
 def _worker(index: int, kwargs: dict, server_url: Optional[str], messages) -> None:
     """Worker process body: own server (unless ``server_url``), report through ``messages``."""
-    from metamon.server import LocalShowdownServer, server_configuration
-
     def progress(k: int) -> None:
         messages.put(("progress", index, k))
 
@@ -343,11 +344,6 @@ def generate(
     ``parallel`` worker processes (spawned) each play their share, on ``server_url`` or on
     their own local server. Bad input raises :class:`MetamonError` before anything starts.
     """
-    from metamon.baselines import get_baseline
-    from metamon.teams import get_metamon_teams
-    from metamon.formats import check_format
-    from metamon.server import check_server, server_configuration
-
     opponent = opponent or player
     if num_battles < 1 or concurrent < 1 or parallel < 1:
         raise MetamonError(f"num_battles, concurrent and parallel must be at least 1 "
@@ -356,7 +352,7 @@ def generate(
         raise MetamonError(f"timeout and battle_timeout must be positive seconds "
                            f"(got {timeout_s}, {battle_timeout_s})")
     check_format(battle_format)
-    get_baseline(player), get_baseline(opponent)
+    check_spec(player), check_spec(opponent)
     get_metamon_teams(battle_format, team_set)  # fails early on a missing team set
     if server_url is not None:
         check_server(server_url)
@@ -392,8 +388,9 @@ def build_parser(prog: str = "python -m metamon.data.generate", **defaults) -> a
     """The command-line parser; ``defaults`` override flag defaults (a default for
     ``output_dir`` makes that flag optional)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--player", required=True, help="baseline name or package.module.Class")
-    parser.add_argument("--opponent", default=None, help="baseline name or dotted class (default: --player)")
+    parser.add_argument("--player", required=True,
+                        help="player spec: baseline name, package.module.Class or run:DIR@EPOCH")
+    parser.add_argument("--opponent", default=None, help="player spec (default: --player)")
     parser.add_argument("--battle_format", default="gen1ou")
     parser.add_argument("--num_battles", type=int, default=100)
     parser.add_argument("--team_set", default="builtin", help="team set for non-random formats")

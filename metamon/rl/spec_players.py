@@ -18,7 +18,8 @@ from poke_env.player import Player
 from metamon.battles.players import new_player
 from metamon.battles.spec import PlayerFactory, PlayerSpec, register_player_kind
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
-from metamon.rl.run_dir import build_spaces, load_agent
+from metamon.rl import MetamonRLError
+from metamon.rl.run_dir import available_epochs, build_spaces, load_agent
 from metamon.server import unique_username
 
 __all__ = ["build_run_player"]
@@ -52,4 +53,13 @@ def build_run_player(factory: PlayerFactory, spec: PlayerSpec, username: Optiona
     )
 
 
-register_player_kind("run", build_run_player)
+def check_run_spec(spec: PlayerSpec) -> None:
+    """The run directory exists and holds the epoch (any epoch when none is named)."""
+    epochs = available_epochs(Path(spec.target).expanduser())
+    if not epochs:
+        raise MetamonRLError(f"player spec {spec}: {spec.target} holds no policy checkpoint")
+    if spec.epoch is not None and spec.epoch not in epochs:
+        raise MetamonRLError(f"player spec {spec}: no epoch {spec.epoch} in {spec.target} (saved epochs: {epochs})")
+
+
+register_player_kind("run", build_run_player, check_run_spec)

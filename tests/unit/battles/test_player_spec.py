@@ -2,7 +2,7 @@ import pytest
 from poke_env.player import RandomPlayer
 
 from metamon.baselines import GymLeader
-from metamon.battles import PlayerFactory, PlayerSpec
+from metamon.battles import PlayerFactory, PlayerSpec, check_spec
 from metamon.errors import MetamonError, UnknownNameError
 from metamon.teams import TeamSet
 
@@ -82,3 +82,23 @@ def test_factory_teams():
     shared = object()
     assert PlayerFactory("gen1ou", team=shared).team is shared
     assert PlayerFactory("gen1ou", team_set=None).team is None
+
+
+def test_check_spec():
+    assert check_spec("GymLeader").kind == "baseline"
+    assert check_spec(RandomPlayer).player_class is RandomPlayer
+    with pytest.raises(UnknownNameError):
+        check_spec("Nope")
+    with pytest.raises(UnknownNameError, match="player kind"):
+        PlayerFactory("gen1ou").build(PlayerSpec("nokind", "x"))
+
+
+def test_check_run_spec(tmp_path):
+    with pytest.raises(MetamonError, match="holds no policy checkpoint"):
+        check_spec(f"run:{tmp_path}")
+    weights = tmp_path / "ckpts" / "policy_weights"
+    weights.mkdir(parents=True)
+    (weights / "policy_epoch_2.safetensors").write_bytes(b"")
+    assert check_spec(f"run:{tmp_path}@2").epoch == 2
+    with pytest.raises(MetamonError, match=r"no epoch 3 .*\[2\]"):
+        check_spec(f"run:{tmp_path}@3")
