@@ -5,7 +5,7 @@ Measures, over the same files:
 * ``raw``: read + lz4-frame decompress + ``json.loads`` (the standard library's decoder: the
   reference the target is set against);
 * ``raw_reader``: the same with the dataset's JSON parser (``orjson`` where it accepts the text,
-  see ``metamon.data.parsed_replay_dset._parse_json``): what the dataset itself pays to decode;
+  see ``metamon.data.trajectory_file._parse_json``): what the dataset itself pays to decode;
 * ``load``: ``load_trajectory`` = raw_reader + validation + building ``UniversalState`` objects;
 * ``item``: ``ParsedReplayDataset.__getitem__`` with ``TokenizedObservationSpace(
   TeamPreviewObservationSpace, metamon-gemma-v1)``, ``DefaultActionSpace`` and
@@ -44,8 +44,8 @@ from pathlib import Path
 
 import lz4.frame
 
-from metamon.data.parsed_replay_dset import ParsedReplayDataset, _parse_json, load_trajectory
-from metamon.data.trajectory_file import trajectory_filename, write_trajectory
+from metamon.data.parsed_replay_dset import ParsedReplayDataset
+from metamon.data.trajectory_file import _parse_json, load_trajectory, trajectory_filename, write_trajectory
 from metamon.interface import (
     DefaultActionSpace,
     DefaultShapedReward,

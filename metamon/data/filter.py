@@ -7,7 +7,7 @@ folders are on different file systems), each through a temporary name and an ato
 
 Rules, applied in this order to each file (the first that fails names the drop reason):
 
-1. ``bad_name``: not a 7-field metamon trajectory name (the dataset would skip it);
+1. ``bad_name``: not a 7-field metamon trajectory name (metamon's own loader would skip it);
 2. ``unreadable``: the body cannot be decompressed / parsed, or has no ``states``/``actions``;
 3. ``no_decisions``: fewer than 2 states (no action was taken);
 4. ``too_short`` / ``too_long``: turns outside ``[min_turns, max_turns]``. Turns are the
@@ -100,6 +100,8 @@ def judge_trajectory(path: Path, criteria: FilterCriteria) -> _Verdict:
     try:
         name = parse_trajectory_filename(path.name)
     except ValueError:
+        return _Verdict("bad_name")
+    if not name.metamon_readable:
         return _Verdict("bad_name")
     try:
         data = read_trajectory(path)

@@ -18,14 +18,19 @@ With ``max_seq_len = L`` an item is a random window: ``k`` is drawn uniformly fr
 ``[0, max(T-1-L, 0)]`` (Python's ``random``, which torch re-seeds in every DataLoader worker);
 ``obs`` keeps states ``[k, k+L+1)`` (``L+1`` entries, fewer when the battle is shorter) and the
 other fields transitions ``[k, k+L)``. The observation space still sees states ``0..k-1`` first.
+Windows are for direct users of this dataset. **Training cuts windows in one place only**,
+AMAGO's ``RLDataset.random_slice``: :class:`metamon.rl.dataset.MetamonAMAGODataset` takes whole
+battles (it rejects a dataset built with ``max_seq_len``), so its ``time_idxs`` count from the
+battle start and the experiment's ``padded_sampling`` mode applies.
 
 Choosing files (names only, no file is opened while indexing):
 
 * ``<battle_id>_<rating>_<player>_vs_<opponent>_<date>_<WIN|LOSS>`` plus ``.json.lz4`` or
-  ``.json``. Names with more than 7 ``_``-fields (usernames containing ``_``, written by older
-  tools) are read: the battle id is the first field, the rating the second, the date and result
-  the last two, and ``vs`` must appear between them.
-* The battle id (brackets and spaces removed, lowercased) must contain the folder's format.
+  ``.json``, read by :func:`~metamon.data.trajectory_file.parse_trajectory_filename` (also names
+  with more than 7 ``_``-fields: usernames containing ``_``, written by older tools). Hidden
+  names (starting with ``.``, e.g. writes in progress) and sub-folders are ignored.
+* The battle id (as is, or with brackets and spaces removed and lowercased) must contain the
+  folder's format.
 * ``wins_losses_both``: ``"wins"`` keeps ``WIN`` files, ``"losses"`` keeps ``LOSS`` files.
 * ``min_rating`` / ``max_rating`` (inclusive): a rating that is not an integer (``Unrated``)
   counts as 1000.
@@ -49,11 +54,7 @@ worker keeps its own).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import dataclasses
-import gc
-import json
 import logging
 import os
 import random
@@ -63,12 +64,23 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
-import lz4.frame
 import numpy as np
-import orjson
 from torch.utils.data import Dataset
 
 from metamon import SUPPORTED_BATTLE_FORMATS
+from metamon.data.trajectory_file import (
+    BAD_DATE,
+    BAD_STATE,
+    FORMAT_MISMATCH,
+    NOT_A_TRAJECTORY,
+    SKIP_REASONS,
+    TrajectoryFileError,
+    build_state,
+    cycle_collector_paused,
+    load_trajectory,
+    parse_name_date,
+    parse_trajectory_filename,
+)
 from metamon.errors import MetamonError, UnknownNameError
 from metamon.formats import check_format
 from metamon.interface import (
@@ -77,12 +89,12 @@ from metamon.interface import (
     ObservationSpace,
     RewardFunction,
     UniversalAction,
-    UniversalMove,
-    UniversalPokemon,
     UniversalState,
     legal_agent_actions,
 )
 
+# TrajectoryFileError, SKIP_REASONS, build_state, load_trajectory and parse_name_date live in
+# metamon.data.trajectory_file (the owner of the file format); they stay importable from here.
 __all__ = [
     "ParsedReplayDataset",
     "TrajectoryFileError",
@@ -96,69 +108,11 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
-# ---- why a file was skipped (keys of ParsedReplayDataset.skipped) ----------------------------
-NOT_A_TRAJECTORY = "not a trajectory file"  # name lacks .json / .json.lz4
-BAD_NAME = "unparsable name"
-FORMAT_MISMATCH = "battle id lacks the format"
-BAD_DATE = "unparsable date"  # only checked while a date filter is active
-UNREADABLE = "unreadable file"
-CORRUPT_LZ4 = "corrupt lz4"
-BAD_JSON = "invalid json"
-BAD_SCHEMA = "wrong schema"
-LENGTH_MISMATCH = "states/actions length mismatch"
-BAD_ACTIONS = "bad actions"
-TOO_SHORT = "fewer than 2 states"
-BAD_STATE = "state rejected by the observation space"
-SKIP_REASONS = (
-    NOT_A_TRAJECTORY, BAD_NAME, FORMAT_MISMATCH, BAD_DATE, UNREADABLE, CORRUPT_LZ4, BAD_JSON,
-    BAD_SCHEMA, LENGTH_MISMATCH, BAD_ACTIONS, TOO_SHORT, BAD_STATE,
-)
-
 WINS_LOSSES_BOTH = ("wins", "losses", "both")
-UNRATED_RATING = 1000
-_LZ4_SUFFIX, _JSON_SUFFIX = ".json.lz4", ".json"
-_RESULTS = ("WIN", "LOSS")
 _DOWNLOAD_HINT = "python -m metamon.data.download parsed-replays --formats {formats}"
 
-
-class TrajectoryFileError(MetamonError, ValueError):
-    """A trajectory file cannot be used; ``reason`` is one of ``SKIP_REASONS``."""
-
-    def __init__(self, path: PathLike, reason: str, detail: str = ""):
-        self.path, self.reason, self.detail = os.fspath(path), reason, detail
-        super().__init__(f"{self.path}: {reason}" + (f" ({detail})" if detail else ""))
-
-
-# ---------------------------------------------------------------------------------------------
-# File names
-# ---------------------------------------------------------------------------------------------
-def parse_name_date(text: str) -> datetime:
-    """``"10-27-2025"`` or ``"10-27-2025-14:03:11"`` -> ``datetime`` (``ValueError`` otherwise).
-
-    Same strings as ``strptime`` with ``%m-%d-%Y`` / ``%m-%d-%Y-%H:%M:%S`` (unpadded numbers are
-    accepted), parsed by hand because date filters run over millions of names.
-    """
-    parts = text.split("-")
-    if len(parts) == 4:  # MM-DD-YYYY-HH:MM:SS
-        parts = parts[:3] + parts[3].split(":")
-    elif len(parts) != 3:
-        parts = []
-    widths = (2, 2, 4, 2, 2, 2)[: len(parts)]
-    if len(parts) not in (3, 6) or not all(p.isdigit() and len(p) <= w for p, w in zip(parts, widths)):
-        raise ValueError(f"date {text!r} is not MM-DD-YYYY or MM-DD-YYYY-HH:MM:SS")
-    month, day, year, *clock = (int(p) for p in parts)
-    return datetime(year, month, day, *clock)
-
-
-def _clean_battle_id(battle_id: str) -> str:
-    return battle_id.replace("[", "").replace("]", "").replace(" ", "").lower()
-
-
-def _rating_value(rating: str) -> float:
-    try:
-        return int(rating)
-    except ValueError:
-        return UNRATED_RATING
+# Universal actions are frozen and equal by index: one shared instance per index.
+_ACTIONS = {i: UniversalAction(i) for i in range(-1, N_UNIVERSAL_ACTIONS)}
 
 
 def _as_datetime(value, name: str) -> Optional[datetime]:
@@ -167,183 +121,6 @@ def _as_datetime(value, name: str) -> Optional[datetime]:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     raise MetamonError(f"{name} must be a datetime or date, got {value!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# States from JSON
-# ---------------------------------------------------------------------------------------------
-def _keys(cls) -> tuple:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-_MOVE_FIELDS = frozenset(_keys(UniversalMove))
-_POKEMON_KEYS = _keys(UniversalPokemon)
-_STATE_KEYS = _keys(UniversalState)
-_MOVES_AT = _POKEMON_KEYS.index("moves")
-_STATE_POKEMON_AT = (_STATE_KEYS.index("player_active_pokemon"), _STATE_KEYS.index("opponent_active_pokemon"))
-_STATE_SWITCHES_AT = _STATE_KEYS.index("available_switches")
-_STATE_MOVES_AT = (_STATE_KEYS.index("player_prev_move"), _STATE_KEYS.index("opponent_prev_move"))
-_STATE_PREVIEW_AT = _STATE_KEYS.index("opponent_teampreview")
-
-
-def _build_move(data) -> UniversalMove:
-    if type(data) is dict and data.keys() == _MOVE_FIELDS:
-        move = object.__new__(UniversalMove)
-        move.__dict__ = data  # adopted as the attribute storage (see build_state)
-        return move
-    return UniversalMove.from_dict(data)
-
-
-def _build_pokemon(data, seen: Optional[dict]) -> UniversalPokemon:
-    if type(data) is not dict:
-        return UniversalPokemon.from_dict(data)  # raises its ValueError
-    name = data.get("name")
-    remember = seen is not None and type(name) is str
-    if remember:
-        last = seen.get(name)
-        if last is not None and last[0] == data:
-            return last[1]
-    if tuple(data) == _POKEMON_KEYS:
-        values = list(data.values())
-        values[_MOVES_AT] = [_build_move(m) for m in values[_MOVES_AT][:4]]
-        pokemon = UniversalPokemon(*values)
-    else:
-        pokemon = UniversalPokemon.from_dict(data)
-    if remember:
-        seen[name] = (data, pokemon)
-    return pokemon
-
-
-def build_state(data, seen: Optional[dict] = None) -> UniversalState:
-    """``UniversalState.from_dict(data)``, faster for the layout every current writer uses.
-
-    When ``data`` and each nested Pokémon dict have exactly the dataclass keys in field order,
-    those objects are built positionally. A move dict with exactly ``UniversalMove``'s keys (any
-    order) is *adopted*: the move is made without ``__init__`` and uses that very dict as its
-    attribute storage (``__dict__``), so ``data`` must not be reused to edit moves and must
-    not hold one move dict in two places (freshly decoded JSON, as in :func:`load_trajectory`,
-    never does). Moves are most of a state's objects, and adopting them halves the cost of
-    building; the Pokémon and the state keep ``__init__``-made objects, whose attributes the
-    observation pass reads faster. ``data`` itself is not modified. Anything else (older files
-    missing ``can_tera``, ``opponent_teampreview``, ``tera_type`` or ``base_species``, other key
-    orders, malformed input) goes through ``from_dict``, which fills metamon's defaults or raises
-    ``ValueError``. Every path gives equal objects (dataclasses' ``__init__`` only assigns the
-    fields, and ``UniversalMove`` has no ``__post_init__``).
-
-    ``seen`` (a dict the caller keeps across the states of one trajectory, initially empty)
-    shares unchanged Pokémon between states: it maps a species name to the last Pokémon dict
-    built under that name and its object, and a Pokémon dict *equal* to that one (``==``, a fast
-    C-level comparison of the nested values) returns that very object instead of a new one. Most
-    Pokémon (the benched ones above all) are unchanged from one turn to the next, so this skips
-    most of the building, and observation spaces reuse the words of a Pokémon object they saw
-    in the previous state (see ``DefaultObservationSpace``). The states are then *values*
-    sharing parts: edit none of them in place. The dicts stored in ``seen`` must stay unmodified
-    while it is used.
-    """
-    if type(data) is dict and tuple(data) == _STATE_KEYS:
-        values = list(data.values())
-        for i in _STATE_POKEMON_AT:
-            values[i] = _build_pokemon(values[i], seen)
-        values[_STATE_SWITCHES_AT] = [_build_pokemon(p, seen) for p in values[_STATE_SWITCHES_AT]]
-        for i in _STATE_MOVES_AT:
-            values[i] = _build_move(values[i])
-        values[_STATE_PREVIEW_AT] = list(values[_STATE_PREVIEW_AT])
-        return UniversalState(*values)
-    return UniversalState.from_dict(data)
-
-
-# Universal actions are frozen and equal by index: one shared instance per index.
-_ACTIONS = {i: UniversalAction(i) for i in range(-1, N_UNIVERSAL_ACTIONS)}
-
-
-@contextlib.contextmanager
-def _cycle_collector_paused():
-    """Disable ``gc`` inside the block, restoring its previous state (nesting-safe)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _parse_json(raw: bytes):
-    """``json.loads(raw)``, computed by ``orjson`` whenever it accepts ``raw`` (~1.7x faster).
-
-    Both parsers give equal values for the JSON they share (floats are correctly rounded by
-    both), with one exception no trajectory writer produces: ``orjson`` reads an integer
-    beyond 64 bits as a float. ``orjson`` rejects some texts the standard library reads
-    (``NaN`` / ``Infinity`` literals, numbers overflowing a float, lone surrogates, UTF-16/32
-    text); those, and invalid texts, go to ``json.loads``, whose result or ``ValueError`` is
-    returned. ``orjson`` ships with poke-env.
-    """
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
-
-
-def _decode(path: str) -> dict:
-    """Read and decode one file; ``TrajectoryFileError`` for I/O, lz4 or JSON problems."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise TrajectoryFileError(path, UNREADABLE, str(e)) from e
-    if path.endswith(_LZ4_SUFFIX):
-        try:
-            raw = lz4.frame.decompress(raw)
-        except RuntimeError as e:
-            raise TrajectoryFileError(path, CORRUPT_LZ4, str(e)) from e
-    try:
-        data = _parse_json(raw)
-    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
-        raise TrajectoryFileError(path, BAD_JSON, str(e)) from e
-    if not isinstance(data, dict):
-        raise TrajectoryFileError(path, BAD_SCHEMA, f"top level is a {type(data).__name__}, not an object")
-    return data
-
-
-def _check_actions(path: str, actions: list) -> None:
-    for t, a in enumerate(actions):
-        if type(a) is not int or not -1 <= a < N_UNIVERSAL_ACTIONS:
-            raise TrajectoryFileError(path, BAD_ACTIONS, f"actions[{t}] = {a!r} is not an int in -1..{N_UNIVERSAL_ACTIONS - 1}")
-    if actions[-1] != -1:
-        raise TrajectoryFileError(path, BAD_ACTIONS, f"the last action is {actions[-1]}, not -1")
-
-
-def load_trajectory(path: PathLike) -> tuple[list[UniversalState], list[int]]:
-    """The validated states and actions of one file (both of length T >= 2).
-
-    Raises :class:`TrajectoryFileError` (reason in ``SKIP_REASONS``) when the file cannot be
-    read or decoded, lacks ``states`` / ``actions`` lists, has T < 2 or len(states) != len(actions),
-    has an action outside -1..12 or a last action other than -1, or a state ``from_dict`` rejects.
-    A Pokémon that is unchanged from an earlier state is the same object in both (see
-    :func:`build_state`'s ``seen``): treat the states as read-only.
-    """
-    path = os.fspath(path)
-    with _cycle_collector_paused():  # see ParsedReplayDataset.load_item
-        return _load_trajectory(path)
-
-
-def _load_trajectory(path: str) -> tuple[list[UniversalState], list[int]]:
-    data = _decode(path)
-    states, actions = data.get("states"), data.get("actions")
-    if type(states) is not list or type(actions) is not list:
-        raise TrajectoryFileError(path, BAD_SCHEMA, 'needs "states" and "actions" lists')
-    if len(states) != len(actions):
-        raise TrajectoryFileError(path, LENGTH_MISMATCH, f"{len(states)} states, {len(actions)} actions")
-    if len(states) < 2:
-        raise TrajectoryFileError(path, TOO_SHORT, f"{len(states)} states")
-    _check_actions(path, actions)
-    built, seen = [], {}
-    for t, state in enumerate(states):
-        try:
-            built.append(build_state(state, seen))
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise TrajectoryFileError(path, BAD_SCHEMA, f"states[{t}]: {e}") from e
-    return built, actions
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,7 +139,8 @@ class ParsedReplayDataset(Dataset):
             ``None`` every supported format; otherwise every supported format that has a folder.
         wins_losses_both, min_rating, max_rating, min_date, max_date: file-name filters (module
             docstring).
-        max_seq_len: window length L of an item (``None``: whole battles).
+        max_seq_len: window length L of an item (``None``: whole battles, what training's
+            ``MetamonAMAGODataset`` requires: ``RLDataset.random_slice`` cuts its windows).
         verbose: print a summary after each scan.
         shuffle: shuffle the file order after each scan (otherwise sorted by path).
         strict: raise :class:`TrajectoryFileError` for the first bad file instead of skipping it.
@@ -491,32 +269,28 @@ class ParsedReplayDataset(Dataset):
                 if name.startswith("."):  # hidden files, including writes in progress
                     continue
                 path = os.path.join(folder, name)
-                if name.endswith(_LZ4_SUFFIX):
-                    stem = name[: -len(_LZ4_SUFFIX)]
-                elif name.endswith(_JSON_SUFFIX):
-                    stem = name[: -len(_JSON_SUFFIX)]
-                else:
-                    if not entry.is_dir():
-                        skip(NOT_A_TRAJECTORY, path, "expected .json.lz4 or .json")
+                try:
+                    parsed = parse_trajectory_filename(name)
+                except TrajectoryFileError as error:
+                    if error.reason != NOT_A_TRAJECTORY:
+                        n_trajectories += 1
+                        skip(error.reason, path, error.detail)
+                    elif not entry.is_dir():
+                        skip(NOT_A_TRAJECTORY, path, error.detail)
                     continue
                 n_trajectories += 1
-                fields = stem.split("_")
-                if len(fields) < 7 or fields[-1] not in _RESULTS or "vs" not in fields[3:-3]:
-                    skip(BAD_NAME, path, "expected <battle_id>_<rating>_<player>_vs_<opponent>_<date>_<WIN|LOSS>")
+                if not parsed.in_format(fmt):
+                    skip(FORMAT_MISMATCH, path, f"battle id {parsed.battle_id!r} does not contain {fmt!r}")
                     continue
-                battle_id = fields[0]
-                if fmt not in battle_id and fmt not in _clean_battle_id(battle_id):
-                    skip(FORMAT_MISMATCH, path, f"battle id {battle_id!r} does not contain {fmt!r}")
-                    continue
-                if want_wins is not None and (fields[-1] == "WIN") != want_wins:
+                if want_wins is not None and (parsed.result == "WIN") != want_wins:
                     filtered["result"] += 1
                     continue
-                if rating_filter and not low_rating <= _rating_value(fields[1]) <= high_rating:
+                if rating_filter and not low_rating <= parsed.rating_value <= high_rating:
                     filtered["rating"] += 1
                     continue
                 if date_filter:
                     try:
-                        when = parse_name_date(fields[-2])
+                        when = parsed.played_at
                     except ValueError as e:
                         skip(BAD_DATE, path, str(e))
                         continue
@@ -564,7 +338,7 @@ class ParsedReplayDataset(Dataset):
         tens of thousands of acyclic objects (freed by reference counting alone), and the
         collections they would trigger cost about a third of the item's time for nothing.
         """
-        with _cycle_collector_paused():
+        with cycle_collector_paused():
             states, actions = load_trajectory(path)
             try:
                 return self._make_item(states, actions)

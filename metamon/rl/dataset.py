@@ -1,9 +1,8 @@
 """``MetamonAMAGODataset``: metamon's parsed replays as AMAGO ``RLData`` trajectories.
 
 One sample is one whole battle from one player's point of view, drawn with the wrapped dataset's
-``random_sample()`` (a :class:`~metamon.data.ParsedReplayDataset` or a
-:class:`~metamon.data.mixture.MixtureOfDatasets` of them, built with ``max_seq_len=None``: cutting
-windows is ``RLDataset.random_slice``'s job, so ``time_idxs`` stay absolute). With T states and
+``random_sample()`` (a :class:`~metamon.data.parsed_replay_dset.ParsedReplayDataset` or a
+:class:`~metamon.data.mixture.MixtureOfDatasets` of them). With T states and
 A = ``action_space.gym_space.n`` actions the ``RLData`` holds::
 
     obs[k]                       (T, ...)     every observation key, stacked (text tokens as int64)
@@ -15,6 +14,12 @@ A = ``action_space.gym_space.n`` actions the ``RLData`` holds::
     dones                        (T-1, 1) bool
     time_idxs                    (T, 1) int64 0..T-1
     rl2s                         derived by RLData: row 0 = 0, row t = [rews[t-1], actions[t-1]]
+
+**Windows are cut once, by AMAGO**: ``RLDataset.__getitem__`` passes each whole battle to
+``RLDataset.random_slice(traj, max_seq_len, padded_sampling)``. The wrapped datasets must
+therefore be built with ``max_seq_len=None`` (checked here): a window cut earlier would start
+``time_idxs`` at 0 mid-battle, and the experiment's ``padded_sampling`` mode would only ever see
+the window instead of the battle's edges.
 
 Legal sets come from the replay parser's permissive ``maybe_valid_actions``. If a recorded
 (non-missing) action is not in its legal set, that one action is marked legal in

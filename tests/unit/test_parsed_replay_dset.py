@@ -23,6 +23,13 @@ import pytest
 
 from metamon.data.mixture import MixtureOfDatasets
 from metamon.data.parsed_replay_dset import (
+    ParsedReplayDataset,
+    TrajectoryFileError,
+    build_state,
+    load_trajectory,
+    parse_name_date,
+)
+from metamon.data.trajectory_file import (
     BAD_ACTIONS,
     BAD_DATE,
     BAD_JSON,
@@ -34,14 +41,10 @@ from metamon.data.parsed_replay_dset import (
     LENGTH_MISMATCH,
     NOT_A_TRAJECTORY,
     TOO_SHORT,
-    ParsedReplayDataset,
-    TrajectoryFileError,
     _parse_json,
-    build_state,
-    load_trajectory,
-    parse_name_date,
+    trajectory_filename,
+    write_trajectory,
 )
-from metamon.data.trajectory_file import trajectory_filename, write_trajectory
 from metamon.errors import MetamonError, UnknownNameError
 from metamon.formats import known_formats
 from metamon.interface import (
