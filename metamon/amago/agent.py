@@ -442,7 +442,8 @@ class Agent(nn.Module):
         )
 
     def _buffer_log_prob(self, pi, a_buf: torch.Tensor) -> torch.Tensor:
-        """log π̂_g(argmax a_buf) -> (B, L, G, 1); padded all-ones rows read as index 0 (H1)."""
+        """log π̂_g(argmax a_buf) -> (B, L, G, 1); padded all-ones rows read as index 0
+        (a validating one-hot distribution would reject them; padding is masked anyway)."""
         return pi.log_prob(a_buf.argmax(dim=-1, keepdim=True))
 
     def _target_policy(self, s: torch.Tensor, straight: dict):
@@ -569,7 +570,8 @@ class MultiTaskAgent(Agent):
         return DiscreteLikeContinuous(dist)
 
     def _buffer_log_prob(self, pi, a_buf: torch.Tensor) -> torch.Tensor:
-        """log π̂_g at the one-hot buffer action's argmax -> (B, L, G, 1) (never validated, H1)."""
+        """log π̂_g at the one-hot buffer action's argmax -> (B, L, G, 1) (never validated:
+        padded all-ones rows would be rejected; padding is masked anyway)."""
         return pi.log_prob(a_buf).unsqueeze(-1)
 
     def _decode(self, critics, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

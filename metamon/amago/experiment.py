@@ -310,7 +310,8 @@ class Experiment:
     # -----------------------------------------------------------------------------------------
 
     def learn(self) -> None:
-        """Run epochs ``next_epoch … epochs−1`` (see amago_core §8.3; no env collection)."""
+        """Run epochs ``next_epoch … epochs−1``: validate, dataset hook, train, checkpoint (no env
+        collection)."""
         for epoch in range(self.next_epoch, self.epochs):
             self.epoch = epoch
             self.policy_aclr.eval()
@@ -357,8 +358,8 @@ class Experiment:
 
         Inside ``accelerator.accumulate``: backward of "Total Loss" (``compute_loss``; accelerate
         divides by batches_per_update). On the update's last micro-batch:
-        clip the global grad L2 norm to ``grad_clip``; ``soft_sync_targets()`` (before the step:
-        hazard H6); ``grad_update_counter += 1``; on log steps add "Learning Rate" and the
+        clip the global grad L2 norm to ``grad_clip``; ``soft_sync_targets()`` (before the step, as
+        AMAGO does, so the value estimates use critic weights one update stale); ``grad_update_counter += 1``; on log steps add "Learning Rate" and the
         per-submodule grad norms; then optimizer and schedule step and the grads are zeroed.
         """
         with self.accelerator.accumulate(self.policy_aclr):

@@ -69,7 +69,7 @@ def test_start_writes_layout_and_first_update_runs_at_lr_zero(tmp_path):
     exp.learn()
     rows = list(csv.DictReader(open(tmp_path / "run" / "logs" / "metrics.csv")))
     lrs = [float(r["value"]) for r in rows if r["metric"] == "Learning Rate"]
-    assert lrs == [0.0, 1.5e-3]  # warm-up 2: factor 0, then 1/2 (hazard H8)
+    assert lrs == [0.0, 1.5e-3]  # warm-up 2: factor 0 (the first update runs at lr 0, as AMAGO), then 1/2
     assert {"Actor Grad Norm", "Critic Grad Norm", "TrajEncoder Grad Norm", "TstepEncoder Grad Norm"} <= {
         r["metric"] for r in rows}
     assert rows[0]["key"] == "train-update" and rows[0]["epoch"] == "0"
