@@ -15,6 +15,9 @@ Documented deviations from AMAGO 3.1.1:
   written every ``ckpt_interval`` epochs **and** after the final epoch.
 * Gradient accumulation zeroes the gradients *after* the optimizer step of an update, so an
   update sees the mean gradient of its ``batches_per_update`` micro-batches.
+* The agent owns its loss masks (``AgentOutput``; no ``edit_actor_mask`` / ``edit_critic_mask``
+  hooks): a dataset marks steps whose action is unknown with ``obs[MISSING_ACTION_KEY]``. The
+  agent is built by the free function :func:`metamon.amago.build.build_agent`.
 
 Run directory: ``{ckpt_base_dir}/{run_name}/`` laid out as :class:`~metamon.amago.run_layout.RunLayout`
 says (checkpoints under ``ckpts/``, ``logs/metrics.csv``, ``wandb_logs/``). ``logs/metrics.csv``

@@ -15,7 +15,8 @@ data folders and formats, gin files and every binding, the run directory (a new 
 overwrites an existing one; ``--ckpt N`` resumes run ``--run_name`` at checkpoint N).
 
 From Python, fill a :class:`~metamon.rl.train_config.TrainConfig` (one field per flag, same
-defaults) and call :func:`build_experiment`, then ``start()``, ``learn()`` and ``close()``.
+defaults) and call :func:`run_training` (or :func:`build_experiment`, then
+:func:`train_experiment`, to reach the experiment in between).
 
 What a run writes (``{save_dir}/{run_name}/``): ``run.json`` (observation space, action space,
 reward function, tokenizer, formats), ``config.gin`` (the gin inputs), ``ckpts/`` (checkpoints,
@@ -47,7 +48,16 @@ from metamon.rl.train_config import WINS_LOSSES_BOTH, TrainConfig
 from metamon.rl.validation import BattleValidation
 from metamon.tokenizer import get_tokenizer
 
-__all__ = ["main", "CONFIG_DIR", "resolve_configs", "TrainConfig", "build_experiment", "config_from_argv"]
+__all__ = [
+    "main",
+    "CONFIG_DIR",
+    "resolve_configs",
+    "TrainConfig",
+    "config_from_argv",
+    "build_experiment",
+    "train_experiment",
+    "run_training",
+]
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -200,19 +210,29 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
     return experiment
 
 
+def train_experiment(experiment: MetamonAMAGOExperiment, ckpt: Optional[int] = None) -> None:
+    """Start ``experiment``, resume it at checkpoint epoch ``ckpt`` (if given), learn, close."""
+    try:
+        experiment.start()
+        if ckpt is not None:
+            experiment.load_checkpoint(ckpt)
+        experiment.learn()
+    finally:
+        experiment.close()
+
+
+def run_training(config: TrainConfig) -> None:
+    """The whole run ``config`` describes: :func:`build_experiment`, then :func:`train_experiment`."""
+    train_experiment(build_experiment(config), config.ckpt)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         config = config_from_argv(argv)
         experiment = build_experiment(config)
     except (MetamonError, AmagoError) as error:
         raise SystemExit(f"error: {error}") from None
-    try:
-        experiment.start()
-        if config.ckpt is not None:
-            experiment.load_checkpoint(config.ckpt)
-        experiment.learn()
-    finally:
-        experiment.close()
+    train_experiment(experiment, config.ckpt)
     return 0
 
 
