@@ -17,7 +17,6 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -44,7 +43,7 @@ def tiny_agent():
         formats=[],
         max_seq_len=64,
     )
-    return build_agent(info, [MODEL_CONFIG_DIR / "tiny_agent.gin"], ckpt_base_dir=tempfile.gettempdir()), info
+    return build_agent(info, [MODEL_CONFIG_DIR / "tiny_agent.gin"]), info
 
 
 def run_level(agent, info, port, battle_format: str, battles: int, concurrency: int) -> dict:

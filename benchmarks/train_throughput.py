@@ -22,6 +22,9 @@ import time
 
 import torch
 
+from metamon.amago.loading import RLData_pad_collate
+from metamon.rl.train import TrainConfig, build_experiment
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -34,19 +37,14 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
 
-    from metamon.amago.loading import RLData_pad_collate
-    from metamon.rl import train
-
     with tempfile.TemporaryDirectory() as save_dir:
-        flags = [
-            "--run_name", "throughput", "--save_dir", save_dir, "--model_gin_config", args.model_gin_config,
-            "--train_gin_config", args.train_gin_config, "--parsed_replay_dir", args.parsed_replay_dir,
-            "--formats", *args.formats, "--batch_size_per_gpu", str(args.batch_size), "--dloader_workers", "0",
-            "--epochs", "1", "--steps_per_epoch", "1", "--eval_gens",
-        ]
-        for binding in args.gin_bindings:
-            flags += ["--gin_bindings", binding]
-        experiment = train.build_experiment(train._parser().parse_args(flags))
+        config = TrainConfig(
+            run_name="throughput", save_dir=save_dir, model_gin_config=args.model_gin_config,
+            train_gin_config=args.train_gin_config, gin_bindings=args.gin_bindings,
+            parsed_replay_dir=args.parsed_replay_dir, formats=args.formats, batch_size_per_gpu=args.batch_size,
+            dloader_workers=0, epochs=1, steps_per_epoch=1, eval_gens=(),
+        )
+        experiment = build_experiment(config)
         experiment.verbose = False
         experiment.start()
         dataset, policy = experiment.dataset, experiment.policy

@@ -11,13 +11,19 @@ Training forward (both agents):
     y = r + γ·(1 − d)·Q̄(s_{t+1})       (targets, no grad; random-subset min/mean over critics)
     critic loss  Agent: (PopArt(x(s_t, a_t)) − PopArt_norm(y))²    MultiTaskAgent: −Σ_j twohot(y)_j log p_j
     actor loss   −online_coeff·PopArt(min_c V(s_t)) − offline_coeff·f(A_t)·log π(a_t|s_t)
-Losses are returned unreduced; the Experiment masks and averages them.
+
+The loss contract: ``forward`` returns an `AgentOutput` with the unreduced losses, the masks that
+say which entries count (m_t and a_t known, see ``loading.known_action_mask``) and the logged
+statistics; `weighted_loss` reduces it to the one optimised scalar.
 
 Only discrete action spaces are supported. All randomness (ensemble draws, action samples) uses
 torch's global RNG.
 """
 
+from __future__ import annotations
+
 import itertools
+from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 import gin
@@ -25,10 +31,10 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from metamon.amago.loading import Batch, valid_step_mask
+from metamon.amago.loading import Batch, known_action_mask, valid_step_mask
 from metamon.amago.nets.actor_critic import Actor, NCritics, NCriticsTwoHot, PopArtLayer
 from metamon.amago.nets.policy_dists import DiscreteLikeContinuous
-from metamon.amago.utils import AmagoError
+from metamon.amago.utils import AmagoError, masked_avg
 
 DEFAULT_MULTIGAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)
 
@@ -144,6 +150,43 @@ def filtered_bc_loss(log_probs: torch.Tensor, weights: torch.Tensor) -> torch.Te
     return -weights.detach() * log_probs
 
 
+@dataclass(frozen=True)
+class AgentOutput:
+    """What one training forward returns (B batch, L observations, G gammas, C critics).
+
+    actor        (B, L−1, G, 1) unreduced actor loss
+    critic       (B, L−1, C, G, 1) unreduced critic loss, or None when the agent trains no critic
+    actor_mask   (B, L−1, G, 1) bool: entry (b, t) counts iff position t+1 is real (not padding)
+                 and a_t is known (``loading.known_action_mask``)
+    critic_mask  (B, L−1, C, G, 1) bool, the same mask broadcast over critics (None with critic)
+    metrics      scalar statistics for logging (filled on log steps, else empty)
+    """
+
+    actor: torch.Tensor
+    critic: Optional[torch.Tensor]
+    actor_mask: torch.Tensor
+    critic_mask: Optional[torch.Tensor]
+    metrics: dict
+
+
+def weighted_loss(
+    out: AgentOutput, critic_loss_weight: float
+) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """The optimised loss of one batch and its two terms (masked means over every entry):
+
+        actor  = Σ actor·M_a / (Σ M_a + 1e-5)            (``utils.masked_avg``)
+        critic = Σ critic·M_c / (Σ M_c + 1e-5)           (None when ``out.critic`` is None)
+        total  = actor + critic_loss_weight·critic        (total = actor without a critic)
+
+    Returns scalar tensors ``(total, actor, critic)``.
+    """
+    actor = masked_avg(out.actor, out.actor_mask)
+    if out.critic is None:
+        return actor, actor, None
+    critic = masked_avg(out.critic, out.critic_mask)
+    return actor + critic_loss_weight * critic, actor, critic
+
+
 # --------------------------------------------------------------------------------------- agent
 
 
@@ -159,9 +202,12 @@ def _masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple:
 class Agent(nn.Module):
     """AMAGO's off-policy agent: a shared sequence encoder, a per-gamma actor and a critic ensemble.
 
-    Structural arguments (from the Experiment): ``obs_space`` (gym Dict), ``rl2_space`` (Box (A+1,)),
+    Structural arguments (from ``build_agent``): ``obs_space`` (gym Dict), ``rl2_space`` (Box (A+1,)),
     ``action_space`` (gym Discrete, at most 256 actions), ``max_seq_len``, ``tstep_encoder_type``,
     ``traj_encoder_type``. Every other argument comes from its default or gin (AMAGO 3.1.1 defaults).
+    ``online_coeff``, ``offline_coeff``, ``num_actions_for_value_in_actor_loss`` and
+    ``critic_type`` default to None, which reads the class's ``class_defaults`` (Agent: 1.0, 0.1,
+    1, NCritics), so a subclass changes those defaults without re-declaring the constructor.
 
     Sub-modules (state-dict prefixes): ``tstep_encoder``, ``traj_encoder``, ``critics``,
     ``target_critics``, ``maximized_critics``, ``actor``, ``target_actor``, ``popart``. Targets are
@@ -175,6 +221,13 @@ class Agent(nn.Module):
     leaves the agent unchanged.
     """
 
+    class_defaults = {
+        "online_coeff": 1.0,
+        "offline_coeff": 0.1,
+        "num_actions_for_value_in_actor_loss": 1,
+        "critic_type": NCritics,
+    }
+
     def __init__(
         self,
         obs_space: spaces.Dict,
@@ -185,23 +238,29 @@ class Agent(nn.Module):
         traj_encoder_type: Callable,
         num_critics: int = 4,
         num_critics_td: int = 2,
-        online_coeff: float = 1.0,
-        offline_coeff: float = 0.1,
+        online_coeff: Optional[float] = None,
+        offline_coeff: Optional[float] = None,
         gamma: float = 0.999,
         reward_multiplier: float = 10.0,
         tau: float = 0.003,
         fake_filter: bool = False,
         num_actions_for_value_in_critic_loss: int = 1,
-        num_actions_for_value_in_actor_loss: int = 1,
+        num_actions_for_value_in_actor_loss: Optional[int] = None,
         fbc_filter_func: Callable = binary_filter,
         popart: bool = True,
         use_target_actor: bool = True,
         use_multigamma: bool = True,
         actor_type: Callable = Actor,
-        critic_type: Callable = NCritics,
+        critic_type: Optional[Callable] = None,
         pass_obs_keys_to_actor: Optional[list] = None,
     ):
         super().__init__()
+        defaults = self.class_defaults
+        online_coeff = defaults["online_coeff"] if online_coeff is None else online_coeff
+        offline_coeff = defaults["offline_coeff"] if offline_coeff is None else offline_coeff
+        if num_actions_for_value_in_actor_loss is None:
+            num_actions_for_value_in_actor_loss = defaults["num_actions_for_value_in_actor_loss"]
+        critic_type = defaults["critic_type"] if critic_type is None else critic_type
         if not isinstance(action_space, spaces.Discrete):
             raise AmagoError(
                 f"{type(self).__name__} supports only gym Discrete action spaces, got {action_space!r}"
@@ -238,7 +297,6 @@ class Agent(nn.Module):
         self.use_target_actor = use_target_actor
         self.use_multigamma = use_multigamma
         self.pass_obs_keys_to_actor = list(pass_obs_keys_to_actor or [])
-        self.update_info: dict = {}
 
         gammas = (Multigammas().discrete if use_multigamma else []) + [gamma]
         if any(not 0.0 <= g < 1.0 for g in gammas):
@@ -333,11 +391,8 @@ class Agent(nn.Module):
         """False for pure behaviour cloning (fake_filter and online_coeff == 0): the critic is skipped."""
         return not (self.fake_filter and self.online_coeff == 0)
 
-    def forward(self, batch: Batch, log_step: bool):
-        """Unreduced losses for one batch: (critic (B, L−1, C, G, 1) or None, actor (B, L−1, G, 1)).
-
-        On log steps ``update_info`` is refilled with scalar statistics.
-        """
+    def forward(self, batch: Batch, log_step: bool) -> AgentOutput:
+        """Unreduced losses, their masks and (on log steps) statistics for one batch."""
         log_dict = {} if log_step else None
         emb = self.tstep_encoder(batch.obs, batch.rl2s, log_dict=log_dict)
         s, _ = self.traj_encoder(emb, batch.time_idxs, log_dict=log_dict)  # (B, L, D)
@@ -374,11 +429,21 @@ class Agent(nn.Module):
             self._log_filter(info, log_pi, weights, mask)
             self._log_rewards(info, batch, mask)
             info.update(log_dict)
-            self.update_info = info
-        return critic_loss, actor_loss
+        trained = mask & known_action_mask(batch)                                  # (B, L−1)
+        critic_mask = None
+        if critic_loss is not None:
+            critic_mask = trained[:, :, None, None, None].expand(critic_loss.shape)
+        return AgentOutput(
+            actor=actor_loss,
+            critic=critic_loss,
+            actor_mask=trained[:, :, None, None].expand(actor_loss.shape),
+            critic_mask=critic_mask,
+            metrics=info or {},
+        )
 
     def _buffer_log_prob(self, pi, a_buf: torch.Tensor) -> torch.Tensor:
-        """log π̂_g(argmax a_buf) -> (B, L, G, 1); padded all-ones rows read as index 0 (H1)."""
+        """log π̂_g(argmax a_buf) -> (B, L, G, 1); padded all-ones rows read as index 0
+        (a validating one-hot distribution would reject them; padding is masked anyway)."""
         return pi.log_prob(a_buf.argmax(dim=-1, keepdim=True))
 
     def _target_policy(self, s: torch.Tensor, straight: dict):
@@ -487,69 +552,26 @@ class MultiTaskAgent(Agent):
         A_t         = mean_c decode(critics(s_t, a_t)) − V(s_t)       (R-scaled return units)
     * online term: −PopArt_norm(min_c mean_k decode(maximized_critics(stopgrad s, ã_k))) with ã_k
       straight-through Gumbel-softmax samples.
-    Defaults: online_coeff 0, offline_coeff 1, K_a = 3, critic_type NCriticsTwoHot. Every argument
-    is passed explicitly to ``Agent.__init__``, so gin bindings on ``Agent`` never affect it.
+    Defaults (``class_defaults``): online_coeff 0, offline_coeff 1, K_a = 3, critic_type
+    NCriticsTwoHot. The constructor is Agent's, so gin applies ``MultiTaskAgent.x`` bindings first,
+    then ``Agent.x`` bindings for the arguments still unset, then these defaults.
     """
 
+    class_defaults = {
+        **Agent.class_defaults,
+        "online_coeff": 0.0,
+        "offline_coeff": 1.0,
+        "num_actions_for_value_in_actor_loss": 3,
+        "critic_type": NCriticsTwoHot,
+    }
     _log_rewards_scaled = True
-
-    def __init__(
-        self,
-        obs_space: spaces.Dict,
-        rl2_space: spaces.Box,
-        action_space: spaces.Discrete,
-        max_seq_len: int,
-        tstep_encoder_type: Callable,
-        traj_encoder_type: Callable,
-        num_critics: int = 4,
-        num_critics_td: int = 2,
-        online_coeff: float = 0.0,
-        offline_coeff: float = 1.0,
-        gamma: float = 0.999,
-        reward_multiplier: float = 10.0,
-        tau: float = 0.003,
-        fake_filter: bool = False,
-        num_actions_for_value_in_critic_loss: int = 1,
-        num_actions_for_value_in_actor_loss: int = 3,
-        fbc_filter_func: Callable = binary_filter,
-        popart: bool = True,
-        use_target_actor: bool = True,
-        use_multigamma: bool = True,
-        actor_type: Callable = Actor,
-        critic_type: Callable = NCriticsTwoHot,
-        pass_obs_keys_to_actor: Optional[list] = None,
-    ):
-        super().__init__(
-            obs_space=obs_space,
-            rl2_space=rl2_space,
-            action_space=action_space,
-            max_seq_len=max_seq_len,
-            tstep_encoder_type=tstep_encoder_type,
-            traj_encoder_type=traj_encoder_type,
-            num_critics=num_critics,
-            num_critics_td=num_critics_td,
-            online_coeff=online_coeff,
-            offline_coeff=offline_coeff,
-            gamma=gamma,
-            reward_multiplier=reward_multiplier,
-            tau=tau,
-            fake_filter=fake_filter,
-            num_actions_for_value_in_critic_loss=num_actions_for_value_in_critic_loss,
-            num_actions_for_value_in_actor_loss=num_actions_for_value_in_actor_loss,
-            fbc_filter_func=fbc_filter_func,
-            popart=popart,
-            use_target_actor=use_target_actor,
-            use_multigamma=use_multigamma,
-            actor_type=actor_type,
-            critic_type=critic_type,
-            pass_obs_keys_to_actor=pass_obs_keys_to_actor,
-        )
 
     def _policy(self, dist):
         return DiscreteLikeContinuous(dist)
 
     def _buffer_log_prob(self, pi, a_buf: torch.Tensor) -> torch.Tensor:
-        """log π̂_g at the one-hot buffer action's argmax -> (B, L, G, 1) (never validated, H1)."""
+        """log π̂_g at the one-hot buffer action's argmax -> (B, L, G, 1) (never validated:
+        padded all-ones rows would be rejected; padding is masked anyway)."""
         return pi.log_prob(a_buf).unsqueeze(-1)
 
     def _decode(self, critics, s: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

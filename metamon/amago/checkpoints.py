@@ -6,8 +6,8 @@ stored with a tiny codec: tensors and numpy arrays go into the ``.safetensors`` 
 path-like name and are replaced in the JSON by a reference; tuples, dicts with non-string keys
 and arrays keep their type through markers, so loading gives back the exact value.
 
-Atomicity: a single file is written to a temporary name in the same directory and moved into
-place with ``os.replace``. A training-state directory is written into a hidden staging directory
+Atomicity: a single file is written with :mod:`metamon.files` (a temporary sibling moved into
+place with ``os.replace``). A training-state directory is written into a hidden staging directory
 ``.{name}.partial`` next to the target; ``complete.json`` is written last, then the staging
 directory is renamed to the target. Killing the process at any moment therefore leaves either no
 target or a complete one, and :func:`load_training_state` refuses a directory without the
@@ -30,7 +30,6 @@ import json
 import os
 import random
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -40,6 +39,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from metamon.amago.utils import AmagoError, amago_warning
+from metamon.files import atomic_path, atomic_write
 
 FORMAT_VERSION = 1
 COMPLETE_MARKER = "complete.json"
@@ -51,37 +51,15 @@ _MAX_LISTED_KEYS = 8
 # ---------------------------------------------------------------------------------------------
 
 
-def _tmp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Write named tensors to ``path`` (safetensors) via a temporary file + ``os.replace``.
+    """Write named tensors to ``path`` (safetensors) atomically (``metamon.files.atomic_path``).
 
     Every tensor is detached, moved to CPU and cloned, so tensors sharing storage (tied weights,
     views) are stored as independent copies — safetensors refuses shared storage.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     flat = {k: v.detach().to("cpu").clone().contiguous() for k, v in tensors.items()}
-    tmp = _tmp_sibling(path)
-    try:
+    with atomic_path(path) as tmp:
         save_file(flat, str(tmp), metadata={"format": "pt"})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -233,7 +211,7 @@ def _save_value(obj, directory: Path, stem: str) -> list[str]:
     if tensors:
         _atomic_save_tensors(tensors, directory / f"{stem}.safetensors")
         written.append(f"{stem}.safetensors")
-    _atomic_write_text(directory / f"{stem}.json", json.dumps(encoded, indent=1))
+    atomic_write(directory / f"{stem}.json", json.dumps(encoded, indent=1))
     written.append(f"{stem}.json")
     return written
 
@@ -336,7 +314,7 @@ def save_training_state(
         for i in range(1, num_processes):
             files += [f.name for f in staging.glob(f"{_rng_stem(i)}.*")]
         marker = {"format_version": FORMAT_VERSION, "num_processes": num_processes, "files": sorted(files)}
-        _atomic_write_text(staging / COMPLETE_MARKER, json.dumps(marker, indent=1))
+        atomic_write(staging / COMPLETE_MARKER, json.dumps(marker, indent=1))
         if target.exists():  # overwriting the same epoch: move the old one aside first
             old = target.with_name(f".{target.name}.old")
             if old.exists():

@@ -15,24 +15,19 @@ Documented deviations from AMAGO 3.1.1:
   written every ``ckpt_interval`` epochs **and** after the final epoch.
 * Gradient accumulation zeroes the gradients *after* the optimizer step of an update, so an
   update sees the mean gradient of its ``batches_per_update`` micro-batches.
+* The agent owns its loss masks (``AgentOutput``; no ``edit_actor_mask`` / ``edit_critic_mask``
+  hooks): a dataset marks steps whose action is unknown with ``obs[MISSING_ACTION_KEY]``. The
+  agent is built by the free function :func:`metamon.amago.build.build_agent`.
 
-Run directory::
-
-    {ckpt_base_dir}/{run_name}/ckpts/config.txt                                  operative gin config
-    {ckpt_base_dir}/{run_name}/ckpts/policy_weights/policy_epoch_{N}.safetensors  Agent state dict
-    {ckpt_base_dir}/{run_name}/ckpts/training_states/{run_name}_epoch_{N}/        full training state
-    {ckpt_base_dir}/{run_name}/ckpts/latest/policy.safetensors                    newest weights
-    {ckpt_base_dir}/{run_name}/logs/metrics.csv                                   every log() call
-    {ckpt_base_dir}/{run_name}/wandb_logs/                                        only if log_to_wandb
-
-``logs/metrics.csv`` is in long format, one row per metric and log call, columns
+Run directory: ``{ckpt_base_dir}/{run_name}/`` laid out as :class:`~metamon.amago.run_layout.RunLayout`
+says (checkpoints under ``ckpts/``, ``logs/metrics.csv``, ``wandb_logs/``). ``logs/metrics.csv``
+is in long format, one row per metric and log call, columns
 ``key, epoch, gradient_steps, metric, value`` (numbers only; appended across resumes).
 
-Losses (``compute_loss``): with m_t = valid(rl2s[:, t+1]) the pad mask of transition t,
-actor mask M_a = m broadcast to (B, L−1, G, 1), critic mask M_c = m broadcast to
-(B, L−1, C, G, 1), both passed through ``edit_actor_mask`` / ``edit_critic_mask``;
-"Actor Loss" = masked_avg(actor_loss, M_a), "Critic Loss" = masked_avg(critic_loss, M_c) (0.0 if
-the agent has no critic loss); the optimised loss is Actor + critic_loss_weight · Critic.
+Losses (``compute_loss``): the agent returns an :class:`~metamon.amago.agent.AgentOutput` (losses
+and their masks: padding and unknown actions left out), and
+:func:`~metamon.amago.agent.weighted_loss` gives "Actor Loss", "Critic Loss" (0.0 if the agent has
+no critic loss) and the optimised "Total Loss" = Actor + critic_loss_weight · Critic.
 """
 
 from __future__ import annotations
@@ -41,7 +36,6 @@ import csv
 import math
 import os
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -56,8 +50,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from metamon.amago import checkpoints
-from metamon.amago.loading import PADDED_SAMPLING_MODES, RLData_pad_collate, RLDataset, valid_step_mask
-from metamon.amago.utils import AmagoError, amago_warning, masked_avg
+from metamon.amago.agent import weighted_loss
+from metamon.amago.build import build_agent, rl2_space_of
+from metamon.amago.loading import PADDED_SAMPLING_MODES, RLData_pad_collate, RLDataset
+from metamon.amago.run_layout import RunLayout
+from metamon.amago.utils import AmagoError, amago_warning
+from metamon.files import atomic_write
 
 _MIXED_PRECISION = ("no", "fp16", "bf16")
 _CSV_HEADER = ["key", "epoch", "gradient_steps", "metric", "value"]
@@ -69,10 +67,6 @@ def _seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
-
-
-def _as_float(x) -> float:
-    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
 
 def _grad_norm(module: torch.nn.Module) -> float:
@@ -153,6 +147,7 @@ class Experiment:
         )
         if self.seed is not None:
             set_seed(self.seed + self.accelerator.process_index)
+        self.layout = RunLayout.of(self.ckpt_base_dir, self.run_name)
         self.epoch = 0  # the epoch running now, or the last finished one
         self.next_epoch = 0  # the first epoch learn() will run
         self.grad_update_counter = 0
@@ -164,33 +159,21 @@ class Experiment:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.ckpt_base_dir) / self.run_name
+        return self.layout.root
 
     @property
     def ckpt_dir(self) -> Path:
-        return self.run_dir / "ckpts"
+        return self.layout.ckpts
 
     def policy_weights_path(self, epoch: int) -> Path:
-        return self.ckpt_dir / "policy_weights" / f"policy_epoch_{epoch}.safetensors"
+        return self.layout.policy_weights(epoch)
 
     def training_state_path(self, epoch: int) -> Path:
-        return self.ckpt_dir / "training_states" / f"{self.run_name}_epoch_{epoch}"
+        return self.layout.training_state(epoch)
 
     def available_epochs(self, training_states: bool = True) -> list[int]:
         """Sorted epochs with a complete training state (or with policy weights if False)."""
-        if training_states:
-            pattern, folder = re.compile(re.escape(self.run_name) + r"_epoch_(\d+)"), "training_states"
-        else:
-            pattern, folder = re.compile(r"policy_epoch_(\d+)\.safetensors"), "policy_weights"
-        root = self.ckpt_dir / folder
-        if not root.is_dir():
-            return []
-        epochs = []
-        for p in root.iterdir():
-            match = pattern.fullmatch(p.name)
-            if match and (not training_states or checkpoints.is_complete(p)):
-                epochs.append(int(match.group(1)))
-        return sorted(epochs)
+        return self.layout.training_state_epochs() if training_states else self.layout.weight_epochs()
 
     # -----------------------------------------------------------------------------------------
     # setup
@@ -229,17 +212,18 @@ class Experiment:
     @property
     def rl2_space(self) -> gym.spaces.Box:
         """[previous reward, previous one-hot action]: Box(-inf, inf, (A+1,), float32)."""
-        return gym.spaces.Box(-np.inf, np.inf, shape=(int(self.action_space.n) + 1,), dtype=np.float32)
+        return rl2_space_of(self.action_space)
 
     def build_agent(self) -> torch.nn.Module:
-        """A fresh (unprepared) agent from agent_type, the encoder types, spaces and max_seq_len."""
-        return self.agent_type(
+        """A fresh (unprepared) agent: :func:`metamon.amago.build.build_agent` with the spaces,
+        max_seq_len, the encoder types and agent_type."""
+        return build_agent(
             obs_space=self.obs_space,
-            rl2_space=self.rl2_space,
             action_space=self.action_space,
             max_seq_len=self.max_seq_len,
             tstep_encoder_type=self.tstep_encoder_type,
             traj_encoder_type=self.traj_encoder_type,
+            agent_type=self.agent_type,
         )
 
     def init_optimizer(self, policy) -> torch.optim.Optimizer:
@@ -265,21 +249,21 @@ class Experiment:
         self.grad_update_counter = 0
 
     def init_checkpoints(self) -> None:
-        for sub in ("training_states", "policy_weights", "latest"):
-            (self.ckpt_dir / sub).mkdir(parents=True, exist_ok=True)
+        for folder in (self.layout.training_states_dir, self.layout.policy_weights_dir, self.layout.latest_weights.parent):
+            folder.mkdir(parents=True, exist_ok=True)
         self.epoch = 0
         self.next_epoch = 0
 
     def init_logger(self) -> None:
         """Operative gin config to ckpts/config.txt, CSV at logs/metrics.csv, wandb if enabled."""
-        self.metrics_csv = self.run_dir / "logs" / "metrics.csv"
+        self.metrics_csv = self.layout.metrics_csv
         if not self.accelerator.is_main_process:
             return
         gin_config = gin.operative_config_str()
-        (self.ckpt_dir / "config.txt").write_text(gin_config)
+        atomic_write(self.layout.config_txt, gin_config)
         self.metrics_csv.parent.mkdir(parents=True, exist_ok=True)
         if self.log_to_wandb:
-            wandb_dir = self.run_dir / "wandb_logs"
+            wandb_dir = self.layout.wandb_dir
             wandb_dir.mkdir(parents=True, exist_ok=True)
             self.accelerator.init_trackers(
                 project_name=self.wandb_project or "amago",
@@ -329,7 +313,8 @@ class Experiment:
     # -----------------------------------------------------------------------------------------
 
     def learn(self) -> None:
-        """Run epochs ``next_epoch … epochs−1`` (see amago_core §8.3; no env collection)."""
+        """Run epochs ``next_epoch … epochs−1``: validate, dataset hook, train, checkpoint (no env
+        collection)."""
         for epoch in range(self.next_epoch, self.epochs):
             self.epoch = epoch
             self.policy_aclr.eval()
@@ -352,7 +337,7 @@ class Experiment:
             if (self.ckpt_interval and epoch % self.ckpt_interval == 0) or epoch == self.epochs - 1:
                 self.save_checkpoint()
             if self.always_save_latest and self.accelerator.is_main_process:
-                checkpoints.save_weights(self.policy, self.ckpt_dir / "latest" / "policy.safetensors")
+                checkpoints.save_weights(self.policy, self.layout.latest_weights)
 
     def _train_epoch(self, epoch: int) -> None:
         self.policy_aclr.train()
@@ -368,23 +353,21 @@ class Experiment:
             if log_step:
                 self.log(metrics, key="train-update")
             bar.update(1)
-            loss = _as_float(metrics["Actor Loss"]) + self.critic_loss_weight * _as_float(metrics["Critic Loss"])
-            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.set_postfix(loss=f"{metrics['Total Loss'].item():.4f}")
         bar.close()
 
     def train_step(self, batch, log_step: bool) -> dict:
         """One micro-batch: loss, backward; on sync steps clip, sync targets, step, zero grads.
 
-        Inside ``accelerator.accumulate``: loss = Actor + critic_loss_weight · Critic; backward
-        (accelerate divides by batches_per_update). On the update's last micro-batch:
-        clip the global grad L2 norm to ``grad_clip``; ``soft_sync_targets()`` (before the step:
-        hazard H6); ``grad_update_counter += 1``; on log steps add "Learning Rate" and the
+        Inside ``accelerator.accumulate``: backward of "Total Loss" (``compute_loss``; accelerate
+        divides by batches_per_update). On the update's last micro-batch:
+        clip the global grad L2 norm to ``grad_clip``; ``soft_sync_targets()`` (before the step, as
+        AMAGO does, so the value estimates use critic weights one update stale); ``grad_update_counter += 1``; on log steps add "Learning Rate" and the
         per-submodule grad norms; then optimizer and schedule step and the grads are zeroed.
         """
         with self.accelerator.accumulate(self.policy_aclr):
             metrics = self.compute_loss(batch, log_step=log_step)
-            loss = metrics["Actor Loss"] + self.critic_loss_weight * metrics["Critic Loss"]
-            self.accelerator.backward(loss)
+            self.accelerator.backward(metrics["Total Loss"])
             if self.accelerator.sync_gradients:
                 self.accelerator.clip_grad_norm_(self.policy_aclr.parameters(), self.grad_clip)
                 self.policy.soft_sync_targets()
@@ -407,33 +390,17 @@ class Experiment:
             "TstepEncoder Grad Norm": _grad_norm(policy.tstep_encoder),
         }
 
-    def edit_actor_mask(self, batch, actor_loss: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
-        """Hook: the (B, L−1, G, 1) bool actor mask actually used (default: the pad mask)."""
-        return pad_mask
-
-    def edit_critic_mask(self, batch, critic_loss: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
-        """Hook: the (B, L−1, C, G, 1) bool critic mask actually used (default: the pad mask)."""
-        return pad_mask
-
     def compute_loss(self, batch, log_step: bool) -> dict:
-        """Masked mean losses of one batch plus the agent's ``update_info`` (module docstring)."""
-        critic_loss, actor_loss = self.policy_aclr(batch, log_step=log_step)
-        B, L_1, G, _ = actor_loss.shape
-        m = valid_step_mask(batch.rl2s)[:, 1:]  # (B, L−1): transition t lives at position t+1
-        actor_mask = m[:, :, None, None].expand(B, L_1, G, 1)
-        actor_mask = self.edit_actor_mask(batch, actor_loss, actor_mask)
-        metrics = {"Actor Loss": masked_avg(actor_loss, actor_mask)}
-        if critic_loss is None:
-            metrics["Critic Loss"] = 0.0
-        else:
-            C = critic_loss.shape[2]
-            critic_mask = m[:, :, None, None, None].expand(B, L_1, C, G, 1)
-            critic_mask = self.edit_critic_mask(batch, critic_loss, critic_mask)
-            metrics["Critic Loss"] = masked_avg(critic_loss, critic_mask)
+        """Masked mean losses of one batch ("Total Loss" with its graph, "Actor Loss", "Critic
+        Loss") plus batch sizes and the agent's metrics (module docstring)."""
+        out = self.policy_aclr(batch, log_step=log_step)
+        total, actor, critic = weighted_loss(out, self.critic_loss_weight)
+        B, L_1 = out.actor.shape[:2]
+        metrics = {"Total Loss": total, "Actor Loss": actor, "Critic Loss": 0.0 if critic is None else critic}
         metrics["Sequence Length"] = L_1 + 1
         metrics["Batch Size (in Timesteps)"] = B * L_1
-        metrics["Unmasked Batch Size (in Timesteps)"] = int(actor_mask[:, :, 0].bool().sum())
-        metrics.update(self.policy.update_info)
+        metrics["Unmasked Batch Size (in Timesteps)"] = int(out.actor_mask[:, :, 0].sum())
+        metrics.update(out.metrics)
         return metrics
 
     def evaluate_val(self) -> dict:

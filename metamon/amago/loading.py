@@ -9,6 +9,11 @@ Time alignment (one trajectory of T observations, t = 0 … T−1):
     rews[t]       r_t received after a_t                (T−1, 1) float
     dones[t]      True iff o_{t+1} is terminal          (T−1, 1) bool
 
+Optional per-step data: ``obs[MISSING_ACTION_KEY]`` (``"missing_action_mask"``), (T, 1) bool, True
+at t when the action a_t is unknown (a dataset that records "no action seen" there). The agent's
+loss masks leave those steps out; row T−1 has no action and is ignored. Encoders must ignore the
+key (it is not part of the observation space).
+
 Batches are right-padded with ``MAGIC_PAD_VAL = 4.0`` in every tensor (bool tensors become True,
 integer tensors 4). A position t of a batch is real iff not every entry of ``rl2s[b, t, :]``
 equals 4.0 (`valid_step_mask`); a one-hot action can never be all 4s.
@@ -32,6 +37,8 @@ from torch.utils.data import Dataset
 from metamon.amago.utils import MAGIC_PAD_VAL  # 4.0, re-exported here as in AMAGO
 
 PADDED_SAMPLING_MODES = ("none", "both", "left", "right")
+MISSING_ACTION_KEY = "missing_action_mask"
+"""Optional obs entry, (T, 1) bool: True where a_t is unknown and must not be trained on."""
 
 
 def _as_tensor(name: str, value: Any) -> torch.Tensor:
@@ -161,6 +168,20 @@ class Batch:
 def valid_step_mask(rl2s: torch.Tensor) -> torch.Tensor:
     """(B, L, 1+A) rl2s -> (B, L) bool: True where the position is real (not all entries == PAD)."""
     return ~(rl2s == MAGIC_PAD_VAL).all(dim=-1)
+
+
+def known_action_mask(batch: "Batch") -> torch.Tensor:
+    """(B, L−1) bool: False where ``obs[MISSING_ACTION_KEY][:, t]`` marks a_t as unknown (padded
+    rows read True there, so they are False too); all True when the batch has no such key."""
+    B, L = batch.rl2s.shape[:2]
+    missing = batch.obs.get(MISSING_ACTION_KEY)
+    if missing is None:
+        return torch.ones(B, L - 1, dtype=torch.bool, device=batch.rl2s.device)
+    if missing.shape[:2] != (B, L) or missing[0, 0].numel() != 1:
+        raise ValueError(
+            f"obs[{MISSING_ACTION_KEY!r}] must have shape (B, L, 1) = ({B}, {L}, 1), got {tuple(missing.shape)}"
+        )
+    return ~missing[:, :-1].reshape(B, L - 1).bool()
 
 
 def _pad_stack(name: str, seqs: list) -> torch.Tensor:

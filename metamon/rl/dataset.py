@@ -10,6 +10,7 @@ A = ``action_space.gym_space.n`` actions the ``RLData`` holds::
     obs["missing_action_mask"]   (T, 1) bool  missing[t] for t < T-1 (unrevealed action), last True
     actions                      (T-1, A) f32 one_hot(max(chosen[t], 0)); a missing action reads as 0
                                               and is masked out of the losses by missing_action_mask
+                                              (amago's MISSING_ACTION_KEY: the agent's loss masks read it)
     rews                         (T-1, 1) f32 the reward function on consecutive states
     dones                        (T-1, 1) bool
     time_idxs                    (T, 1) int64 0..T-1
@@ -40,13 +41,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from metamon.amago.loading import RLData, RLDataset
+from metamon.amago.loading import MISSING_ACTION_KEY, RLData, RLDataset
 from metamon.interface import ActionSpace, ObservationSpace
-from metamon.rl import ILLEGAL_ACTIONS_KEY, MISSING_ACTION_MASK_KEY, MetamonRLError
+from metamon.rl import ILLEGAL_ACTIONS_KEY, MetamonRLError
 
 __all__ = ["MetamonAMAGODataset", "n_actions_of", "obs_gym_space"]
 
-_ADDED_KEYS = (ILLEGAL_ACTIONS_KEY, MISSING_ACTION_MASK_KEY)
+_ADDED_KEYS = (ILLEGAL_ACTIONS_KEY, MISSING_ACTION_KEY)
 
 
 def n_actions_of(action_space: ActionSpace) -> int:
@@ -190,7 +191,7 @@ class MetamonAMAGODataset(RLDataset):
             stacked = torch.from_numpy(np.stack(values))
             tensors[key] = stacked.long() if stacked.dtype == torch.int32 else stacked
         tensors[ILLEGAL_ACTIONS_KEY] = torch.from_numpy(illegal)
-        tensors[MISSING_ACTION_MASK_KEY] = torch.from_numpy(missing_mask)
+        tensors[MISSING_ACTION_KEY] = torch.from_numpy(missing_mask)
         self.stats["trajectories"] += 1
         return RLData(
             obs=tensors,

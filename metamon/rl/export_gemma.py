@@ -25,7 +25,11 @@ import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
+from metamon.amago.checkpoints import save_weights
 from metamon.errors import MetamonError
+from metamon.rl import MetamonRLError
+from metamon.rl.gemma_encoder import GemmaTstepEncoder
+from metamon.rl.run_dir import CONFIG_FILE, RUN_INFO_FILE, load_agent
 
 __all__ = ["export_gemma", "main", "BACKBONE_PREFIX"]
 
@@ -34,11 +38,6 @@ BACKBONE_PREFIX = "tstep_encoder.backbone."
 
 def export_gemma(run_dir, out_dir, epoch: Optional[int] = None, merge: bool = False) -> Path:
     """Write ``out_dir`` as in the module docstring; returns it."""
-    from metamon.amago.checkpoints import save_weights
-    from metamon.rl import MetamonRLError
-    from metamon.rl.gemma_encoder import GemmaTstepEncoder
-    from metamon.rl.run_dir import CONFIG_FILE, RUN_INFO_FILE, load_agent
-
     agent, _ = load_agent(run_dir, epoch=epoch)
     if not isinstance(agent.tstep_encoder, GemmaTstepEncoder):
         raise MetamonRLError(

@@ -15,6 +15,10 @@ Gin files are found by bare name in the package's ``metamon/configs/models/`` (m
 data folders and formats, gin files and every binding, the run directory (a new run never
 overwrites an existing one; ``--ckpt N`` resumes run ``--run_name`` at checkpoint N).
 
+From Python, fill a :class:`~metamon.rl.train_config.TrainConfig` (one field per flag, same
+defaults) and call :func:`run_training` (or :func:`build_experiment`, then
+:func:`train_experiment`, to reach the experiment in between).
+
 What a run writes (``{save_dir}/{run_name}/``): ``run.json`` (observation space, action space,
 reward function, tokenizer, formats), ``config.gin`` (the gin inputs), ``ckpts/`` (checkpoints,
 the operative gin config), ``logs/metrics.csv`` and, with ``--log``, ``wandb_logs/``.
@@ -24,117 +28,119 @@ Multi-GPU / multi-node: ``accelerate launch -m metamon.rl.train ...``.
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import Optional, Sequence
 
+from gymnasium import spaces
+
+from metamon.amago.cli_utils import resolve_gin_file
 from metamon.amago.utils import AmagoError
+from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES
+from metamon.data.mixture import MixtureOfDatasets
+from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.errors import MetamonError
+from metamon.formats import check_format
+from metamon.interface import TokenizedObservationSpace, get_action_space, get_observation_space, get_reward_function
 from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR
+from metamon.rl.agent_config import configure_agent
+from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
+from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.run_dir import RunInfo, available_epochs, write_run_files
+from metamon.rl.train_config import WINS_LOSSES_BOTH, TrainConfig
+from metamon.rl.validation import BattleValidation
+from metamon.tokenizer import get_tokenizer
 
-__all__ = ["main", "resolve_configs"]
-
-DEFAULT_EVAL_GENS = (1, 2, 3, 4, 9)
-PROJECT_CONFIGURABLES = ("metamon.rl.actors", "metamon.rl.experiment")
+__all__ = [
+    "main",
+    "resolve_configs",
+    "TrainConfig",
+    "config_from_argv",
+    "build_experiment",
+    "train_experiment",
+    "run_training",
+]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from metamon.interface import DefaultActionSpace, DefaultShapedReward, TeamPreviewObservationSpace
-    from metamon.tokenizer import DEFAULT_TOKENIZER
-
+    """One flag per :class:`TrainConfig` field, with the field's name and default."""
+    d = TrainConfig
     p = argparse.ArgumentParser(prog="python -m metamon.rl.train", description=__doc__.split("\n")[0])
     p.add_argument("--run_name", required=True)
     p.add_argument("--save_dir", required=True, help="runs go to SAVE_DIR/RUN_NAME/")
     p.add_argument("--model_gin_config", required=True, help="bare name in metamon/configs/models/ or a path")
     p.add_argument("--train_gin_config", required=True, help="bare name in metamon/configs/training/ or a path")
-    p.add_argument("--gin_bindings", action="append", default=[], help='"X.y = z", repeatable')
-    p.add_argument("--ckpt", type=int, default=None, help="resume RUN_NAME from checkpoint epoch N")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--steps_per_epoch", type=int, default=25_000, help="optimizer updates per epoch")
-    p.add_argument("--batch_size_per_gpu", type=int, default=12)
-    p.add_argument("--grad_accum", type=int, default=1)
-    p.add_argument("--formats", nargs="+", default=None, help="battle formats (default: all supported)")
-    p.add_argument("--parsed_replay_dir", default=None, help="root of <format>/ folders (default: the cache)")
-    p.add_argument("--custom_replay_dir", default=None, help="a second root of <format>/ folders")
-    p.add_argument("--custom_replay_sample_weight", type=float, default=0.25)
-    p.add_argument("--wins_losses_both", default="both", choices=["wins", "losses", "both"])
-    p.add_argument("--obs_space", default=TeamPreviewObservationSpace.__name__)
-    p.add_argument("--action_space", default=DefaultActionSpace.__name__)
-    p.add_argument("--reward_function", default=DefaultShapedReward.__name__)
-    p.add_argument("--tokenizer", default=DEFAULT_TOKENIZER)
-    p.add_argument("--dloader_workers", type=int, default=10)
-    p.add_argument("--ckpt_interval", type=int, default=2, help="checkpoint every N epochs (and the last)")
-    p.add_argument("--log_interval", type=int, default=300, help="log every N micro-batches")
+    p.add_argument("--gin_bindings", action="append", default=list(d.gin_bindings), help='"X.y = z", repeatable')
+    p.add_argument("--ckpt", type=int, default=d.ckpt, help="resume RUN_NAME from checkpoint epoch N")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--steps_per_epoch", type=int, default=d.steps_per_epoch, help="optimizer updates per epoch")
+    p.add_argument("--batch_size_per_gpu", type=int, default=d.batch_size_per_gpu)
+    p.add_argument("--grad_accum", type=int, default=d.grad_accum)
+    p.add_argument("--formats", nargs="+", default=d.formats, help="battle formats (default: all supported)")
+    p.add_argument("--parsed_replay_dir", default=d.parsed_replay_dir,
+                   help="root of <format>/ folders (default: the cache)")
+    p.add_argument("--custom_replay_dir", default=d.custom_replay_dir, help="a second root of <format>/ folders")
+    p.add_argument("--custom_replay_sample_weight", type=float, default=d.custom_replay_sample_weight)
+    p.add_argument("--wins_losses_both", default=d.wins_losses_both, choices=WINS_LOSSES_BOTH)
+    p.add_argument("--obs_space", default=d.obs_space)
+    p.add_argument("--action_space", default=d.action_space)
+    p.add_argument("--reward_function", default=d.reward_function)
+    p.add_argument("--tokenizer", default=d.tokenizer)
+    p.add_argument("--dloader_workers", type=int, default=d.dloader_workers)
+    p.add_argument("--ckpt_interval", type=int, default=d.ckpt_interval,
+                   help="checkpoint every N epochs (and the last)")
+    p.add_argument("--log_interval", type=int, default=d.log_interval, help="log every N micro-batches")
     p.add_argument(
-        "--eval_gens", type=int, nargs="*", default=list(DEFAULT_EVAL_GENS),
+        "--eval_gens", type=int, nargs="*", default=list(d.eval_gens),
         help="validate in gen{g}ou after each epoch; give the flag with no values to turn it off",
     )
-    p.add_argument("--eval_opponents", nargs="+", default=None, help="default: the heuristic composite set")
-    p.add_argument("--eval_battles", type=int, default=10, help="battles per (format, opponent)")
-    p.add_argument("--eval_server_url", default=None, help="default: start a local server")
+    p.add_argument("--eval_opponents", nargs="+", default=d.eval_opponents,
+                   help="default: the heuristic composite set")
+    p.add_argument("--eval_battles", type=int, default=d.eval_battles, help="battles per (format, opponent)")
+    p.add_argument("--eval_server_url", default=d.eval_server_url, help="default: start a local server")
     p.add_argument("--log", action="store_true", help="log to wandb (WANDB_MODE=offline works)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=d.seed)
     return p
+
+
+def config_from_argv(argv: Optional[Sequence[str]] = None) -> TrainConfig:
+    """The command line (``sys.argv[1:]`` when None) as a :class:`TrainConfig`. Bad flags exit
+    (argparse); bad values raise :class:`~metamon.errors.MetamonError` naming the field."""
+    return TrainConfig(**vars(_parser().parse_args(argv)))
 
 
 def resolve_configs(model: str, training: str) -> tuple[Path, Path]:
     """The model and training gin files: bare names in :data:`~metamon.rl.MODEL_CONFIG_DIR` /
     :data:`~metamon.rl.TRAINING_CONFIG_DIR` (the package's ``metamon/configs/{models,training}/``)
     or paths."""
-    from metamon.amago.cli_utils import resolve_gin_file
-
     return (
         resolve_gin_file(model, [MODEL_CONFIG_DIR]),
         resolve_gin_file(training, [TRAINING_CONFIG_DIR]),
     )
 
 
-def _spaces(args):
-    from metamon.interface import (
-        TokenizedObservationSpace,
-        get_action_space,
-        get_observation_space,
-        get_reward_function,
-    )
-    from metamon.tokenizer import get_tokenizer
-
-    obs_space = TokenizedObservationSpace(get_observation_space(args.obs_space), get_tokenizer(args.tokenizer))
-    return obs_space, get_action_space(args.action_space), get_reward_function(args.reward_function)
+def _spaces(config: TrainConfig):
+    obs_space = TokenizedObservationSpace(get_observation_space(config.obs_space), get_tokenizer(config.tokenizer))
+    return obs_space, get_action_space(config.action_space), get_reward_function(config.reward_function)
 
 
-def _datasets(args, obs_space, action_space, reward_function):
+def _datasets(config: TrainConfig, obs_space, action_space, reward_function) -> MetamonAMAGODataset:
     """metamon's parsed-replay dataset (+ the custom one, mixed per trajectory) for AMAGO."""
-    from metamon.data.mixture import MixtureOfDatasets
-    from metamon.data.parsed_replay_dset import ParsedReplayDataset
-    from metamon.rl.dataset import MetamonAMAGODataset
 
     def parsed(root):
         return ParsedReplayDataset(
-            obs_space, action_space, reward_function, dset_root=root, formats=args.formats,
-            wins_losses_both=args.wins_losses_both, max_seq_len=None, verbose=True,
+            obs_space, action_space, reward_function, dset_root=root, formats=config.formats,
+            wins_losses_both=config.wins_losses_both, max_seq_len=None, verbose=True,
         )
 
-    data = parsed(args.parsed_replay_dir)
-    if args.custom_replay_dir is not None:
-        w = args.custom_replay_sample_weight
-        if not 0.0 <= w <= 1.0:
-            raise MetamonError(f"--custom_replay_sample_weight must be in [0, 1], got {w}")
-        data = MixtureOfDatasets([data, parsed(args.custom_replay_dir)], [1.0 - w, w], seed=args.seed or 0)
+    data = parsed(config.parsed_replay_dir)
+    if config.custom_replay_dir is not None:
+        w = config.custom_replay_sample_weight
+        data = MixtureOfDatasets([data, parsed(config.custom_replay_dir)], [1.0 - w, w], seed=config.seed or 0)
     return MetamonAMAGODataset(data, action_space)
-
-
-def _check_args(args) -> None:
-    for name in ("epochs", "steps_per_epoch", "batch_size_per_gpu", "grad_accum", "ckpt_interval", "log_interval"):
-        if getattr(args, name) < 1:
-            raise MetamonError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.dloader_workers < 0:
-        raise MetamonError(f"--dloader_workers must be >= 0, got {args.dloader_workers}")
 
 
 def _check_run_dir(run_dir: Path, ckpt: Optional[int]) -> None:
     """A new run never reuses a folder that has checkpoints; a resume needs the run to exist."""
-    from metamon.rl.run_dir import available_epochs
-
     if ckpt is None:
         epochs = available_epochs(run_dir)
         if epochs:
@@ -154,88 +160,80 @@ def _gin_inputs(model_gin: Path, train_gin: Path, bindings: Sequence[str]) -> st
     return "\n\n".join(parts) + "\n"
 
 
-def build_experiment(args):
-    """Parse the configs, check everything, and build the (not yet started) experiment."""
-    import gin
-    from gymnasium import spaces
+def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
+    """Resolve and check everything ``config`` names (run directory, gin files and bindings,
+    formats, spaces, data), write ``run.json`` and ``config.gin``, and return the experiment,
+    not yet started, with its validation battles configured."""
+    run_dir = Path(config.save_dir) / config.run_name
+    _check_run_dir(run_dir, config.ckpt)
+    model_gin, train_gin = resolve_configs(config.model_gin_config, config.train_gin_config)
+    eval_formats = [check_format(f"gen{g}ou") for g in config.eval_gens]
 
-    from metamon.amago.cli_utils import use_config
-    from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES
-    from metamon.formats import check_format
-    from metamon.rl.dataset import obs_gym_space
-    from metamon.rl.experiment import MetamonAMAGOExperiment
-    from metamon.rl.run_dir import RunInfo, tokenizer_bindings, write_run_files
-
-    _check_args(args)
-    run_dir = Path(args.save_dir) / args.run_name
-    _check_run_dir(run_dir, args.ckpt)
-    model_gin, train_gin = resolve_configs(args.model_gin_config, args.train_gin_config)
-    eval_formats = [check_format(f"gen{g}ou") for g in args.eval_gens]
-
-    obs_space, action_space, reward_function = _spaces(args)
-    for module in PROJECT_CONFIGURABLES:  # registered before parsing, as gin needs
-        importlib.import_module(module)
-    gin_text = model_gin.read_text() + "\n".join(args.gin_bindings)
-
-    gin.clear_config()
-    use_config(
-        tokenizer_bindings(args.tokenizer, gin_text),
-        [str(model_gin), str(train_gin)],
-        finalize=False,
-        bindings=args.gin_bindings,
-    )
-    dataset = _datasets(args, obs_space, action_space, reward_function)
+    obs_space, action_space, reward_function = _spaces(config)
+    configure_agent([model_gin, train_gin], bindings=config.gin_bindings, tokenizer=config.tokenizer)
+    dataset = _datasets(config, obs_space, action_space, reward_function)
 
     info = RunInfo(
-        observation_space=args.obs_space,
-        action_space=args.action_space,
-        reward_function=args.reward_function,
-        tokenizer=args.tokenizer,
-        formats=sorted(dataset.formats) if hasattr(dataset, "formats") else list(args.formats or []),
+        observation_space=config.obs_space,
+        action_space=config.action_space,
+        reward_function=config.reward_function,
+        tokenizer=config.tokenizer,
+        formats=sorted(dataset.formats),
     )
     experiment = MetamonAMAGOExperiment(
-        run_name=args.run_name,
-        ckpt_base_dir=args.save_dir,
+        run_name=config.run_name,
+        ckpt_base_dir=config.save_dir,
         dataset=dataset,
         obs_space=obs_gym_space(obs_space, action_space),
         action_space=spaces.Discrete(action_space.gym_space.n),
-        epochs=args.epochs,
-        train_batches_per_epoch=args.steps_per_epoch * args.grad_accum,
-        batches_per_update=args.grad_accum,
-        batch_size=args.batch_size_per_gpu,
-        dloader_workers=args.dloader_workers,
-        log_to_wandb=args.log,
-        log_interval=args.log_interval,
-        ckpt_interval=args.ckpt_interval,
+        epochs=config.epochs,
+        train_batches_per_epoch=config.steps_per_epoch * config.grad_accum,
+        batches_per_update=config.grad_accum,
+        batch_size=config.batch_size_per_gpu,
+        dloader_workers=config.dloader_workers,
+        log_to_wandb=config.log,
+        log_interval=config.log_interval,
+        ckpt_interval=config.ckpt_interval,
         val_interval=1 if eval_formats else None,
-        seed=args.seed,
+        seed=config.seed,
     )
-    experiment.configure_validation(
+    validation = BattleValidation(
         info,
         formats=eval_formats,
-        opponents=args.eval_opponents or HEURISTIC_COMPOSITE_BASELINES,
-        battles=args.eval_battles,
-        server_url=args.eval_server_url,
+        opponents=config.eval_opponents or HEURISTIC_COMPOSITE_BASELINES,
+        battles=config.eval_battles,
+        server_url=config.eval_server_url,
     )
+    experiment.configure_validation(validation, close=validation.close)
     info.max_seq_len = experiment.max_seq_len
     if experiment.accelerator.is_main_process:
-        write_run_files(run_dir, info, _gin_inputs(model_gin, train_gin, args.gin_bindings))
+        write_run_files(run_dir, info, _gin_inputs(model_gin, train_gin, config.gin_bindings))
     return experiment
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        experiment = build_experiment(args)
-    except (MetamonError, AmagoError) as error:
-        raise SystemExit(f"error: {error}") from None
+def train_experiment(experiment: MetamonAMAGOExperiment, ckpt: Optional[int] = None) -> None:
+    """Start ``experiment``, resume it at checkpoint epoch ``ckpt`` (if given), learn, close."""
     try:
         experiment.start()
-        if args.ckpt is not None:
-            experiment.load_checkpoint(args.ckpt)
+        if ckpt is not None:
+            experiment.load_checkpoint(ckpt)
         experiment.learn()
     finally:
         experiment.close()
+
+
+def run_training(config: TrainConfig) -> None:
+    """The whole run ``config`` describes: :func:`build_experiment`, then :func:`train_experiment`."""
+    train_experiment(build_experiment(config), config.ckpt)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        config = config_from_argv(argv)
+        experiment = build_experiment(config)
+    except (MetamonError, AmagoError) as error:
+        raise SystemExit(f"error: {error}") from None
+    train_experiment(experiment, config.ckpt)
     return 0
 
 

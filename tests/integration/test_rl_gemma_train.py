@@ -9,7 +9,7 @@ from metamon.data.generate import generate
 from metamon.rl.export_gemma import main as export_main
 from metamon.rl.gemma_tiny import save_tiny_gemma
 from metamon.rl.run_dir import available_epochs, load_agent
-from metamon.rl.train import _parser, build_experiment
+from metamon.rl.train import TrainConfig, build_experiment
 
 FMT = "gen1ou"
 
@@ -33,18 +33,19 @@ def test_tiny_gemma_il_run(showdown_server, tmp_path):
                        seed=0, show_progress=False)
     assert summary.files_written == 8
     gemma = save_tiny_gemma(tmp_path / "gemma")
-    args = _parser().parse_args([
-        "--run_name", "gemma_il", "--save_dir", str(tmp_path / "runs"),
-        "--model_gin_config", "gemma_tiny_agent.gin", "--train_gin_config", "il.gin",
-        "--gin_bindings", f"GemmaTstepEncoder.model_name = '{gemma}'",
-        "--gin_bindings", "GemmaTstepEncoder.tokenizer = 'metamon-gemma-v1'",
-        "--gin_bindings", "MetamonAMAGOExperiment.lr_warmup_steps = 1",
-        "--gin_bindings", "MetamonAMAGOExperiment.learning_rate = 3e-3",
-        "--parsed_replay_dir", str(data), "--formats", FMT, "--epochs", "2", "--steps_per_epoch", "15",
-        "--batch_size_per_gpu", "4", "--dloader_workers", "0", "--ckpt_interval", "1", "--eval_gens",
-        "--seed", "0",
-    ])
-    experiment = build_experiment(args)
+    config = TrainConfig(
+        run_name="gemma_il", save_dir=str(tmp_path / "runs"),
+        model_gin_config="gemma_tiny_agent.gin", train_gin_config="il.gin",
+        gin_bindings=[
+            f"GemmaTstepEncoder.model_name = '{gemma}'",
+            "GemmaTstepEncoder.tokenizer = 'metamon-gemma-v1'",
+            "MetamonAMAGOExperiment.lr_warmup_steps = 1",
+            "MetamonAMAGOExperiment.learning_rate = 3e-3",
+        ],
+        parsed_replay_dir=str(data), formats=[FMT], epochs=2, steps_per_epoch=15,
+        batch_size_per_gpu=4, dloader_workers=0, ckpt_interval=1, eval_gens=[], seed=0,
+    )
+    experiment = build_experiment(config)
     try:
         experiment.start()
         torch.manual_seed(0)

@@ -127,11 +127,12 @@ def test_reduce_critic_ensemble():
 def test_forward_shapes_and_logging(cls, C):
     agent = make_agent(cls, num_critics=C, online_coeff=0.5)
     batch = make_batch()
-    critic_loss, actor_loss = agent(batch, log_step=True)
+    out = agent(batch, log_step=True)
+    critic_loss, actor_loss = out.critic, out.actor
     assert agent.gammas.tolist() == pytest.approx([0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999])
     assert critic_loss.shape == (2, 5, C, 7, 1) and actor_loss.shape == (2, 5, 7, 1)
     assert torch.isfinite(critic_loss).all() and torch.isfinite(actor_loss).all()
-    info = agent.update_info
+    info = out.metrics
     for key in [
         "Policy Per-timestep Entropy (test-time gamma)",
         "Policy Per-timstep Low Prob. (test-time gamma)",
@@ -159,7 +160,8 @@ def test_forward_shapes_and_logging(cls, C):
 def test_imitation_learning_loss_is_negative_log_prob(cls):
     agent = make_agent(cls, fake_filter=True, online_coeff=0.0, offline_coeff=1.0, use_multigamma=False).eval()
     batch = make_batch()
-    critic_loss, actor_loss = agent(batch, log_step=True)
+    out = agent(batch, log_step=True)
+    critic_loss, actor_loss = out.critic, out.actor
     assert critic_loss is None and actor_loss.shape == (2, 5, 1, 1)
     with torch.no_grad():
         probs = agent.actor(encode(agent, batch)).probs[:, :-1, 0]                 # (B, L−1, A)
@@ -167,12 +169,13 @@ def test_imitation_learning_loss_is_negative_log_prob(cls):
     expected = -torch.log(probs.gather(-1, idx))[..., 0]
     valid = valid_step_mask(batch.rl2s)[:, 1:]
     assert torch.allclose(actor_loss[..., 0, 0][valid], expected[valid], atol=1e-6)
-    assert agent.update_info["Filter Mean"] == 1.0
-    assert "Min TD Target" not in agent.update_info
+    assert out.metrics["Filter Mean"] == 1.0
+    assert "Min TD Target" not in out.metrics
 
 
 def _masked_losses(agent, batch):
-    critic_loss, actor_loss = agent(batch, log_step=False)
+    out = agent(batch, log_step=False)
+    critic_loss, actor_loss = out.critic, out.actor
     m = valid_step_mask(batch.rl2s)[:, 1:]
     loss = masked_avg(actor_loss, m[:, :, None, None]) + 10 * masked_avg(critic_loss, m[:, :, None, None, None])
     loss.backward()
@@ -207,7 +210,7 @@ def test_critic_loss_matches_hand_computed_td_target():
     agent = make_agent(num_critics=1, num_critics_td=1, use_multigamma=False, gamma=0.9)  # train mode
     popart_before = copy.deepcopy(agent.popart)
     batch = make_batch()
-    critic_loss, _ = agent(batch, log_step=False)
+    critic_loss = agent(batch, log_step=False).critic
     agent.eval()  # same weights, no further SigmaReparam power-iteration step; no dropout here
     with torch.no_grad():
         s = encode(agent, batch)
@@ -264,16 +267,37 @@ def test_get_actions_shapes_dtype_and_argmax():
     assert sampled.shape == (N, 1, 1) and sampled.dtype == torch.uint8 and int(sampled.max()) < A
 
 
-def test_gin_bindings_resolve_and_agent_binding_skips_multitaskagent():
+def _default_agent(cls):
+    """An agent built with nothing but the structural arguments (critic_type left to the class)."""
+    torch.manual_seed(0)
+    return cls(OBS_SPACE, RL2_SPACE, ACTION_SPACE, 8,
+               partial(FFTstepEncoder, n_layers=1, d_hidden=16, d_output=16),
+               partial(TformerTrajEncoder, d_model=16, n_heads=2, d_ff=32, n_layers=1))
+
+
+def test_multitaskagent_inherits_arguments_with_its_own_defaults():
+    """MultiTaskAgent has Agent's constructor: gin applies MultiTaskAgent.x, then Agent.x, then
+    the class defaults (MultiTaskAgent: online 0, offline 1, K_a 3, NCriticsTwoHot)."""
+    gin.bind_parameter("NCriticsTwoHot.min_return", -30.0)
+    gin.bind_parameter("NCriticsTwoHot.max_return", 30.0)
+    agent, mta = _default_agent(Agent), _default_agent(MultiTaskAgent)
+    assert (agent.online_coeff, agent.offline_coeff, agent.num_actions_for_value_in_actor_loss) == (1.0, 0.1, 1)
+    assert (mta.online_coeff, mta.offline_coeff, mta.num_actions_for_value_in_actor_loss) == (0.0, 1.0, 3)
+    assert type(agent.critics) is NCritics and type(mta.critics) is NCriticsTwoHot
+    assert mta.tau == agent.tau == 0.003
+
     gin.bind_parameter("agent.Agent.tau", 0.5)
     gin.bind_parameter("agent.Agent.online_coeff", 0.7)
+    gin.bind_parameter("agent.Agent.num_critics", 3)
     gin.bind_parameter("amago.agent.MultiTaskAgent.use_multigamma", False)
-    agent = make_agent()
-    assert agent.tau == 0.5 and agent.online_coeff == 0.7 and len(agent.gammas) == 7
-    mta = make_agent(MultiTaskAgent)
-    assert mta.tau == 0.003 and mta.online_coeff == 0.0 and mta.offline_coeff == 1.0
-    assert mta.gammas.tolist() == pytest.approx([0.999])
-    assert mta.num_actions_for_value_in_actor_loss == 3
+    gin.bind_parameter("agent.MultiTaskAgent.num_critics", 5)
+    agent, mta = _default_agent(Agent), _default_agent(MultiTaskAgent)
+    assert agent.tau == 0.5 and agent.online_coeff == 0.7 and len(agent.gammas) == 7 and agent.num_critics == 3
+    assert mta.tau == 0.5 and mta.online_coeff == 0.7           # Agent.x configures the subclass too
+    assert mta.num_critics == 5 and len(mta.critics) == 5        # MultiTaskAgent.x wins over Agent.x
+    assert mta.gammas.tolist() == pytest.approx([0.999])         # ... and never reaches Agent
+    assert mta.offline_coeff == 1.0 and mta.num_actions_for_value_in_actor_loss == 3  # unbound: its defaults
+    assert make_agent(MultiTaskAgent, tau=0.2).tau == 0.2        # explicit arguments win over both
 
 
 def test_bad_configuration_errors():

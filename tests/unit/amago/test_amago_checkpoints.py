@@ -10,6 +10,7 @@ from safetensors import safe_open
 
 from metamon.amago import checkpoints
 from metamon.amago.checkpoints import load_training_state, load_weights, save_training_state, save_weights
+from metamon.amago.run_layout import RunLayout
 from metamon.amago.utils import AmagoError
 
 
@@ -167,3 +168,22 @@ def test_training_state_rejects_other_architecture(tmp_path):
     with pytest.raises(AmagoError, match=r"model\.safetensors"):
         load_training_state(d, model=other, optimizer=other_opt,
                             scheduler=torch.optim.lr_scheduler.LambdaLR(other_opt, lambda s: 1.0))
+
+
+def test_run_layout_paths_and_epochs(tmp_path):
+    layout = RunLayout.of(tmp_path, "myrun")
+    assert layout == RunLayout(str(tmp_path / "myrun")) and layout.run_name == "myrun"
+    assert layout.policy_weights(3) == tmp_path / "myrun/ckpts/policy_weights/policy_epoch_3.safetensors"
+    assert layout.training_state(3) == tmp_path / "myrun/ckpts/training_states/myrun_epoch_3"
+    assert layout.latest_weights == tmp_path / "myrun/ckpts/latest/policy.safetensors"
+    assert layout.config_txt == tmp_path / "myrun/ckpts/config.txt"
+    assert layout.metrics_csv == tmp_path / "myrun/logs/metrics.csv"
+    assert layout.weight_epochs() == layout.training_state_epochs() == []
+    model, opt, sched = _trained()
+    for epoch in (2, 10):
+        save_weights(model, layout.policy_weights(epoch))
+        save_training_state(layout.training_state(epoch), model=model, optimizer=opt, scheduler=sched, extra={})
+    (layout.policy_weights_dir / "policy_epoch_x.safetensors").write_bytes(b"")
+    (layout.training_states_dir / "myrun_epoch_5").mkdir()  # no complete.json: a killed writer
+    (layout.training_states_dir / "other_epoch_7").mkdir()
+    assert layout.weight_epochs() == [2, 10] and layout.training_state_epochs() == [2, 10]

@@ -31,7 +31,7 @@ def _clean_gin():
 
 
 def _tformer_keys(n_layers=2, d_model=16, heads=4, d_ff=32, tstep_dim=10, sigma=True, normformer=True, norm="layer"):
-    """Expected state-dict keys/shapes (amago_core Appendix A)."""
+    """Expected state-dict keys/shapes (AMAGO 3.1.1's layout, so its checkpoints load)."""
     sig = {"gamma": (1,)} if sigma else {}
     norm_params = {"weight", "bias"} if norm == "layer" else {"scale"}
     keys = {"tformer.inp.weight": (d_model, tstep_dim), "tformer.inp.bias": (d_model,)}

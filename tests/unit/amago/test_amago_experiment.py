@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 import _amago_tiny_run as tiny
 from metamon.amago.cli_utils import alias_amago_modules, resolve_gin_file, use_config
-from metamon.amago.loading import RLData_pad_collate, valid_step_mask
+from metamon.amago.loading import MISSING_ACTION_KEY, RLData_pad_collate, valid_step_mask
 from metamon.amago.utils import AmagoError, masked_avg
 
 SCRIPT = Path(__file__).with_name("_amago_tiny_run.py")
@@ -69,7 +69,7 @@ def test_start_writes_layout_and_first_update_runs_at_lr_zero(tmp_path):
     exp.learn()
     rows = list(csv.DictReader(open(tmp_path / "run" / "logs" / "metrics.csv")))
     lrs = [float(r["value"]) for r in rows if r["metric"] == "Learning Rate"]
-    assert lrs == [0.0, 1.5e-3]  # warm-up 2: factor 0, then 1/2 (hazard H8)
+    assert lrs == [0.0, 1.5e-3]  # warm-up 2: factor 0 (the first update runs at lr 0, as AMAGO), then 1/2
     assert {"Actor Grad Norm", "Critic Grad Norm", "TrajEncoder Grad Norm", "TstepEncoder Grad Norm"} <= {
         r["metric"] for r in rows}
     assert rows[0]["key"] == "train-update" and rows[0]["epoch"] == "0"
@@ -81,7 +81,7 @@ def test_start_writes_layout_and_first_update_runs_at_lr_zero(tmp_path):
 # ------------------------------------------------------------------------------------- losses
 
 
-def test_compute_loss_masks_padding_and_hooks(tmp_path):
+def test_compute_loss_masks_padding_and_unknown_actions(tmp_path):
     exp = tiny.make_experiment(tmp_path)
     exp.start()
     torch.manual_seed(0)
@@ -92,7 +92,7 @@ def test_compute_loss_masks_padding_and_hooks(tmp_path):
     exp.policy.eval()  # no dropout: the two forwards below agree
     with torch.no_grad():
         out = exp.compute_loss(batch, log_step=True)
-        _, actor_loss = exp.policy(batch, log_step=False)
+        actor_loss = exp.policy(batch, log_step=False).actor
     assert out["Critic Loss"] == 0.0  # IL: the agent returns no critic loss
     assert out["Sequence Length"] == L and out["Batch Size (in Timesteps)"] == B * (L - 1)
     assert out["Unmasked Batch Size (in Timesteps)"] == int(valid.sum()) < B * (L - 1)
@@ -100,13 +100,9 @@ def test_compute_loss_masks_padding_and_hooks(tmp_path):
     assert torch.allclose(out["Actor Loss"], expected, atol=1e-4)
     assert "Policy Per-timestep Entropy (test-time gamma)" in out  # update_info merged
 
-    class FirstStepOnly(type(exp)):
-        def edit_actor_mask(self, batch, actor_loss, pad_mask):
-            keep = torch.zeros_like(pad_mask)
-            keep[:, 0] = True
-            return pad_mask & keep
-
-    exp.__class__ = FirstStepOnly
+    missing = torch.ones(B, L, 1, dtype=torch.bool)  # every action unknown but the first one
+    missing[:, 0] = False
+    batch.obs[MISSING_ACTION_KEY] = missing
     with torch.no_grad():
         out = exp.compute_loss(batch, log_step=False)
     assert out["Unmasked Batch Size (in Timesteps)"] == B
@@ -134,7 +130,7 @@ def test_gradient_accumulation_averages_micro_batches(tmp_path):
     assert exp.grad_update_counter == 1
     reference.train()
     for b in batches:  # (∇ℓ(b1) + ∇ℓ(b2)) / 2, computed by hand
-        _, actor_loss = reference(b, log_step=False)
+        actor_loss = reference(b, log_step=False).actor
         (masked_avg(actor_loss, valid_step_mask(b.rl2s)[:, 1:, None, None]) / 2).backward()
     ref = {n: p.grad for n, p in reference.named_parameters() if p.grad is not None}
     assert seen.keys() == ref.keys() and len(ref) > 10

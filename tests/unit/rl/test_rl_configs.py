@@ -194,7 +194,8 @@ def test_tiny_agent_trains_on_replays(replay_batch, tmp_path, training, gammas):
     assert isinstance(agent.traj_encoder, TformerTrajEncoder) and agent.emb_dim == 64
     assert isinstance(agent.actor, MetamonMaskedActor) and agent.actor.strict_mask
     assert len(agent.gammas) == gammas and len(agent.critics) == 4
-    critic_loss, actor_loss = agent(batch, log_step=True)
+    out = agent(batch, log_step=True)
+    critic_loss, actor_loss = out.critic, out.actor
     assert actor_loss.shape == (2, 5, gammas, 1) and torch.isfinite(actor_loss).all()
     if training == "il":
         assert critic_loss is None
@@ -222,6 +223,7 @@ def test_small_agents_build_and_run(replay_batch, tmp_path, model, critic, bins)
     assert agent.actor.base.in_layer.out_features == 300
     if bins:
         assert len(agent.critics) == 6 and agent.critics.output_bins == bins
-    critic_loss, actor_loss = agent(batch, log_step=False)
+    out = agent(batch, log_step=False)
+    critic_loss, actor_loss = out.critic, out.actor
     assert actor_loss.shape == (2, 5, 7, 1) and torch.isfinite(actor_loss).all()
     assert torch.isfinite(critic_loss).all()

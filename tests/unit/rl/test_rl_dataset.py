@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from metamon.amago.loading import RLData, RLData_pad_collate
+from metamon.amago.loading import MISSING_ACTION_KEY, RLData, RLData_pad_collate, known_action_mask
 from metamon.data.mixture import MixtureOfDatasets
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.data.trajectory_file import trajectory_filename, write_trajectory
@@ -21,7 +21,7 @@ from metamon.interface import (
     UniversalPokemon,
     UniversalState,
 )
-from metamon.rl import MetamonRLError
+from metamon.rl import MISSING_ACTION_MASK_KEY, MetamonRLError
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
 from metamon.tokenizer import get_tokenizer
 
@@ -106,6 +106,15 @@ def test_trajectory_fields(tmp_path, obs_space):
     assert data.rl2s[0].tolist() == [0.0] * 14
     assert data.rl2s[3, 0].item() == 0.0 and data.rl2s[3, 1 + 7].item() == 1.0
     assert data.rl2s[4, 0].item() == 100.0 and data.rl2s[4, 1 + 10].item() == 1.0
+
+
+def test_missing_actions_leave_the_loss_masks(tmp_path, obs_space):
+    """The dataset's missing actions are what the generic amago loss mask reads."""
+    assert MISSING_ACTION_MASK_KEY == MISSING_ACTION_KEY
+    write_battle(tmp_path)
+    dset = MetamonAMAGODataset(replays(tmp_path, obs_space, DefaultActionSpace()), DefaultActionSpace())
+    batch = RLData_pad_collate([dset.sample_random_trajectory()])
+    assert known_action_mask(batch).tolist() == [[True, False, True, True]]
 
 
 def test_minimal_action_space_folds_tera(tmp_path, obs_space):

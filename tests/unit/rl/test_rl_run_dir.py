@@ -2,11 +2,14 @@
 
 import json
 
+import accelerate
 import gin
 import pytest
 import torch
 
+from metamon.amago import experiment as amago_experiment
 from metamon.amago.checkpoints import save_weights
+from metamon.amago.experiment import Experiment
 from metamon.rl import MetamonRLError
 from metamon.rl.run_dir import (
     CONFIG_FILE,
@@ -142,3 +145,19 @@ def test_max_seq_len_must_agree(tmp_path):
     write_run_files(tmp_path, _info(max_seq_len=16), TINY_GIN.format(d_model=16))
     with pytest.raises(MetamonRLError, match="max_seq_len=8 but the run info says 16"):
         build_agent(RunInfo.load(tmp_path), [tmp_path / CONFIG_FILE])
+
+
+def test_load_agent_builds_no_trainer(tmp_path, monkeypatch):
+    """Inference loading needs neither an Experiment nor an accelerate Accelerator."""
+    run_dir = tmp_path / "tiny"
+    _make_run(run_dir)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("load_agent must not construct a trainer")
+
+    monkeypatch.setattr(accelerate, "Accelerator", forbidden)
+    monkeypatch.setattr(amago_experiment, "Accelerator", forbidden)
+    monkeypatch.setattr(Experiment, "__post_init__", forbidden)
+    agent, info = load_agent(run_dir)
+    assert type(agent.tstep_encoder).__name__ == "MetamonTstepEncoder"
+    assert agent.tstep_encoder.tokenizer_name == info.tokenizer

@@ -1,0 +1,89 @@
+"""Validation battles during training: the ``validate`` callable ``train.py`` gives
+:meth:`MetamonAMAGOExperiment.configure_validation <metamon.rl.experiment.MetamonAMAGOExperiment.configure_validation>`.
+
+``BattleValidation(run_info, formats, opponents, battles, server_url)(policy)`` battles each
+opponent in ``opponents`` ``battles`` times in each format of ``formats`` on a local Showdown
+server (``server_url``, or one it starts on first use and stops in :meth:`close`) and returns,
+per (format, opponent) pair, AMAGO's metric names::
+
+    "Average Win Rate in {format}_vs_{opponent}"       win rate in [0, 1]
+    "Average Valid Actions in {format}_vs_{opponent}"  valid-action fraction in [0, 1]
+
+A format whose battles fail is reported as ``"Validation Errors in {format}" = 1.0`` with a
+warning: a failed validation must not stop training. Nothing (an empty dict) when there are no
+formats, no opponents or ``battles < 1``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Optional, Sequence
+
+import torch
+
+from metamon.rl.evaluate import evaluate_against_baselines
+from metamon.rl.run_dir import RunInfo
+from metamon.server import LocalShowdownServer
+
+__all__ = ["BattleValidation"]
+
+
+class BattleValidation:
+    """Battles against baselines as a validation callable (module docstring).
+
+    ``run_info`` names the observation space, action space, reward function and tokenizer the
+    policy's player needs; ``server_url`` (``host:port``) a running server, ``None`` starts a
+    local one the first time it is needed.
+    """
+
+    def __init__(
+        self,
+        run_info: RunInfo,
+        formats: Sequence[str],
+        opponents: Sequence[str],
+        battles: int,
+        server_url: Optional[str] = None,
+    ):
+        self.run_info = run_info
+        self.formats, self.opponents = list(formats), list(opponents)
+        self.battles, self.server_url = battles, server_url
+        self._server: Optional[LocalShowdownServer] = None
+
+    def __call__(self, policy: torch.nn.Module) -> dict:
+        if not self.formats or not self.opponents or self.battles < 1:
+            return {}
+        metrics = {}
+        server_url = self.server_url or self._local_server_url()
+        for battle_format in self.formats:
+            try:
+                rows = evaluate_against_baselines(
+                    policy,
+                    self.run_info,
+                    battle_format=battle_format,
+                    opponents=self.opponents,
+                    battles=self.battles,
+                    server_url=server_url,
+                    progress=False,
+                )
+            except Exception as error:  # noqa: BLE001 - a failed validation must not kill training
+                warnings.warn(f"validation battles in {battle_format} failed: {error!r}", stacklevel=2)
+                metrics[f"Validation Errors in {battle_format}"] = 1.0
+                continue
+            for row in rows:
+                name = f"{battle_format}_vs_{row['opponent']}"
+                metrics[f"Average Win Rate in {name}"] = row["win_rate"]
+                metrics[f"Average Valid Actions in {name}"] = row["valid_actions"]
+        return metrics
+
+    def _local_server_url(self) -> str:
+        """Start (once) a local Showdown server; :meth:`close` stops it."""
+        if self._server is None:
+            self._server = LocalShowdownServer()
+            self._server.start()
+        return f"127.0.0.1:{self._server.port}"
+
+    def close(self) -> None:
+        """Stop the server this object started, if any."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
