@@ -7,6 +7,10 @@ Against baselines (the default, ``--eval_type heuristic``)::
         [--team_set builtin] [--server_url 127.0.0.1:8000] [--max_concurrent 5] [--greedy] \\
         [--seed 0] [--save_trajectories_to out/] [--json_out results.json] [--device cuda]
 
+The agent can also be named as a player spec: ``--player run:runs/my_run@4`` (the same as
+``--ckpt_dir runs --run_name my_run --ckpt 4``). ``--opponents`` take player specs too: baseline
+names, dotted ``Player`` classes, or other trained runs (``run:runs/other@2``).
+
 ``--formats`` takes full Showdown format ids (``gen1ou``, ``gen9ou``; metamon's ``--gens 1
 --formats ou`` pairs are written ``gen1ou``); an unknown id is a clear error naming it.
 ``--opponents`` defaults to the "heuristic composite" set (PokeEnvHeuristic, Gen1BossAI, Grunt,
@@ -55,10 +59,13 @@ from poke_env.concurrency import POKE_LOOP
 from poke_env.ps_client import AccountConfiguration
 from tqdm import tqdm
 
-from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES, get_baseline, make_player
+from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES
 from metamon.battles import (
     BattleResult,
+    PlayerFactory,
+    PlayerSpec,
     battle_results,
+    check_spec,
     close_players,
     new_finished,
     play_battles,
@@ -72,16 +79,11 @@ from metamon.rl import MetamonRLError
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
 from metamon.rl.run_dir import RunInfo, available_epochs, build_spaces, load_agent, run_path
 from metamon.server import LocalShowdownServer, check_server, server_configuration, unique_username
+from metamon.teams import get_metamon_teams
 
 __all__ = ["evaluate_against_baselines", "evaluate_on_ladder", "format_table", "main"]
 
 DEFAULT_OPPONENTS = list(HEURISTIC_COMPOSITE_BASELINES)
-
-
-def _teams(battle_format: str, team_set: str):
-    from metamon.teams import get_metamon_teams
-
-    return get_metamon_teams(battle_format, team_set)
 
 
 def _policy_player(agent, run_info: RunInfo, battle_format: str, *, batcher, team, sample, seed,
@@ -134,8 +136,9 @@ def evaluate_against_baselines(
 ) -> List[dict]:
     """Play ``battles`` battles of ``agent`` against each opponent in ``battle_format``.
 
-    ``opponents`` are baseline names or dotted ``Player`` paths (default: the heuristic
-    composite set); both sides draw teams from ``team_set``. Opponents are played one after the
+    ``opponents`` are player specs (:class:`metamon.battles.PlayerSpec`: baseline names, dotted
+    ``Player`` paths, trained runs ``run:DIR@N``; default: the heuristic composite set); both
+    sides draw teams from ``team_set``. Opponents are played one after the
     other, ``max_concurrent`` battles at a time, all through one :class:`InferenceBatcher`.
     ``progress(k)`` is called as battles finish (``None``/``False``: no progress reports). The agent's train/eval mode is restored at the
     end (pass the unwrapped module, not a DDP wrapper).
@@ -149,24 +152,23 @@ def evaluate_against_baselines(
     """
     check_format(battle_format)
     opponents = list(opponents) if opponents is not None else list(DEFAULT_OPPONENTS)
-    opponent_classes = [get_baseline(name) for name in opponents]
+    specs = [check_spec(name) for name in opponents]
     if battles < 1 or max_concurrent < 1:
         raise MetamonRLError(f"battles and max_concurrent must be at least 1, got {battles} and {max_concurrent}")
     config = server_configuration(server_url)
     was_training = agent.training
     batcher = InferenceBatcher(agent, capacity=max_concurrent)
+    factory = PlayerFactory(battle_format, server_configuration=config, team_set=team_set,
+                            max_concurrent_battles=max_concurrent, sample=sample, device=batcher.device.type)
     rows = []
     try:
-        for i, (name, cls) in enumerate(zip(opponents, opponent_classes)):
+        for i, (name, spec) in enumerate(zip(opponents, specs)):
             player = _policy_player(
-                agent, run_info, battle_format, batcher=batcher, team=_teams(battle_format, team_set),
+                agent, run_info, battle_format, batcher=batcher, team=get_metamon_teams(battle_format, team_set),
                 sample=sample, seed=None if seed is None else seed + 2 * i, max_concurrent=max_concurrent,
                 config=config, username=unique_username("Policy"), save_trajectories_to=save_trajectories_to,
             )
-            opponent = make_player(
-                cls, battle_format, server_configuration=config, max_concurrent_battles=max_concurrent,
-                team=_teams(battle_format, team_set), seed=None if seed is None else seed + 2 * i + 1,
-            )
+            opponent = factory.build(spec, seed=None if seed is None else seed + 2 * i + 1)
             try:
                 results = play_battles(player, opponent, battles, timeout_s, progress=progress or None)
             finally:
@@ -174,6 +176,7 @@ def evaluate_against_baselines(
                 player.close()
             rows.append(_row(battle_format, name, results, player))
     finally:
+        factory.close()
         batcher.close()
         agent.train(was_training)
     return rows
@@ -203,7 +206,7 @@ def evaluate_on_ladder(
     was_training = agent.training
     batcher = InferenceBatcher(agent, capacity=1)
     player = _policy_player(
-        agent, run_info, battle_format, batcher=batcher, team=_teams(battle_format, team_set), sample=sample,
+        agent, run_info, battle_format, batcher=batcher, team=get_metamon_teams(battle_format, team_set), sample=sample,
         seed=seed, max_concurrent=1, config=server_configuration(server_url), username=username,
         save_trajectories_to=save_trajectories_to,
     )
@@ -264,13 +267,16 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m metamon.rl.evaluate",
         description="Evaluate a trained run against heuristic baselines or on a local ladder.",
     )
-    parser.add_argument("--run_name", required=True)
-    parser.add_argument("--ckpt_dir", required=True, help="the --save_dir the run was trained with")
+    parser.add_argument("--player", default=None,
+                        help="the agent to evaluate as a player spec, run:DIR@EPOCH (or --run_name/--ckpt_dir)")
+    parser.add_argument("--run_name", default=None)
+    parser.add_argument("--ckpt_dir", default=None, help="the --save_dir the run was trained with")
     parser.add_argument("--ckpt", type=int, default=None, help="epoch to load (default: latest)")
     parser.add_argument("--eval_type", choices=("heuristic", "ladder"), default="heuristic")
     parser.add_argument("--formats", nargs="+", default=["gen1ou"], help="full format ids, e.g. gen1ou gen9ou")
     parser.add_argument("--opponents", nargs="+", default=None,
-                        help=f"baseline names (default: {' '.join(DEFAULT_OPPONENTS)})")
+                        help="player specs: baseline names, package.module.Class or run:DIR@EPOCH "
+                        f"(default: {' '.join(DEFAULT_OPPONENTS)})")
     parser.add_argument("--battles", type=int, default=10,
                         help="battles per opponent per format (ladder: battles in total)")
     parser.add_argument("--team_set", default="builtin")
@@ -287,13 +293,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _evaluated_run(args) -> PlayerSpec:
+    """``--player run:DIR@N``, or ``--ckpt_dir``/``--run_name``/``--ckpt``, as a run spec."""
+    if args.player is not None:
+        if args.run_name is not None or args.ckpt_dir is not None or args.ckpt is not None:
+            raise MetamonError("give either --player or --run_name/--ckpt_dir/--ckpt, not both")
+        spec = check_spec(args.player)
+        if spec.kind != "run":
+            raise MetamonError(f"--player must name a trained run (run:DIR@EPOCH), got {args.player!r}")
+        return spec
+    if args.run_name is None or args.ckpt_dir is None:
+        raise MetamonError("name the agent to evaluate: --player run:DIR@EPOCH, or --run_name and --ckpt_dir")
+    return check_spec(PlayerSpec("run", str(run_path(args.ckpt_dir, args.run_name)), args.ckpt))
+
+
 def _check_args(args) -> None:
     if args.battles < 1 or args.max_concurrent < 1:
         raise MetamonError("--battles and --max_concurrent must be at least 1")
     for battle_format in args.formats:
         check_format(battle_format)
     for name in args.opponents or ():
-        get_baseline(name)
+        check_spec(name)
     if args.eval_type == "ladder":
         if args.server_url is None:
             raise MetamonError("--eval_type ladder needs --server_url: the server the other players search on")
@@ -314,12 +334,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import torch
 
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        run_dir = run_path(args.ckpt_dir, args.run_name)
-        agent, info = load_agent(run_dir, args.ckpt, device=device)
+        spec = _evaluated_run(args)
+        run_dir = Path(spec.target)
+        agent, info = load_agent(run_dir, spec.epoch, device=device)
     except MetamonError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    epoch = args.ckpt if args.ckpt is not None else available_epochs(run_dir)[-1]
+    epoch = spec.epoch if spec.epoch is not None else available_epochs(run_dir)[-1]
     if args.seed is not None:
         random.seed(args.seed)
         np.random.seed(args.seed)
@@ -335,7 +356,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             total = args.battles
         else:
             total = args.battles * len(args.formats) * len(args.opponents or DEFAULT_OPPONENTS)
-        with tqdm(total=total, desc=f"{args.run_name} epoch {epoch}", unit="battle") as bar:
+        with tqdm(total=total, desc=f"{run_dir.name} epoch {epoch}", unit="battle") as bar:
             for battle_format in args.formats:
                 common = dict(team_set=args.team_set, sample=not args.greedy, seed=args.seed,
                               save_trajectories_to=args.save_trajectories_to, progress=bar.update)

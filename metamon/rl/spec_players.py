@@ -59,7 +59,7 @@ def check_run_spec(spec: PlayerSpec) -> None:
     if not epochs:
         raise MetamonRLError(f"player spec {spec}: {spec.target} holds no policy checkpoint")
     if spec.epoch is not None and spec.epoch not in epochs:
-        raise MetamonRLError(f"player spec {spec}: no epoch {spec.epoch} in {spec.target} (saved epochs: {epochs})")
+        raise MetamonRLError(f"player spec {spec}: no epoch {spec.epoch} in {spec.target} (available epochs: {epochs})")
 
 
 register_player_kind("run", build_run_player, check_run_spec)

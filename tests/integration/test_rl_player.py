@@ -10,8 +10,11 @@ from poke_env.ps_client import AccountConfiguration
 
 from metamon.amago.checkpoints import save_weights
 from metamon.baselines import make_player
+from metamon.baselines.compete import main as compete_main
 from metamon.battles import close_players, play_battles
+from metamon.data.generate import generate
 from metamon.data.parsed_replay_dset import load_trajectory
+from metamon.data.trajectory_file import parse_trajectory_filename
 from metamon.rl.evaluate import main as evaluate_main
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, build_agent, build_spaces, policy_weights_path, write_run_files
@@ -280,3 +283,47 @@ def test_ladder_mode_pairs_two_agents(tmp_path, showdown_server):
         assert row["opponents"] == [names[1 - i]]
         assert row["valid_action_pct"] == 100.0
     assert rows[0]["win"] + rows[1]["win"] + rows[0]["tie"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# player specs: trained runs in generate, evaluate and compete
+# ---------------------------------------------------------------------------------------------
+def test_generate_evaluate_and_compete_play_run_specs(tmp_path, showdown_server, capsys):
+    runs = tmp_path / "runs"
+    _make_run(runs / "alpha", epoch=1)
+    _make_run(runs / "beta", epoch=3)
+    alpha, beta = f"run:{runs / 'alpha'}@1", f"run:{runs / 'beta'}"
+    url = f"{showdown_server.host}:{showdown_server.port}"
+    out = tmp_path / "data"
+    vs_baseline = generate(alpha, "GymLeader", "gen1ou", 2, out, server_url=url, concurrent=2, seed=0,
+                           show_progress=False)
+    vs_run = generate(alpha, beta, "gen1ou", 2, out, server_url=url, concurrent=2, seed=1, show_progress=False)
+    assert vs_baseline.finished == 2 and vs_run.finished == 2
+    assert vs_baseline.files_written == vs_run.files_written == 4
+
+    files = sorted((out / "gen1ou").iterdir())
+    assert len(files) == 8
+    by_battle = {}
+    for path in files:
+        name = parse_trajectory_filename(path.name)
+        by_battle.setdefault(name.battle_id, []).append(name.player)
+        states, actions = load_trajectory(path)
+        assert len(states) == len(actions) >= 2 and actions[-1] == -1
+    assert sorted(len(players) for players in by_battle.values()) == [2, 2, 2, 2]  # both perspectives
+    players = [p.lower() for pair in by_battle.values() for p in pair]
+    counts = {prefix: sum(p.startswith(prefix) for p in players) for prefix in ("alpha1", "beta", "gymleade")}
+    assert counts == {"alpha1": 4, "beta": 2, "gymleade": 2}  # usernames come from the specs' labels
+
+    rc = evaluate_main(["--player", alpha, "--opponents", "GymLeader", beta, "--formats", "gen1ou",
+                        "--battles", "2", "--max_concurrent", "2", "--server_url", str(showdown_server.port),
+                        "--device", "cpu", "--json_out", str(tmp_path / "eval.json")])
+    assert rc == 0
+    rows = json.loads((tmp_path / "eval.json").read_text())["rows"]
+    assert [r["opponent"] for r in rows] == ["GymLeader", beta]
+    assert all(r["finished"] == 2 and r["error"] == 0 for r in rows)
+    assert json.loads((tmp_path / "eval.json").read_text())["epoch"] == 1
+
+    capsys.readouterr()
+    assert compete_main(["--battle_format", "gen1ou", "--player", beta, "--opponent", alpha, "--battles", "2",
+                         "--concurrent", "2", "--server_url", url]) == 0
+    assert f"{beta}: " in capsys.readouterr().out
