@@ -50,6 +50,13 @@ class ServerPopup:
     username: str
     message: str
 
+    @property
+    def about_a_battle_room(self) -> bool:
+        """True for popups about a command sent to a battle room, e.g. a late ``/choose`` for a
+        battle that a forfeit already ended ("... to the room "battle-gen1ou-12" but it failed
+        because you were not in that room"): they never mean that a new battle was refused."""
+        return 'to the room "battle-' in self.message
+
 
 class _PopupForwarder(logging.Handler):
     # poke-env only logs popups ("Popup message received: ..."); turn them into events.

@@ -184,14 +184,15 @@ class PokeEnvWrapper(gym.Env, ABC):
     # -- event plumbing ---------------------------------------------------------------------
     def _next_event(self, timeout: float) -> Union[Decision, Finished]:
         """The next Decision/Finished of our player. A server popup before the battle started
-        (a rejected team or challenge) raises; later ones are logged."""
+        (a rejected team or challenge) raises; later ones, and popups about commands sent to an
+        earlier battle's room, are logged."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 event = self.player.events.get(timeout=0.25)
                 if not isinstance(event, ServerPopup):
                     return event
-                if not self._states:
+                if not self._states and not event.about_a_battle_room:
                     raise BattleError(
                         f"The server refused to start the {self.battle_format} battle "
                         f"({event.username} was told: {event.message})"
