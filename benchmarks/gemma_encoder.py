@@ -42,7 +42,8 @@ fresh process so peaks do not leak between cases.
 Defaults (chosen so the CPU 270m case is feasible on a 2-vCPU machine): CPU tiny B=4, L=16;
 CPU 270m B=1, L=4 (4 observations of ~430 Gemma tokens: one fp32 pass takes ~20 s (ours) and
 ~45 s (seeds) on one loaded EPYC core; B=2, L=8 takes ~4x that, pass ``--batch 2 --seq_len 8``);
-CUDA B=2, L in {128, 200} (the seeds' recommended batch_size_per_gpu and max_seq_len values). Set ``OMP_NUM_THREADS`` before running on a shared CPU. Examples::
+CUDA B=2, L in {128, 200} (the seeds' recommended batch_size_per_gpu and max_seq_len values).
+Set ``OMP_NUM_THREADS`` before running on a shared CPU. Examples::
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python benchmarks/gemma_encoder.py --size tiny 270m
     python benchmarks/gemma_encoder.py --size 270m --device cuda --batch 1 2 4 --four_bit \\
@@ -225,8 +226,12 @@ def training_windows(data_dir: Path, tokenizer_name: str, batch: int, seq_len: i
     """
     from metamon.amago.loading import RLData_pad_collate, valid_step_mask
     from metamon.data.parsed_replay_dset import ParsedReplayDataset
-    from metamon.interface import (DefaultActionSpace, DefaultShapedReward, TeamPreviewObservationSpace,
-                                   TokenizedObservationSpace)
+    from metamon.interface import (
+        DefaultActionSpace,
+        DefaultShapedReward,
+        TeamPreviewObservationSpace,
+        TokenizedObservationSpace,
+    )
     from metamon.rl.dataset import MetamonAMAGODataset
     from metamon.tokenizer import get_tokenizer
 
@@ -517,8 +522,8 @@ def _cases(args, device: str, model_dirs: dict) -> list[dict]:
         if device == "cuda":
             default_b, default_l = [CUDA_DEFAULTS[0]], list(CUDA_DEFAULTS[1])
         else:
-            b, l = CPU_DEFAULTS.get(size, CPU_DEFAULTS["270m"])
-            default_b, default_l = [b], [l]
+            b, seq_len = CPU_DEFAULTS.get(size, CPU_DEFAULTS["270m"])
+            default_b, default_l = [b], [seq_len]
         for dtype, four_bit in precisions:
             for batch in args.batch or default_b:
                 for seq_len in args.seq_len or default_l:
@@ -544,7 +549,7 @@ def _batches(args, cases: list[dict], tokenizer: str):
             batches[batch, seq_len] = (obs, rl2s)
             sources.append(about)
         return batches, sources
-    n_obs = max(b * l for b, l in shapes)
+    n_obs = max(b * s for b, s in shapes)
     tokens, numbers, source = build_observations(n_obs, tokenizer, args.data)
     n_actions = n_actions_of(DefaultActionSpace())
     for batch, seq_len in shapes:

@@ -117,8 +117,12 @@ def demo_dataset(args) -> None:
     """Generate heuristic battles into ``args.data_dir`` (topping up) and load them back."""
     from metamon.data.generate import count_trajectory_files, generate
     from metamon.data.parsed_replay_dset import ParsedReplayDataset
-    from metamon.interface import (TokenizedObservationSpace, get_action_space, get_observation_space,
-                                   get_reward_function)
+    from metamon.interface import (
+        TokenizedObservationSpace,
+        get_action_space,
+        get_observation_space,
+        get_reward_function,
+    )
     from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
     formats = ["gen1ou", "gen9ou"]

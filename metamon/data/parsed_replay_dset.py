@@ -171,7 +171,9 @@ class ParsedReplayDataset(Dataset):
     ):
         if wins_losses_both not in WINS_LOSSES_BOTH:
             raise UnknownNameError("wins_losses_both value", wins_losses_both, WINS_LOSSES_BOTH)
-        if max_seq_len is not None and (isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or max_seq_len < 1):
+        if max_seq_len is not None and (
+            isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or max_seq_len < 1
+        ):
             raise MetamonError(f"max_seq_len must be a positive int or None, got {max_seq_len!r}")
         for name, value in (("min_rating", min_rating), ("max_rating", max_rating)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -424,7 +426,9 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     )
     from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
-    parser = argparse.ArgumentParser(description="Load every trajectory of a parsed-replay folder once and report problems.")
+    parser = argparse.ArgumentParser(
+        description="Load every trajectory of a parsed-replay folder once and report problems."
+    )
     parser.add_argument("--dset_root", default=None, help="folder with <format>/ folders (default: the cache)")
     parser.add_argument("--formats", nargs="*", default=None)
     parser.add_argument("--obs_space", default="TeamPreviewObservationSpace")

@@ -207,7 +207,7 @@ class PokeEnvWrapper(gym.Env, ABC):
                     raise BattleError(
                         f"No event from the server for {timeout:.0f} s in a {self.battle_format} battle "
                         f"of {self.username} (server {self.server_url}); is the opponent still running?"
-                    )
+                    ) from None
 
     def _forfeit_and_drain(self) -> Finished:
         """Forfeit the battle in progress and wait until the server reports its end."""

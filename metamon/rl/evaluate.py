@@ -140,8 +140,8 @@ def evaluate_against_baselines(
     ``Player`` paths, trained runs ``run:DIR@N``; default: the heuristic composite set); both
     sides draw teams from ``team_set``. Opponents are played one after the
     other, ``max_concurrent`` battles at a time, all through one :class:`InferenceBatcher`.
-    ``progress(k)`` is called as battles finish (``None``/``False``: no progress reports). The agent's train/eval mode is restored at the
-    end (pass the unwrapped module, not a DDP wrapper).
+    ``progress(k)`` is called as battles finish (``None``/``False``: no progress reports). The
+    agent's train/eval mode is restored at the end (pass the unwrapped module, not a DDP wrapper).
 
     Returns one dict per opponent: ``format``, ``opponent``, ``battles``, ``win``/``loss``/
     ``tie``/``error``, ``finished``, ``win_rate``, ``ci_low``/``ci_high`` (95% Wilson),

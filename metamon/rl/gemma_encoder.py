@@ -466,7 +466,8 @@ class GemmaTstepEncoder(TstepEncoder):
         lead = tuple(tokens.shape[:2])
         _check(tuple(numbers.shape) == (*lead, self.n_numbers),
                f"obs['numbers'] must be {(*lead, self.n_numbers)}, got {tuple(numbers.shape)}")
-        _check(tuple(rl2s.shape) == (*lead, self.rl2_dim), f"rl2s must be {(*lead, self.rl2_dim)}, got {tuple(rl2s.shape)}")
+        _check(tuple(rl2s.shape) == (*lead, self.rl2_dim),
+               f"rl2s must be {(*lead, self.rl2_dim)}, got {tuple(rl2s.shape)}")
         _check(not tokens.is_floating_point(), f"obs['text_tokens'] must hold integers, got {tokens.dtype}")
         return tokens.long(), numbers.float()
 

@@ -183,7 +183,9 @@ def showdown_item_words(server_root: Path | None = None) -> set[str]:
 def _installed_showdown_version(package_dir: Path) -> str:
     manifest = package_dir / "package.json"
     if not manifest.is_file():
-        raise MetamonError(f"pokemon-showdown is not installed at {package_dir}; run `npm ci` in {package_dir.parents[1]}")
+        raise MetamonError(
+            f"pokemon-showdown is not installed at {package_dir}; run `npm ci` in {package_dir.parents[1]}"
+        )
     return json.loads(manifest.read_text())["version"]
 
 
@@ -282,10 +284,14 @@ def _first_difference(found: str, expected: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m metamon.tokenizer.build_vocab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m metamon.tokenizer.build_vocab", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--name", required=True, help=f"vocabulary to build; one of {sorted(RECIPES)}")
     parser.add_argument("--check", action="store_true", help="rebuild in memory and verify the committed files")
-    parser.add_argument("--vocab-dir", type=Path, default=VOCAB_DIR, help=f"folder of the vocabulary files (default {VOCAB_DIR})")
+    parser.add_argument(
+        "--vocab-dir", type=Path, default=VOCAB_DIR, help=f"folder of the vocabulary files (default {VOCAB_DIR})"
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:

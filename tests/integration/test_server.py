@@ -57,8 +57,11 @@ def test_cli_start_status_stop(tmp_path):
     from metamon.server import find_free_port
 
     port = str(find_free_port())
-    run = lambda *a: subprocess.run([sys.executable, "-m", "metamon.server", *a, "--port", port],
-                                    capture_output=True, text=True, timeout=120)
+
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "metamon.server", *a, "--port", port],
+                              capture_output=True, text=True, timeout=120)
+
     started = run("start")
     try:
         assert started.returncode == 0, started.stderr

@@ -35,6 +35,7 @@ from metamon.interface import (
     definitely_valid_actions,
     maybe_valid_actions,
 )
+
 from _battle_builders import (
     OPPONENT,
     USERNAME,

@@ -13,9 +13,9 @@ import re
 import shutil
 import tempfile
 import time
-from types import SimpleNamespace
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import lz4.frame
 import numpy as np
@@ -538,7 +538,7 @@ def test_bad_files_are_counted_and_replaced_by_the_next_good_file(tmp_path, obs_
     long_states, long_actions = long_battle(7)
     write(tmp_path, name(0), states, actions)  # index 0
     bad_paths = {}
-    for i, (case, (suffix, body, reason)) in enumerate(BAD_BODIES.items(), start=1):
+    for i, (case, (suffix, body, _reason)) in enumerate(BAD_BODIES.items(), start=1):
         bad_paths[case] = str(write_raw(tmp_path, name(i, suffix=suffix), body))
     last_good = write(tmp_path, name(50), long_states, long_actions)  # sorts after every bad file
     write_raw(tmp_path, "notes.txt", b"hello")

@@ -15,10 +15,10 @@ from metamon.tokenizer import (
     PokemonTokenizer,
     VocabularyError,
     available_tokenizers,
+    build_vocab,
     get_tokenizer,
     vocabulary_to_json,
 )
-from metamon.tokenizer import build_vocab
 
 # DefaultObservationSpace text of a small gen1ou state (87 words).
 GEN1_TEXT = (
@@ -116,7 +116,8 @@ def test_save_load_round_trip(tmp_path):
     path = tmp_path / "vocab.json"
     tok.save_tokens_to_disk(path)
     assert json.loads(path.read_text()) == {"<blank>": 0, "pikachu": 1, "thunderbolt": 2, "electric": 3, "mew": 4}
-    assert path.read_text() == vocabulary_to_json({"mew": 4, "<blank>": 0, "pikachu": 1, "thunderbolt": 2, "electric": 3})
+    shuffled = {"mew": 4, "<blank>": 0, "pikachu": 1, "thunderbolt": 2, "electric": 3}
+    assert path.read_text() == vocabulary_to_json(shuffled)
 
     loaded = PokemonTokenizer()
     loaded.tokenize("stale")

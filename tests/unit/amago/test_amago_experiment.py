@@ -17,10 +17,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import _amago_tiny_run as tiny
 from metamon.amago.cli_utils import alias_amago_modules, resolve_gin_file, use_config
 from metamon.amago.loading import MISSING_ACTION_KEY, RLData_pad_collate, valid_step_mask
 from metamon.amago.utils import AmagoError, masked_avg
+
+import _amago_tiny_run as tiny
 
 SCRIPT = Path(__file__).with_name("_amago_tiny_run.py")
 
@@ -275,5 +276,6 @@ def test_resolve_gin_file(tmp_path):
     assert resolve_gin_file("small", dirs) == tmp_path / "models" / "small.gin"
     assert resolve_gin_file("il.gin", dirs) == tmp_path / "training" / "il.gin"
     assert resolve_gin_file(str(tmp_path / "models" / "small.gin"), []) == tmp_path / "models" / "small.gin"
-    with pytest.raises(AmagoError, match=r"'smal' not found; searched .*models.*training.*available: \['il.gin', 'small.gin'\]"):
+    not_found = r"'smal' not found; searched .*models.*training.*available: \['il.gin', 'small.gin'\]"
+    with pytest.raises(AmagoError, match=not_found):
         resolve_gin_file("smal", dirs)

@@ -96,9 +96,9 @@ def test_every_config_builds_the_same_agent_as_before(model, training):
 
 
 def test_configure_agent_binds_the_tokenizer_unless_the_config_does(tmp_path):
-    configure_agent([CONFIGS / "models" / "tiny_agent.gin", CONFIGS / "training" / "il.gin"], tokenizer="tok-a")
+    configure_agent([MODEL_CONFIG_DIR / "tiny_agent.gin", TRAINING_CONFIG_DIR / "il.gin"], tokenizer="tok-a")
     assert gin.query_parameter("MetamonTstepEncoder.tokenizer") == "tok-a"
-    gemma = CONFIGS / "models" / "gemma_tiny_agent.gin"
+    gemma = MODEL_CONFIG_DIR / "gemma_tiny_agent.gin"
     structure = configure_agent([gemma], tokenizer="tok-a", bindings=["GemmaTstepEncoder.tokenizer = 'tok-b'"])
     assert structure["tstep_encoder_type"] is GemmaTstepEncoder
     assert gin.query_parameter("GemmaTstepEncoder.tokenizer") == "tok-b"
