@@ -45,9 +45,11 @@ server-status: venv
 demo: server
 	$(PY) -m metamon.demo --server_url 127.0.0.1:$(PORT)
 
-# Lint (ruff) before the tests: `make test` fails on the first problem it reports.
+# Lint before the tests (`make test` fails on the first problem): ruff, then the import
+# contracts of pyproject.toml (layers, amago independent of Pokémon, no cycles).
 lint: venv
 	$(VENV)/bin/ruff check metamon tests benchmarks scripts
+	$(VENV)/bin/lint-imports
 
 test: install lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)
