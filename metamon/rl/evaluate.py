@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
+import torch
 from poke_env.concurrency import POKE_LOOP
 from poke_env.ps_client import AccountConfiguration
 from tqdm import tqdm
@@ -331,8 +332,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _check_args(args)
         if args.server_url is not None:
             check_server(args.server_url)
-        import torch
-
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         spec = _evaluated_run(args)
         run_dir = Path(spec.target)

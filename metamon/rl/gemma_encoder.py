@@ -289,7 +289,9 @@ class GemmaTstepEncoder(TstepEncoder):
         self._build_tables()
         self.text_path = self._choose_text_path(text_path)
 
-    # ------------------------------------------------------------------ loading (lazy imports)
+    # ------------------------------------------------------------------ loading
+    # transformers / peft are imported here, not at the top: they are heavy and only a built
+    # encoder needs them (agent_config imports this module to register it with gin).
     def _load_tokenizer(self):
         from transformers import AutoTokenizer
 

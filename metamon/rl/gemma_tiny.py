@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from metamon.rl import MetamonRLError
+from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
 __all__ = ["SIZES", "save_tiny_gemma", "tiny_gemma_config", "train_subword_tokenizer", "main"]
 
@@ -49,7 +50,7 @@ SIZES = ("tiny", "270m")
 
 def tiny_gemma_config(size: str = "tiny"):
     """The ``Gemma3TextConfig`` of ``size`` ("tiny" or "270m"; module docstring)."""
-    from transformers import Gemma3TextConfig
+    from transformers import Gemma3TextConfig  # lazy: transformers is heavy, import the module without it
 
     common = dict(pad_token_id=PAD_ID, eos_token_id=EOS_ID, bos_token_id=BOS_ID)
     if size == "tiny":
@@ -81,6 +82,7 @@ def _training_text(words: Sequence[str], seed: int) -> list[str]:
 def train_subword_tokenizer(words: Sequence[str], seed: int = 0, split_words: bool = True,
                             vocab_size: int = TOKENIZER_VOCAB):
     """A ``PreTrainedTokenizerFast`` (BPE, specials and ``<bos>`` as in the module docstring)."""
+    # lazy: tokenizers/transformers are heavy, import the module without them
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -111,10 +113,9 @@ def save_tiny_gemma(
 
     Same ``seed``, same files. ``"tiny"`` is saved in fp32, ``"270m"`` in bf16 (like the Hub).
     """
+    # lazy: torch/transformers are heavy, import the module without them
     import torch
     from transformers import Gemma3ForCausalLM
-
-    from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
     config = tiny_gemma_config(size)
     words = get_tokenizer(tokenizer or DEFAULT_TOKENIZER).all_words

@@ -45,8 +45,14 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Callable
 
+from poke_env.battle import Effect, Field, MoveCategory, PokemonType, SideCondition, Status, Weather
+from poke_env.battle.move import SPECIAL_MOVES
+from poke_env.data import GenData
+
 from metamon.errors import MetamonError, UnknownNameError
+from metamon.formats import known_formats
 from metamon.names import clean_name, clean_no_numbers, move_name, pokemon_name
+from metamon.server import SHOWDOWN_VERSION, server_dir, showdown_dir
 from metamon.tokenizer.tokenizer import VOCAB_DIR, vocabulary_to_json
 
 __all__ = [
@@ -122,10 +128,6 @@ def _words(values, normalise: Callable[[str], str]) -> set[str]:
 
 def poke_env_words(generations=GENERATIONS) -> dict[str, set[str]]:
     """Words from poke-env's bundled data of ``generations`` and its battle enums, by category."""
-    from poke_env.battle import Effect, Field, MoveCategory, PokemonType, SideCondition, Status, Weather
-    from poke_env.battle.move import SPECIAL_MOVES
-    from poke_env.data import GenData
-
     species, abilities, moves, types, natures = set(), set(), set(), set(), set()
     for gen in generations:
         data = GenData.from_gen(gen)
@@ -163,8 +165,6 @@ def showdown_item_words(server_root: Path | None = None) -> set[str]:
     Runs ``node`` in the server folder (``metamon.server.server_dir()``) and checks that the
     installed ``pokemon-showdown`` is the pinned ``SHOWDOWN_VERSION``.
     """
-    from metamon.server import SHOWDOWN_VERSION, server_dir, showdown_dir
-
     root = Path(server_root) if server_root is not None else server_dir()
     installed = _installed_showdown_version(showdown_dir(root))
     if installed != SHOWDOWN_VERSION:
@@ -191,8 +191,6 @@ def _installed_showdown_version(package_dir: Path) -> str:
 
 def format_tokens() -> set[str]:
     """``<{format}>`` for every singles format the pinned server knows."""
-    from metamon.formats import known_formats
-
     return {f"<{fmt}>" for fmt in known_formats()}
 
 
@@ -227,8 +225,6 @@ def build(name: str) -> tuple[str, str]:
     """Build vocabulary ``name`` in memory: ``(vocabulary JSON text, meta JSON text)``."""
     if name not in RECIPES:
         raise UnknownNameError("vocabulary recipe", name, RECIPES)
-    from metamon.server import SHOWDOWN_VERSION
-
     categories = RECIPES[name]()
     ids = assign_ids(set().union(*categories.values()))
     meta = {

@@ -1,10 +1,11 @@
 import socket
 import subprocess
+import sys
 
 import pytest
 
 from metamon.errors import ServerError
-from metamon.server import LocalShowdownServer, server_answers
+from metamon.server import LocalShowdownServer, find_free_port, server_answers
 
 
 def _listening_addresses(port):
@@ -52,10 +53,6 @@ def test_missing_install_is_a_clear_error(tmp_path):
 
 
 def test_cli_start_status_stop(tmp_path):
-    import sys
-
-    from metamon.server import find_free_port
-
     port = str(find_free_port())
 
     def run(*a):

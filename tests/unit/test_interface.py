@@ -1,6 +1,7 @@
 """metamon.interface on real poke-env 0.16.1 battles (protocol lines + request JSON, no mocks)."""
 
 import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from metamon.interface import (
     definitely_valid_actions,
     maybe_valid_actions,
 )
+from metamon.tokenizer import get_tokenizer
 
 from _battle_builders import (
     OPPONENT,
@@ -792,10 +794,6 @@ def _varied_states(example_state, gen9_state):
 
 def _observation_digest(states) -> str:
     """sha256 over every observation of every space (keys, dtypes, shapes and raw bytes)."""
-    import hashlib
-
-    from metamon.tokenizer import get_tokenizer
-
     tokenized = TokenizedObservationSpace(TeamPreviewObservationSpace(),
                                           get_tokenizer("metamon-gemma-v1"))
     digest = hashlib.sha256()
@@ -826,8 +824,6 @@ def test_observations_are_byte_identical_to_the_reference(example_state, gen9_st
 
 
 def test_tokenized_text_tokens_equal_tokenizing_the_base_text(gen9_state):
-    from metamon.tokenizer import get_tokenizer
-
     tokenizer = get_tokenizer("metamon-gemma-v1")
     base = TeamPreviewObservationSpace()
     text = str(base(gen9_state)["text"])

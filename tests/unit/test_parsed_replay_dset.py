@@ -2,6 +2,7 @@
 
 import builtins
 import copy
+import gc
 import io
 import json
 import logging
@@ -21,10 +22,12 @@ import lz4.frame
 import numpy as np
 import pytest
 
+import metamon.data.mixture as mixture_module
 from metamon.data.mixture import MixtureOfDatasets
 from metamon.data.parsed_replay_dset import (
     ParsedReplayDataset,
     TrajectoryFileError,
+    _main,
     build_state,
     load_trajectory,
     parse_name_date,
@@ -742,8 +745,6 @@ def test_mixture_is_seeded():
 
 
 def test_mixture_workers_draw_differently(monkeypatch):
-    import metamon.data.mixture as mixture_module
-
     parts = [list(range(100)), list(range(100, 200))]
     sequences = []
     for worker in (SimpleNamespace(id=0, seed=11), SimpleNamespace(id=1, seed=12), SimpleNamespace(id=0, seed=11)):
@@ -786,8 +787,6 @@ def test_mixture_of_parsed_replay_datasets(tmp_path, obs_space, tokenizer):
 
 
 def test_command_line_check(tmp_path, capsys):
-    from metamon.data.parsed_replay_dset import _main
-
     write(tmp_path, name(0), *battle())
     write_raw(tmp_path, name(1), b"junk")
     assert _main(["--dset_root", str(tmp_path), "--formats", FMT]) == 0
@@ -797,8 +796,6 @@ def test_command_line_check(tmp_path, capsys):
 
 
 def test_loading_pauses_the_cycle_collector_and_restores_it(tmp_path, obs_space, monkeypatch):
-    import gc
-
     states, actions = battle()
     write(tmp_path, name(1), states, actions)
     dset = dataset(obs_space, tmp_path, strict=True)

@@ -12,7 +12,10 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
+import huggingface_hub
 import pytest
+from huggingface_hub.errors import EntryNotFoundError
 
 from metamon.errors import MetamonError, ServerError, TeamError, UnknownNameError
 from metamon.hub import (
@@ -349,8 +352,6 @@ def test_official_set_offline_error(tmp_path, monkeypatch):
 
 def fake_hub(monkeypatch, archive=None, error=None):
     """Replace huggingface_hub.hf_hub_download: copy ``archive`` into local_dir, or raise."""
-    import huggingface_hub
-
     calls = []
 
     def fake_download(**kwargs):
@@ -390,9 +391,6 @@ def test_download_teams_through_the_hub_api(tmp_path, monkeypatch):
 
 
 def test_hub_errors_become_metamon_errors(tmp_path, monkeypatch):
-    import httpx
-    from huggingface_hub.errors import EntryNotFoundError
-
     monkeypatch.setenv("METAMON_CACHE_DIR", str(tmp_path))
     fake_hub(monkeypatch, error=EntryNotFoundError("404"))
     no_file = "The Hugging Face Hub has no 'paper_variety/gen9ou.tar.gz' at revision 'v4'"

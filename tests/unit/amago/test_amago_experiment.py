@@ -251,7 +251,7 @@ def test_use_config_errors_name_the_binding_or_file(tmp_path):
 def test_gin_file_with_amago_imports_parses_and_later_files_win(tmp_path):
     gin.clear_config()
     assert alias_amago_modules() is True
-    import amago.agent
+    import amago.agent  # only importable once alias_amago_modules() has run (what this test checks)
 
     assert amago.agent.Agent is tiny.Agent
     model = tmp_path / "model.gin"

@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from metamon.amago.cli_utils import use_config
 from metamon.amago.loading import RLData_pad_collate
+from metamon.amago.nets.traj_encoders import TformerTrajEncoder
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.data.trajectory_file import trajectory_filename, write_trajectory
 from metamon.interface import (
@@ -25,6 +26,10 @@ from metamon.interface import (
     UniversalState,
 )
 from metamon.rl import MODEL_CONFIG_DIR
+from metamon.rl.actors import MetamonMaskedActor
+from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
+from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.tstep_encoders import MetamonTstepEncoder
 from metamon.tokenizer import get_tokenizer
 
 CONFIGS = MODEL_CONFIG_DIR.parent
@@ -157,8 +162,6 @@ def battle_states(n):
 @pytest.fixture(scope="module")
 def replay_batch(tmp_path_factory):
     """A padded batch of two battles (6 and 4 states) from MetamonAMAGODataset."""
-    from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
-
     root = tmp_path_factory.mktemp("replays")
     for i, (n, actions) in enumerate(((6, [0, 1, -1, 4, 0, -1]), (4, [1, 0, 4, -1]))):
         name = trajectory_filename(f"{FMT}-{i}", "alice", "bob", True, date=datetime(2025, 10, 27))
@@ -172,8 +175,6 @@ def replay_batch(tmp_path_factory):
 
 def build(model, training, obs_space, tmp_path):
     parse(model, training)
-    from metamon.rl.experiment import MetamonAMAGOExperiment
-
     experiment = MetamonAMAGOExperiment(
         run_name="test", ckpt_base_dir=str(tmp_path), dataset=None, obs_space=obs_space,
         action_space=spaces.Discrete(13),
@@ -184,10 +185,6 @@ def build(model, training, obs_space, tmp_path):
 
 @pytest.mark.parametrize("training,gammas", [("il", 1), ("binary_rl", 7)])
 def test_tiny_agent_trains_on_replays(replay_batch, tmp_path, training, gammas):
-    from metamon.amago.nets.traj_encoders import TformerTrajEncoder
-    from metamon.rl.actors import MetamonMaskedActor
-    from metamon.rl.tstep_encoders import MetamonTstepEncoder
-
     batch, obs_space = replay_batch
     agent = build("tiny_agent", training, obs_space, tmp_path)
     assert isinstance(agent.tstep_encoder, MetamonTstepEncoder) and agent.tstep_encoder.emb_dim == 64
