@@ -8,8 +8,8 @@ CUDA, model FLOP utilisation. Two implementations see the same batch and the sam
 * ``ours``: :class:`metamon.rl.gemma_encoder.GemmaTstepEncoder` as configured by gin defaults
   (text backbone only, last hidden state only, word-id -> Gemma-id table gathered on the device,
   padding timesteps skipped, each distinct observation text run once per batch).
-* ``seeds``: :class:`SeedsGemmaTstepEncoder` below, a re-implementation of the seeds' encoder
-  (seeds_rl_extensions.md section 1.1): ``AutoModelForCausalLM`` (full-vocabulary logits computed
+* ``seeds``: :class:`SeedsGemmaTstepEncoder` below, a re-implementation of the seeds'
+  ``GemmaTstepEncoder`` (metamon's ``il/gemma_model.py``): ``AutoModelForCausalLM`` (full-vocabulary logits computed
   for every token), ``output_hidden_states=True``, a Python loop over the B*L timesteps that
   decodes word ids to words and joins them into a string, HF re-tokenisation of the B*L strings
   (``padding=True, truncation=True, max_length=512``), mean pooling over every token incl. BOS.
@@ -248,7 +248,7 @@ def training_windows(data_dir: Path, tokenizer_name: str, batch: int, seq_len: i
 
 
 # ---------------------------------------------------------------------------------------------
-# the seeds' encoder, re-implemented from its description (seeds_rl_extensions.md section 1.1)
+# the seeds' encoder (metamon's il/gemma_model.py GemmaTstepEncoder), re-implemented from its description
 # ---------------------------------------------------------------------------------------------
 
 
@@ -587,7 +587,7 @@ def main(argv=None) -> int:
         raise SystemExit("--device cuda: torch sees no CUDA device")
     if args.four_bit and device != "cuda":
         raise SystemExit("--four_bit needs --device cuda: bitsandbytes' CPU 4-bit matmul has no autograd "
-                         "kernel and silently drops gradients (ml_stack.md section 5)")
+                         "kernel and silently drops gradients")
     if args.windows and args.data is None:
         raise SystemExit("--windows needs --data (a folder of trajectory files)")
     tokenizer = args.tokenizer or DEFAULT_TOKENIZER

@@ -23,8 +23,9 @@ added at the start (Gemma's convention): ``"a b"`` -> pieces of ``"a"`` then pie
 test the encoder's slower tokenizer path).
 
 Sizes: ``"tiny"`` = vocab 2048, hidden 64, FFN 128, 2 layers (sliding, full), 2 query heads,
-1 KV head, head_dim 32, sliding window 16 (ml_stack.md section 3); ``"270m"`` = the real
-google/gemma-3-270m configuration (vocab 262144, hidden 640, 18 layers, ...; section 2).
+1 KV head, head_dim 32, sliding window 16 (head_dim, query_pre_attn_scalar, intermediate_size
+and layer_types must be set: their defaults do not follow hidden_size); ``"270m"`` = the real
+google/gemma-3-270m configuration (vocab 262144, hidden 640, 18 layers, ...).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python -m metamon.tokenizer.build_vocab --name metamon-gemma-v1          # write it (once)
     python -m metamon.tokenizer.build_vocab --name metamon-gemma-v1 --check  # verify it
 
-A vocabulary is every word metamon's observation spaces can write (§1.9 of the behaviour notes),
+A vocabulary is every word metamon's observation spaces (``metamon.interface``) can write,
 normalised exactly as the observation spaces normalise it:
 
 ========================  =====================================================  ===================

@@ -57,7 +57,7 @@ ALL_SPACES = [
     OpponentMoveObservationSpace,
 ]
 
-# metamon_format_examples.md, Example 2, word for word
+# "Example 2": metamon's DefaultObservationSpace text for gen1_example_battle(), word for word
 EXAMPLE_2_TEXT = (
     "<gen1ou> <anychoice> <player> alakazam unknownitem noability notype psychic noeffect "
     "nostatus <move> psychic psychic special <move> recover normal status <move> seismictoss "
@@ -136,7 +136,7 @@ def test_consistent_orders_reject_other_types():
 
 
 # ---------------------------------------------------------------------------------------------
-# Example 2 (gen1ou) word for word, number by number
+# Example 2 (gen1_example_battle, gen1ou) word for word, number by number
 # ---------------------------------------------------------------------------------------------
 
 
