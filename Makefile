@@ -1,6 +1,6 @@
 # metamon-gemma: set-up and the two commands users run first.
 #   make demo    install everything, start the local Showdown server, run the demo job
-#   make test    install everything, run the whole test suite (it starts its own servers)
+#   make test    install everything, lint, run the whole test suite (it starts its own servers)
 # Needs only python3 (>= 3.10), node/npm and make.
 
 PYTHON ?= python3
@@ -15,7 +15,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
 
-.PHONY: install venv server-install server server-stop server-status demo test test-unit bench clean
+.PHONY: install venv server-install server server-stop server-status demo lint test test-unit bench clean
 
 install: venv server-install
 
@@ -45,7 +45,13 @@ server-status: venv
 demo: server
 	$(PY) -m metamon.demo --server_url 127.0.0.1:$(PORT)
 
-test: install
+# Lint before the tests (`make test` fails on the first problem): ruff, then the import
+# contracts of pyproject.toml (layers, amago independent of Pokémon, no cycles).
+lint: venv
+	$(VENV)/bin/ruff check metamon tests benchmarks scripts
+	$(VENV)/bin/lint-imports
+
+test: install lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-unit: venv

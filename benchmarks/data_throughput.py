@@ -13,11 +13,11 @@ Measures, over the same files:
 * ``obs``: the observation pass alone on pre-built states (the part owned by the interface);
 
 and prints timesteps/s of each (states per CPU second), the ratio ``item / raw`` (target >=
-0.5) and, for reference, ``item / raw_reader``. Timing is per file: in each of ``--repeats`` rounds every phase processes file ``i`` in a
-random order before any phase moves on to file ``i + 1``, and each (phase, file) keeps its
-fastest round; the rate is timesteps / the sum of those minima. On a shared machine a busy
-moment then hits every phase alike and is discarded file by file (the minimum of whole passes,
-the earlier method, penalised the longest pass most).
+0.5) and, for reference, ``item / raw_reader``. Timing is per file: in each of ``--repeats``
+rounds every phase processes file ``i`` in a random order before any phase moves on to file
+``i + 1``, and each (phase, file) keeps its fastest round; the rate is timesteps / the sum of
+those minima. On a shared machine a busy moment then hits every phase alike and is discarded
+file by file (the minimum of whole passes, the earlier method, penalised the longest pass most).
 It also times indexing ``--index_files`` empty files with valid names (listing never opens a
 file, so empty files are enough).
 
@@ -96,13 +96,15 @@ GEN1 = {
 }
 GEN9 = {
     "gholdengo": ("ghost steel", (60, 133, 95, 91, 84, 87), ["makeitrain", "shadowball", "nastyplot", "recover"]),
-    "greattusk": ("fighting ground", (131, 53, 131, 53, 87, 115), ["headlongrush", "rapidspin", "closecombat", "stealthrock"]),
+    "greattusk": ("fighting ground", (131, 53, 131, 53, 87, 115),
+                  ["headlongrush", "rapidspin", "closecombat", "stealthrock"]),
     "kingambit": ("dark steel", (135, 60, 120, 85, 50, 100), ["kowtowcleave", "suckerpunch", "swordsdance", "protect"]),
     "dragapult": ("dragon ghost", (120, 100, 75, 75, 142, 88), ["dragondarts", "shadowball", "uturn", "willowisp"]),
     "garganacl": ("notype rock", (100, 45, 130, 90, 35, 100), ["saltcure", "protect", "stealthrock", "bodypress"]),
     "corviknight": ("flying steel", (87, 53, 105, 85, 67, 98), ["bravebird", "roost", "uturn", "bodypress"]),
     "heatran": ("fire steel", (90, 130, 106, 106, 77, 91), ["earthpower", "taunt", "stealthrock", "protect"]),
-    "ironvaliant": ("fairy fighting", (130, 120, 90, 60, 116, 74), ["moonblast", "closecombat", "swordsdance", "taunt"]),
+    "ironvaliant": ("fairy fighting", (130, 120, 90, 60, 116, 74),
+                    ["moonblast", "closecombat", "swordsdance", "taunt"]),
     "roaringmoon": ("dark dragon", (139, 55, 71, 101, 119, 105), ["dragondance", "kowtowcleave", "roost", "uturn"]),
 }
 GEN9_ITEMS = ["leftovers", "choicescarf", "boosterenergy", "heavydutyboots", "rockyhelmet", "airballoon"]
@@ -280,7 +282,8 @@ def measure_indexing(n_files: int) -> dict:
         folder.mkdir()
         start = time.perf_counter()
         for i in range(n_files):
-            name = f"gen9ou-{i}_{1000 + i % 900}_player{i}_vs_opponent_10-27-2025-14:03:11_{'WIN' if i % 2 else 'LOSS'}.json.lz4"
+            result = "WIN" if i % 2 else "LOSS"
+            name = f"gen9ou-{i}_{1000 + i % 900}_player{i}_vs_opponent_10-27-2025-14:03:11_{result}.json.lz4"
             os.close(os.open(folder / name, os.O_CREAT | os.O_WRONLY, 0o644))
         created = time.perf_counter() - start
         obs_space = TeamPreviewObservationSpace()

@@ -8,8 +8,8 @@ CUDA, model FLOP utilisation. Two implementations see the same batch and the sam
 * ``ours``: :class:`metamon.rl.gemma_encoder.GemmaTstepEncoder` as configured by gin defaults
   (text backbone only, last hidden state only, word-id -> Gemma-id table gathered on the device,
   padding timesteps skipped, each distinct observation text run once per batch).
-* ``seeds``: :class:`SeedsGemmaTstepEncoder` below, a re-implementation of the seeds' encoder
-  (seeds_rl_extensions.md section 1.1): ``AutoModelForCausalLM`` (full-vocabulary logits computed
+* ``seeds``: :class:`SeedsGemmaTstepEncoder` below, a re-implementation of the seeds'
+  ``GemmaTstepEncoder`` (metamon's ``il/gemma_model.py``): ``AutoModelForCausalLM`` (full-vocabulary logits computed
   for every token), ``output_hidden_states=True``, a Python loop over the B*L timesteps that
   decodes word ids to words and joins them into a string, HF re-tokenisation of the B*L strings
   (``padding=True, truncation=True, max_length=512``), mean pooling over every token incl. BOS.
@@ -42,7 +42,8 @@ fresh process so peaks do not leak between cases.
 Defaults (chosen so the CPU 270m case is feasible on a 2-vCPU machine): CPU tiny B=4, L=16;
 CPU 270m B=1, L=4 (4 observations of ~430 Gemma tokens: one fp32 pass takes ~20 s (ours) and
 ~45 s (seeds) on one loaded EPYC core; B=2, L=8 takes ~4x that, pass ``--batch 2 --seq_len 8``);
-CUDA B=2, L in {128, 200} (the seeds' recommended batch_size_per_gpu and max_seq_len values). Set ``OMP_NUM_THREADS`` before running on a shared CPU. Examples::
+CUDA B=2, L in {128, 200} (the seeds' recommended batch_size_per_gpu and max_seq_len values).
+Set ``OMP_NUM_THREADS`` before running on a shared CPU. Examples::
 
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 python benchmarks/gemma_encoder.py --size tiny 270m
     python benchmarks/gemma_encoder.py --size 270m --device cuda --batch 1 2 4 --four_bit \\
@@ -81,14 +82,33 @@ from typing import Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+from gymnasium import spaces
+from poke_env.battle import Pokemon
+from poke_env.teambuilder import Teambuilder
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from metamon.amago.loading import RLData_pad_collate, valid_step_mask  # noqa: E402
 from metamon.amago.nets.tstep_encoders import TstepEncoder  # noqa: E402
 from metamon.amago.nets.utils import symlog  # noqa: E402
+from metamon.data.parsed_replay_dset import ParsedReplayDataset  # noqa: E402
+from metamon.data.trajectory_file import TRAJECTORY_SUFFIXES, read_trajectory  # noqa: E402
+from metamon.interface import (  # noqa: E402
+    DefaultActionSpace,
+    DefaultShapedReward,
+    TeamPreviewObservationSpace,
+    TokenizedObservationSpace,
+    UniversalMove,
+    UniversalPokemon,
+    UniversalState,
+)
+from metamon.rl.dataset import MetamonAMAGODataset, n_actions_of, obs_gym_space  # noqa: E402
+from metamon.rl.gemma_encoder import GemmaTstepEncoder  # noqa: E402
+from metamon.rl.gemma_tiny import save_tiny_gemma  # noqa: E402
+from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer  # noqa: E402
 
 PATHS = ("ours", "seeds")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -106,11 +126,6 @@ CUDA_DEFAULTS = (2, (128, 200))
 
 def _generated_states(n: int, seed: int) -> list:
     """``n`` distinct gen9ou ``UniversalState``s built from the built-in teams (see docstring)."""
-    from poke_env.battle import Pokemon
-    from poke_env.teambuilder import Teambuilder
-
-    from metamon.interface import UniversalMove, UniversalPokemon, UniversalState
-
     team_dir = ROOT / "metamon" / "teams" / "builtin" / "gen9ou"
     teams = []
     for path in sorted(team_dir.iterdir()):
@@ -150,9 +165,6 @@ def _generated_states(n: int, seed: int) -> list:
 
 def _recorded_states(data_dir: Path, n: int) -> list[list]:
     """Up to ``n`` states from the trajectory files below ``data_dir``, grouped per battle."""
-    from metamon.data.trajectory_file import TRAJECTORY_SUFFIXES, read_trajectory
-    from metamon.interface import UniversalState
-
     files = sorted(p for p in data_dir.rglob("*") if p.name.endswith(TRAJECTORY_SUFFIXES))
     if not files:
         raise SystemExit(f"--data {data_dir}: no trajectory files (*.json.lz4 / *.json) below it")
@@ -168,9 +180,6 @@ def _recorded_states(data_dir: Path, n: int) -> list[list]:
 
 def build_observations(n: int, tokenizer_name: str, data_dir: Optional[Path], seed: int = 0):
     """``n`` tokenized observations: (text_tokens int64 (n, W), numbers float32 (n, N), source)."""
-    from metamon.interface import TeamPreviewObservationSpace, TokenizedObservationSpace
-    from metamon.tokenizer import get_tokenizer
-
     space = TokenizedObservationSpace(TeamPreviewObservationSpace(), get_tokenizer(tokenizer_name))
     if data_dir is not None:
         battles, source = _recorded_states(data_dir, n), f"trajectories under {data_dir}"
@@ -223,13 +232,6 @@ def training_windows(data_dir: Path, tokenizer_name: str, batch: int, seq_len: i
 
     Returns (obs {"text_tokens", "numbers"} numpy (B, T, .), rl2s (B, T, A+1), description).
     """
-    from metamon.amago.loading import RLData_pad_collate, valid_step_mask
-    from metamon.data.parsed_replay_dset import ParsedReplayDataset
-    from metamon.interface import (DefaultActionSpace, DefaultShapedReward, TeamPreviewObservationSpace,
-                                   TokenizedObservationSpace)
-    from metamon.rl.dataset import MetamonAMAGODataset
-    from metamon.tokenizer import get_tokenizer
-
     random.seed(seed)
     space = TokenizedObservationSpace(TeamPreviewObservationSpace(), get_tokenizer(tokenizer_name))
     replays = ParsedReplayDataset(space, DefaultActionSpace(), DefaultShapedReward(), dset_root=data_dir)
@@ -246,7 +248,7 @@ def training_windows(data_dir: Path, tokenizer_name: str, batch: int, seq_len: i
 
 
 # ---------------------------------------------------------------------------------------------
-# the seeds' encoder, re-implemented from its description (seeds_rl_extensions.md section 1.1)
+# the seeds' encoder (metamon's il/gemma_model.py GemmaTstepEncoder), re-implemented from its description
 # ---------------------------------------------------------------------------------------------
 
 
@@ -273,6 +275,7 @@ class SeedsGemmaTstepEncoder(TstepEncoder):
                  lora_r: int, lora_alpha: int, lora_dropout: float, extra_emb_dim: int = 18,
                  numerical_emb_dim: int = 256, dropout: float = 0.05):
         super().__init__(obs_space, rl2_space)
+        # lazy: peft/transformers are heavy and only the seeds' path needs them here
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
@@ -385,9 +388,6 @@ def _copy_matching(src: nn.Module, dst: nn.Module, anchor: str) -> int:
 
 def build_encoder(case: dict, obs_space, rl2_space):
     """Our encoder, or the seeds' with LoRA and numeric weights copied from ours."""
-    from metamon.rl.gemma_encoder import GemmaTstepEncoder
-    from metamon.tokenizer import get_tokenizer
-
     dtype = {"fp32": "float32", "bf16": "bfloat16"}[case["dtype"]]
     torch.manual_seed(0)
     ours = GemmaTstepEncoder(obs_space, rl2_space, tokenizer=case["tokenizer"], model_name=case["model_dir"],
@@ -408,12 +408,6 @@ def build_encoder(case: dict, obs_space, rl2_space):
 
 def run_case(case: dict) -> dict:
     """Time ``case["repeats"]`` forward+backward passes after one warm-up pass (fresh process)."""
-    from gymnasium import spaces
-
-    from metamon.interface import DefaultActionSpace, TeamPreviewObservationSpace, TokenizedObservationSpace
-    from metamon.rl.dataset import n_actions_of, obs_gym_space
-    from metamon.tokenizer import get_tokenizer
-
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if case["threads"]:
         torch.set_num_threads(case["threads"])
@@ -517,8 +511,8 @@ def _cases(args, device: str, model_dirs: dict) -> list[dict]:
         if device == "cuda":
             default_b, default_l = [CUDA_DEFAULTS[0]], list(CUDA_DEFAULTS[1])
         else:
-            b, l = CPU_DEFAULTS.get(size, CPU_DEFAULTS["270m"])
-            default_b, default_l = [b], [l]
+            b, seq_len = CPU_DEFAULTS.get(size, CPU_DEFAULTS["270m"])
+            default_b, default_l = [b], [seq_len]
         for dtype, four_bit in precisions:
             for batch in args.batch or default_b:
                 for seq_len in args.seq_len or default_l:
@@ -533,9 +527,6 @@ def _cases(args, device: str, model_dirs: dict) -> list[dict]:
 def _batches(args, cases: list[dict], tokenizer: str):
     """{(B, L): (obs, rl2s)} for every case shape (the same batch for both paths), and what
     each batch is made of (lines to print)."""
-    from metamon.interface import DefaultActionSpace
-    from metamon.rl.dataset import n_actions_of
-
     shapes = sorted({(c["batch"], c["seq_len"]) for c in cases})
     batches, sources = {}, []
     if args.windows:
@@ -544,7 +535,7 @@ def _batches(args, cases: list[dict], tokenizer: str):
             batches[batch, seq_len] = (obs, rl2s)
             sources.append(about)
         return batches, sources
-    n_obs = max(b * l for b, l in shapes)
+    n_obs = max(b * s for b, s in shapes)
     tokens, numbers, source = build_observations(n_obs, tokenizer, args.data)
     n_actions = n_actions_of(DefaultActionSpace())
     for batch, seq_len in shapes:
@@ -589,9 +580,6 @@ def _format_table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from metamon.rl.gemma_tiny import save_tiny_gemma
-    from metamon.tokenizer import DEFAULT_TOKENIZER
-
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -599,7 +587,7 @@ def main(argv=None) -> int:
         raise SystemExit("--device cuda: torch sees no CUDA device")
     if args.four_bit and device != "cuda":
         raise SystemExit("--four_bit needs --device cuda: bitsandbytes' CPU 4-bit matmul has no autograd "
-                         "kernel and silently drops gradients (ml_stack.md section 5)")
+                         "kernel and silently drops gradients")
     if args.windows and args.data is None:
         raise SystemExit("--windows needs --data (a folder of trajectory files)")
     tokenizer = args.tokenizer or DEFAULT_TOKENIZER

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(cmd: list[str]) -> float:
     print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
     start = time.monotonic()
-    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    subprocess.run(cmd, check=True, cwd=ROOT, env=env)
     return time.monotonic() - start
 
 

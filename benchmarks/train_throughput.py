@@ -65,8 +65,9 @@ def main(argv=None) -> int:
     per_batch = statistics.mean(timesteps)
     print(f"model {args.model_gin_config} ({n_params:,} params), batch {args.batch_size}, "
           f"{per_batch:.0f} timesteps per batch (incl. padding), torch threads {torch.get_num_threads()}")
-    print(f"data:   {statistics.median(data_s):.3f} s/batch -> {per_batch / statistics.median(data_s):,.0f} timesteps/s")
-    print(f"update: {statistics.median(update_s):.3f} s/batch -> {per_batch / statistics.median(update_s):,.0f} timesteps/s")
+    for label, seconds in (("data:  ", data_s), ("update:", update_s)):
+        median = statistics.median(seconds)
+        print(f"{label} {median:.3f} s/batch -> {per_batch / median:,.0f} timesteps/s")
     return 0
 
 

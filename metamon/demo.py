@@ -18,7 +18,15 @@ import shlex
 import sys
 import time
 
+from metamon.data.generate import count_trajectory_files, generate
+from metamon.data.parsed_replay_dset import ParsedReplayDataset
+from metamon.env.rollout import play_episodes, random_policy, summarize
+from metamon.env.wrappers import BattleAgainstBaseline
 from metamon.errors import MetamonError
+from metamon.formats import is_random_battle
+from metamon.interface import TokenizedObservationSpace, get_action_space, get_observation_space, get_reward_function
+from metamon.rl import evaluate, train
+from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
 DEFAULT_MATCHUPS = [
     ("gen1ou", "RandomBaseline"),
@@ -42,10 +50,6 @@ def main(argv=None) -> int:
     p.add_argument("--train_steps", type=int, default=300, help="updates for the demo agent (0: skip)")
     p.add_argument("--eval_battles", type=int, default=20, help="evaluation battles per opponent")
     args = p.parse_args(argv)
-
-    from metamon.env.rollout import play_episodes, random_policy, summarize
-    from metamon.env.wrappers import BattleAgainstBaseline
-    from metamon.formats import is_random_battle
 
     rows = []
     try:
@@ -92,8 +96,6 @@ def _run(module, argv: list) -> None:
 
 def demo_agent(args) -> None:
     """Train a tiny imitation agent on the demo data, then battle baselines with it."""
-    from metamon.rl import evaluate, train
-
     run_name = time.strftime("demo-%Y%m%d-%H%M%S")
     _run(train, [
         "--run_name", run_name, "--save_dir", args.save_dir,
@@ -115,12 +117,6 @@ def demo_agent(args) -> None:
 
 def demo_dataset(args) -> None:
     """Generate heuristic battles into ``args.data_dir`` (topping up) and load them back."""
-    from metamon.data.generate import count_trajectory_files, generate
-    from metamon.data.parsed_replay_dset import ParsedReplayDataset
-    from metamon.interface import (TokenizedObservationSpace, get_action_space, get_observation_space,
-                                   get_reward_function)
-    from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
-
     formats = ["gen1ou", "gen9ou"]
     for battle_format in formats:
         missing = args.demo_battles - count_trajectory_files(args.data_dir, battle_format) // 2

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from metamon.errors import UnknownNameError
+from metamon.server import SHOWDOWN_VERSION, server_dir
 
 _FORMATS_FILE = Path(__file__).parent / "data" / "showdown_formats.json"
 
@@ -60,8 +61,6 @@ console.log(JSON.stringify(out));
 
 def regenerate(server_root: Path | None = None) -> int:
     """Rewrite the format list from the installed server (run after changing the server pin)."""
-    from metamon.server import SHOWDOWN_VERSION, server_dir
-
     root = server_root or server_dir()
     raw = subprocess.run(["node", "-e", _NODE_LISTER], cwd=root, check=True, capture_output=True, text=True)
     formats = dict(sorted(json.loads(raw.stdout).items()))

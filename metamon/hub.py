@@ -294,7 +294,9 @@ def hub_download(
 # ------------------------------------------------------------------------------------------
 # metamon's datasets
 # ------------------------------------------------------------------------------------------
-def _manual_install_hint(repo_id: str, filename: str, revision: str, dest_dir: Path, dataset_key: str, name: str) -> str:
+def _manual_install_hint(
+    repo_id: str, filename: str, revision: str, dest_dir: Path, dataset_key: str, name: str
+) -> str:
     url = f"https://huggingface.co/datasets/{repo_id}/resolve/{revision}/{filename}"
     return (
         f"To install it by hand, download {url} on a machine with internet access, copy it here and run "

@@ -226,6 +226,7 @@ def parse_server_url(url_or_port) -> tuple[str, int]:
 def server_configuration(url_or_port=DEFAULT_PORT):
     """poke-env ``ServerConfiguration`` for a local server (no authentication URL: local logins
     are passwordless, so poke-env never contacts a login server)."""
+    # lazy: keeps the server CLI and this bottom-floor module free of the poke-env client
     from poke_env.ps_client.server_configuration import ServerConfiguration
 
     host, port = parse_server_url(url_or_port)

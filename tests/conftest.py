@@ -12,12 +12,12 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import pytest
 
+from metamon.server import LocalShowdownServer
+
 
 @pytest.fixture(scope="session")
 def showdown_server(tmp_path_factory):
     """One real local Showdown server (127.0.0.1, free port) for the whole test session."""
-    from metamon.server import LocalShowdownServer
-
     server = LocalShowdownServer(run_dir=tmp_path_factory.mktemp("showdown_run"))
     server.start(timeout=120)
     yield server

@@ -18,6 +18,7 @@ __version__ = "3.1.1"
 def __getattr__(name):
     """Lazy ``metamon.amago.Experiment`` (imports ``metamon.amago.experiment`` on first use)."""
     if name == "Experiment":
+        # lazy: `import metamon.amago.nets...` must not pull in accelerate and the training loop
         from metamon.amago.experiment import Experiment
 
         return Experiment

@@ -522,7 +522,8 @@ class Agent(nn.Module):
         """q_* (B, L−1, C, G, 1), y (B, L−1, 1, G, 1), mask (B, L−1)."""
         m = mask[:, :, None, None, None]
         for g, gamma in enumerate(self.gammas.tolist()):
-            info[f"Q(s, a) (global mean, rescaled) gamma={gamma:.3f}"] = _masked_stats(q_rescaled[:, :, :, g], m[..., 0])[0]
+            info[f"Q(s, a) (global mean, rescaled) gamma={gamma:.3f}"] = _masked_stats(
+                q_rescaled[:, :, :, g], m[..., 0])[0]
             info[f"Q(s,a) (global mean, raw scale) gamma={gamma:.3f}"] = _masked_stats(q_raw[:, :, :, g], m[..., 0])[0]
             ens_std = q_raw[:, :, :, g].std(dim=2) if q_raw.shape[2] > 1 else torch.zeros_like(q_raw[:, :, 0, g])
             info[f"Q(s, a) Ensemble Stdev. (raw scale, ignoring padding) gamma={gamma:.3f}"] = _masked_stats(

@@ -249,7 +249,8 @@ class Experiment:
         self.grad_update_counter = 0
 
     def init_checkpoints(self) -> None:
-        for folder in (self.layout.training_states_dir, self.layout.policy_weights_dir, self.layout.latest_weights.parent):
+        layout = self.layout
+        for folder in (layout.training_states_dir, layout.policy_weights_dir, layout.latest_weights.parent):
             folder.mkdir(parents=True, exist_ok=True)
         self.epoch = 0
         self.next_epoch = 0
@@ -328,7 +329,8 @@ class Experiment:
                 self.log(dset_metrics, key="dataset")
             self.next_epoch = epoch + 1
             if not self.dataset.ready_for_training:
-                amago_warning(f"epoch {epoch}: dataset {self.dataset.get_description()} is not ready; skipping training")
+                amago_warning(
+                    f"epoch {epoch}: dataset {self.dataset.get_description()} is not ready; skipping training")
                 continue
             if epoch < self.start_learning_at_epoch:
                 continue
@@ -362,8 +364,9 @@ class Experiment:
         Inside ``accelerator.accumulate``: backward of "Total Loss" (``compute_loss``; accelerate
         divides by batches_per_update). On the update's last micro-batch:
         clip the global grad L2 norm to ``grad_clip``; ``soft_sync_targets()`` (before the step, as
-        AMAGO does, so the value estimates use critic weights one update stale); ``grad_update_counter += 1``; on log steps add "Learning Rate" and the
-        per-submodule grad norms; then optimizer and schedule step and the grads are zeroed.
+        AMAGO does, so the value estimates use critic weights one update stale);
+        ``grad_update_counter += 1``; on log steps add "Learning Rate" and the per-submodule grad norms;
+        then optimizer and schedule step and the grads are zeroed.
         """
         with self.accelerator.accumulate(self.policy_aclr):
             metrics = self.compute_loss(batch, log_step=log_step)

@@ -98,7 +98,8 @@ class RLData:
                 )
         if self.actions.ndim != 2 or not self.actions.is_floating_point():
             raise ValueError(
-                f"RLData.actions must be a floating (T-1, A) tensor, got {self.actions.dtype} {tuple(self.actions.shape)}"
+                "RLData.actions must be a floating (T-1, A) tensor, "
+                f"got {self.actions.dtype} {tuple(self.actions.shape)}"
             )
         A = self.actions.shape[1]
         _check_shape("actions", self.actions, (T - 1, A))
@@ -190,7 +191,8 @@ def _pad_stack(name: str, seqs: list) -> torch.Tensor:
     dtypes = {s.dtype for s in seqs}
     if len(trailing) != 1 or len(dtypes) != 1:
         raise ValueError(
-            f"cannot collate {name}: items differ in trailing shape {sorted(trailing)} or dtype {sorted(map(str, dtypes))}"
+            f"cannot collate {name}: items differ in trailing shape {sorted(trailing)} "
+            f"or dtype {sorted(map(str, dtypes))}"
         )
     max_len = max(s.shape[0] for s in seqs)
     out = torch.full((len(seqs), max_len, *seqs[0].shape[1:]), MAGIC_PAD_VAL, dtype=seqs[0].dtype)
@@ -301,29 +303,29 @@ class RLDataset(Dataset, abc.ABC):
     def random_slice(traj: RLData, length: int, padded_sampling: str = "none") -> RLData:
         """Cut a window of at most ``length`` transitions (``length``+1 observations) from ``traj``.
 
-        With N = len(traj) transitions and l = length: if N ≤ l the trajectory is returned whole.
+        With N = len(traj) transitions and L = length: if N ≤ L the trajectory is returned whole.
         Otherwise start is drawn uniformly from (upper bound exclusive)
 
-            "none"  [0, N−l+1)      "both"  [−l+1, N−1)
-            "left"  [−l+1, N−l+1)   "right" [0, N−1)
+            "none"  [0, N−L+1)      "both"  [−L+1, N−1)
+            "left"  [−L+1, N−L+1)   "right" [0, N−1)
 
-        then stop = start + l, start ← max(start, 0); obs, rl2s, time_idxs are sliced
+        then stop = start + L, start ← max(start, 0); obs, rl2s, time_idxs are sliced
         [start, stop+1) and rews, dones, actions [start, stop). "left"/"right"/"both" produce
         shorter windows at the episode edges. rl2s and time_idxs keep their real values.
         """
         if padded_sampling not in PADDED_SAMPLING_MODES:
             raise ValueError(f"padded_sampling must be one of {PADDED_SAMPLING_MODES}, got {padded_sampling!r}")
-        N, l = len(traj), length
-        if N <= l:
+        N, L = len(traj), length
+        if N <= L:
             return traj
         low, high = {
-            "none": (0, N - l + 1),
-            "both": (-l + 1, N - 1),
-            "left": (-l + 1, N - l + 1),
+            "none": (0, N - L + 1),
+            "both": (-L + 1, N - 1),
+            "left": (-L + 1, N - L + 1),
             "right": (0, N - 1),
         }[padded_sampling]
         start = random.randrange(low, high)
-        stop = start + l
+        stop = start + L
         start = max(start, 0)
         return RLData(
             obs={k: v[start : stop + 1] for k, v in traj.obs.items()},
@@ -396,7 +398,8 @@ class MixtureOfDatasets(RLDataset):
 
     def get_description(self) -> str:
         parts = ", ".join(
-            f"{n} (w={w:.3f}): {d.get_description()}" for n, w, d in zip(self.names, self.sampling_weights, self.datasets)
+            f"{n} (w={w:.3f}): {d.get_description()}"
+            for n, w, d in zip(self.names, self.sampling_weights, self.datasets)
         )
         return f"MixtureOfDatasets[{parts}]"
 

@@ -4,7 +4,6 @@ import warnings
 
 import torch
 
-
 MAGIC_PAD_VAL = 4.0
 """Value used to right-pad every tensor of a batch; a timestep whose features are all equal to
 it is padding (see ``metamon.amago.loading``)."""

@@ -83,15 +83,21 @@ from metamon.data.trajectory_file import (
 )
 from metamon.errors import MetamonError, UnknownNameError
 from metamon.formats import check_format
+from metamon.hub import cache_dir
 from metamon.interface import (
     N_UNIVERSAL_ACTIONS,
     ActionSpace,
     ObservationSpace,
     RewardFunction,
+    TokenizedObservationSpace,
     UniversalAction,
     UniversalState,
+    get_action_space,
+    get_observation_space,
+    get_reward_function,
     legal_agent_actions,
 )
+from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
 # TrajectoryFileError, SKIP_REASONS, build_state, load_trajectory and parse_name_date live in
 # metamon.data.trajectory_file (the owner of the file format); they stay importable from here.
@@ -171,7 +177,9 @@ class ParsedReplayDataset(Dataset):
     ):
         if wins_losses_both not in WINS_LOSSES_BOTH:
             raise UnknownNameError("wins_losses_both value", wins_losses_both, WINS_LOSSES_BOTH)
-        if max_seq_len is not None and (isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or max_seq_len < 1):
+        if max_seq_len is not None and (
+            isinstance(max_seq_len, bool) or not isinstance(max_seq_len, int) or max_seq_len < 1
+        ):
             raise MetamonError(f"max_seq_len must be a positive int or None, got {max_seq_len!r}")
         for name, value in (("min_rating", min_rating), ("max_rating", max_rating)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -379,8 +387,6 @@ def _resolve_folders(dset_root: Optional[PathLike], formats: Optional[Iterable[s
         if not formats:
             raise MetamonError("formats is empty; pass None for every supported format")
     if dset_root is None:
-        from metamon.hub import cache_dir
-
         root = cache_dir() / "parsed-replays"
         wanted = formats or list(SUPPORTED_BATTLE_FORMATS)
         missing = [f for f in wanted if not (root / f).is_dir()]
@@ -416,15 +422,9 @@ def _resolve_folders(dset_root: Optional[PathLike], formats: Optional[Iterable[s
 # python -m metamon.data.parsed_replay_dset: load every file once and report what was skipped
 # ---------------------------------------------------------------------------------------------
 def _main(argv: Optional[Sequence[str]] = None) -> int:
-    from metamon.interface import (
-        TokenizedObservationSpace,
-        get_action_space,
-        get_observation_space,
-        get_reward_function,
+    parser = argparse.ArgumentParser(
+        description="Load every trajectory of a parsed-replay folder once and report problems."
     )
-    from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
-
-    parser = argparse.ArgumentParser(description="Load every trajectory of a parsed-replay folder once and report problems.")
     parser.add_argument("--dset_root", default=None, help="folder with <format>/ folders (default: the cache)")
     parser.add_argument("--formats", nargs="*", default=None)
     parser.add_argument("--obs_space", default="TeamPreviewObservationSpace")

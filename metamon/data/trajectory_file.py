@@ -403,7 +403,9 @@ def load_trajectory(path: PathLike) -> tuple[list[UniversalState], list[int]]:
 def _check_actions(path: str, actions: list) -> None:
     for t, a in enumerate(actions):
         if type(a) is not int or not -1 <= a < N_UNIVERSAL_ACTIONS:
-            raise TrajectoryFileError(path, BAD_ACTIONS, f"actions[{t}] = {a!r} is not an int in -1..{N_UNIVERSAL_ACTIONS - 1}")
+            raise TrajectoryFileError(
+                path, BAD_ACTIONS, f"actions[{t}] = {a!r} is not an int in -1..{N_UNIVERSAL_ACTIONS - 1}"
+            )
     if actions[-1] != -1:
         raise TrajectoryFileError(path, BAD_ACTIONS, f"the last action is {actions[-1]}, not -1")
 

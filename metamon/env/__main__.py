@@ -13,7 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from metamon.env.rollout import play_episodes, random_policy, summarize
+from metamon.env.wrappers import BattleAgainstBaseline
 from metamon.errors import MetamonError
+from metamon.formats import is_random_battle
+from metamon.server import LocalShowdownServer
 
 
 def main(argv=None) -> int:
@@ -33,11 +37,6 @@ def main(argv=None) -> int:
     p.add_argument("--start_server", action="store_true", help="start a private server on a free port")
     p.add_argument("--seed", type=int, default=None)
     args = p.parse_args(argv)
-
-    from metamon.env.rollout import play_episodes, random_policy, summarize
-    from metamon.env.wrappers import BattleAgainstBaseline
-    from metamon.formats import is_random_battle
-    from metamon.server import LocalShowdownServer
 
     server = LocalShowdownServer().start() if args.start_server else None
     env = None

@@ -46,7 +46,9 @@ def random_policy(n_actions: int, legal_only: bool = True, seed: int | None = No
     return policy
 
 
-def play_episodes(env, policy: Policy, n_battles: int, progress: bool = True, desc: str | None = None) -> list[EpisodeResult]:
+def play_episodes(
+    env, policy: Policy, n_battles: int, progress: bool = True, desc: str | None = None
+) -> list[EpisodeResult]:
     """Run ``n_battles`` full battles of ``env`` with ``policy(obs, info) -> action``."""
     results = []
     for _ in tqdm(range(n_battles), desc=desc or "battles", disable=not progress, leave=False):

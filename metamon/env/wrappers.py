@@ -42,6 +42,7 @@ from poke_env.concurrency import POKE_LOOP
 from poke_env.player import ForfeitBattleOrder, Player
 from poke_env.ps_client.account_configuration import AccountConfiguration
 
+from metamon.baselines import get_baseline
 from metamon.data.trajectory_file import write_battle
 from metamon.env.agent_player import Decision, ExternalDecisionPlayer, Finished, ServerPopup, forward_popups
 from metamon.errors import BattleError, TeamError
@@ -61,6 +62,7 @@ from metamon.interface import (
 )
 from metamon.server import DEFAULT_PORT, check_server, server_configuration, unique_username
 from metamon.teams import TeamSet, get_metamon_teams
+from metamon.tokenizer import get_tokenizer
 
 __all__ = ["PokeEnvWrapper", "BattleAgainstBaseline", "QueueOnLocalLadder", "SelfPlayPair"]
 
@@ -76,8 +78,6 @@ def _resolve_obs_space(observation_space, tokenizer) -> ObservationSpace:
     if tokenizer is None:
         return obs
     if isinstance(tokenizer, str):
-        from metamon.tokenizer import get_tokenizer
-
         tokenizer = get_tokenizer(tokenizer)
     return TokenizedObservationSpace(obs, tokenizer)
 
@@ -208,7 +208,7 @@ class PokeEnvWrapper(gym.Env, ABC):
                     raise BattleError(
                         f"No event from the server for {timeout:.0f} s in a {self.battle_format} battle "
                         f"of {self.username} (server {self.server_url}); is the opponent still running?"
-                    )
+                    ) from None
 
     def _forfeit_and_drain(self) -> Finished:
         """Forfeit the battle in progress and wait until the server reports its end."""
@@ -363,8 +363,6 @@ class BattleAgainstBaseline(PokeEnvWrapper):
         battle_timeout: float = 300.0,
     ):
         if isinstance(opponent_type, str):
-            from metamon.baselines import get_baseline
-
             opponent_type = get_baseline(opponent_type)
         self.opponent_type = opponent_type
         super().__init__(

@@ -94,7 +94,7 @@ class ObservationSpace(ABC):
     def __init__(self):
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 (an optional hook: stateless spaces keep this no-op)
         """Forget everything remembered from the current battle (stateless spaces: no-op)."""
 
     @property

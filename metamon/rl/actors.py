@@ -16,7 +16,7 @@ The policy distribution (``Discrete``) then computes p = softmax(z'), clamps it 
   distribution, which zeroes the clamped probabilities of illegal actions before renormalising,
   so an illegal action has probability exactly 0 and is never sampled (its log-prob is
   log(eps), about -15.9; ``MetamonAMAGODataset`` marks every recorded action legal, so behaviour
-  cloning never targets one). This changes BC gradients relative to the reference (hazard H2).
+  cloning never targets one). This deliberately departs from AMAGO and changes BC gradients.
 * ``strict_mask=False`` reproduces the reference: the clamp lifts each illegal action back to
   ``clip_prob_low`` (0.001) before renormalising, so illegal actions keep about 0.1 % each.
 

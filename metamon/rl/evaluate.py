@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
+import torch
 from poke_env.concurrency import POKE_LOOP
 from poke_env.ps_client import AccountConfiguration
 from tqdm import tqdm
@@ -140,8 +141,8 @@ def evaluate_against_baselines(
     ``Player`` paths, trained runs ``run:DIR@N``; default: the heuristic composite set); both
     sides draw teams from ``team_set``. Opponents are played one after the
     other, ``max_concurrent`` battles at a time, all through one :class:`InferenceBatcher`.
-    ``progress(k)`` is called as battles finish (``None``/``False``: no progress reports). The agent's train/eval mode is restored at the
-    end (pass the unwrapped module, not a DDP wrapper).
+    ``progress(k)`` is called as battles finish (``None``/``False``: no progress reports). The
+    agent's train/eval mode is restored at the end (pass the unwrapped module, not a DDP wrapper).
 
     Returns one dict per opponent: ``format``, ``opponent``, ``battles``, ``win``/``loss``/
     ``tie``/``error``, ``finished``, ``win_rate``, ``ci_low``/``ci_high`` (95% Wilson),
@@ -331,8 +332,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _check_args(args)
         if args.server_url is not None:
             check_server(args.server_url)
-        import torch
-
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         spec = _evaluated_run(args)
         run_dir = Path(spec.target)

@@ -289,7 +289,9 @@ class GemmaTstepEncoder(TstepEncoder):
         self._build_tables()
         self.text_path = self._choose_text_path(text_path)
 
-    # ------------------------------------------------------------------ loading (lazy imports)
+    # ------------------------------------------------------------------ loading
+    # transformers / peft are imported here, not at the top: they are heavy and only a built
+    # encoder needs them (agent_config imports this module to register it with gin).
     def _load_tokenizer(self):
         from transformers import AutoTokenizer
 
@@ -466,7 +468,8 @@ class GemmaTstepEncoder(TstepEncoder):
         lead = tuple(tokens.shape[:2])
         _check(tuple(numbers.shape) == (*lead, self.n_numbers),
                f"obs['numbers'] must be {(*lead, self.n_numbers)}, got {tuple(numbers.shape)}")
-        _check(tuple(rl2s.shape) == (*lead, self.rl2_dim), f"rl2s must be {(*lead, self.rl2_dim)}, got {tuple(rl2s.shape)}")
+        _check(tuple(rl2s.shape) == (*lead, self.rl2_dim),
+               f"rl2s must be {(*lead, self.rl2_dim)}, got {tuple(rl2s.shape)}")
         _check(not tokens.is_floating_point(), f"obs['text_tokens'] must hold integers, got {tokens.dtype}")
         return tokens.long(), numbers.float()
 

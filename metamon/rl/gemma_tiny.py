@@ -23,8 +23,9 @@ added at the start (Gemma's convention): ``"a b"`` -> pieces of ``"a"`` then pie
 test the encoder's slower tokenizer path).
 
 Sizes: ``"tiny"`` = vocab 2048, hidden 64, FFN 128, 2 layers (sliding, full), 2 query heads,
-1 KV head, head_dim 32, sliding window 16 (ml_stack.md section 3); ``"270m"`` = the real
-google/gemma-3-270m configuration (vocab 262144, hidden 640, 18 layers, ...; section 2).
+1 KV head, head_dim 32, sliding window 16 (head_dim, query_pre_attn_scalar, intermediate_size
+and layer_types must be set: their defaults do not follow hidden_size); ``"270m"`` = the real
+google/gemma-3-270m configuration (vocab 262144, hidden 640, 18 layers, ...).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from metamon.rl import MetamonRLError
+from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
 __all__ = ["SIZES", "save_tiny_gemma", "tiny_gemma_config", "train_subword_tokenizer", "main"]
 
@@ -49,7 +51,7 @@ SIZES = ("tiny", "270m")
 
 def tiny_gemma_config(size: str = "tiny"):
     """The ``Gemma3TextConfig`` of ``size`` ("tiny" or "270m"; module docstring)."""
-    from transformers import Gemma3TextConfig
+    from transformers import Gemma3TextConfig  # lazy: transformers is heavy, import the module without it
 
     common = dict(pad_token_id=PAD_ID, eos_token_id=EOS_ID, bos_token_id=BOS_ID)
     if size == "tiny":
@@ -81,6 +83,7 @@ def _training_text(words: Sequence[str], seed: int) -> list[str]:
 def train_subword_tokenizer(words: Sequence[str], seed: int = 0, split_words: bool = True,
                             vocab_size: int = TOKENIZER_VOCAB):
     """A ``PreTrainedTokenizerFast`` (BPE, specials and ``<bos>`` as in the module docstring)."""
+    # lazy: tokenizers/transformers are heavy, import the module without them
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -111,10 +114,9 @@ def save_tiny_gemma(
 
     Same ``seed``, same files. ``"tiny"`` is saved in fp32, ``"270m"`` in bf16 (like the Hub).
     """
+    # lazy: torch/transformers are heavy, import the module without them
     import torch
     from transformers import Gemma3ForCausalLM
-
-    from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
     config = tiny_gemma_config(size)
     words = get_tokenizer(tokenizer or DEFAULT_TOKENIZER).all_words

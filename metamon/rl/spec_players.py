@@ -17,8 +17,8 @@ from poke_env.player import Player
 
 from metamon.battles.players import new_player
 from metamon.battles.spec import PlayerFactory, PlayerSpec, register_player_kind
-from metamon.rl.player import InferenceBatcher, PolicyPlayer
 from metamon.rl import MetamonRLError
+from metamon.rl.player import InferenceBatcher, PolicyPlayer
 from metamon.rl.run_dir import available_epochs, build_spaces, load_agent
 from metamon.server import unique_username
 

@@ -11,8 +11,8 @@ The flags are metamon's (``--run_name --model_gin_config --train_gin_config --sa
 
 Gin files are found by bare name in the package's ``metamon/configs/models/`` (model,
 :data:`metamon.rl.MODEL_CONFIG_DIR`) and ``metamon/configs/training/`` (training,
-:data:`metamon.rl.TRAINING_CONFIG_DIR`) or given as paths. Everything that can be wrong is checked before training starts:
-data folders and formats, gin files and every binding, the run directory (a new run never
+:data:`metamon.rl.TRAINING_CONFIG_DIR`) or given as paths. Everything that can be wrong is checked
+before training starts: data folders and formats, gin files and every binding, the run directory (a new run never
 overwrites an existing one; ``--ckpt N`` resumes run ``--run_name`` at checkpoint N).
 
 From Python, fill a :class:`~metamon.rl.train_config.TrainConfig` (one field per flag, same

@@ -3,7 +3,7 @@
     python -m metamon.tokenizer.build_vocab --name metamon-gemma-v1          # write it (once)
     python -m metamon.tokenizer.build_vocab --name metamon-gemma-v1 --check  # verify it
 
-A vocabulary is every word metamon's observation spaces can write (§1.9 of the behaviour notes),
+A vocabulary is every word metamon's observation spaces (``metamon.interface``) can write,
 normalised exactly as the observation spaces normalise it:
 
 ========================  =====================================================  ===================
@@ -45,8 +45,14 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Callable
 
+from poke_env.battle import Effect, Field, MoveCategory, PokemonType, SideCondition, Status, Weather
+from poke_env.battle.move import SPECIAL_MOVES
+from poke_env.data import GenData
+
 from metamon.errors import MetamonError, UnknownNameError
+from metamon.formats import known_formats
 from metamon.names import clean_name, clean_no_numbers, move_name, pokemon_name
+from metamon.server import SHOWDOWN_VERSION, server_dir, showdown_dir
 from metamon.tokenizer.tokenizer import VOCAB_DIR, vocabulary_to_json
 
 __all__ = [
@@ -122,10 +128,6 @@ def _words(values, normalise: Callable[[str], str]) -> set[str]:
 
 def poke_env_words(generations=GENERATIONS) -> dict[str, set[str]]:
     """Words from poke-env's bundled data of ``generations`` and its battle enums, by category."""
-    from poke_env.battle import Effect, Field, MoveCategory, PokemonType, SideCondition, Status, Weather
-    from poke_env.battle.move import SPECIAL_MOVES
-    from poke_env.data import GenData
-
     species, abilities, moves, types, natures = set(), set(), set(), set(), set()
     for gen in generations:
         data = GenData.from_gen(gen)
@@ -163,8 +165,6 @@ def showdown_item_words(server_root: Path | None = None) -> set[str]:
     Runs ``node`` in the server folder (``metamon.server.server_dir()``) and checks that the
     installed ``pokemon-showdown`` is the pinned ``SHOWDOWN_VERSION``.
     """
-    from metamon.server import SHOWDOWN_VERSION, server_dir, showdown_dir
-
     root = Path(server_root) if server_root is not None else server_dir()
     installed = _installed_showdown_version(showdown_dir(root))
     if installed != SHOWDOWN_VERSION:
@@ -183,14 +183,14 @@ def showdown_item_words(server_root: Path | None = None) -> set[str]:
 def _installed_showdown_version(package_dir: Path) -> str:
     manifest = package_dir / "package.json"
     if not manifest.is_file():
-        raise MetamonError(f"pokemon-showdown is not installed at {package_dir}; run `npm ci` in {package_dir.parents[1]}")
+        raise MetamonError(
+            f"pokemon-showdown is not installed at {package_dir}; run `npm ci` in {package_dir.parents[1]}"
+        )
     return json.loads(manifest.read_text())["version"]
 
 
 def format_tokens() -> set[str]:
     """``<{format}>`` for every singles format the pinned server knows."""
-    from metamon.formats import known_formats
-
     return {f"<{fmt}>" for fmt in known_formats()}
 
 
@@ -225,8 +225,6 @@ def build(name: str) -> tuple[str, str]:
     """Build vocabulary ``name`` in memory: ``(vocabulary JSON text, meta JSON text)``."""
     if name not in RECIPES:
         raise UnknownNameError("vocabulary recipe", name, RECIPES)
-    from metamon.server import SHOWDOWN_VERSION
-
     categories = RECIPES[name]()
     ids = assign_ids(set().union(*categories.values()))
     meta = {
@@ -282,10 +280,14 @@ def _first_difference(found: str, expected: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m metamon.tokenizer.build_vocab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m metamon.tokenizer.build_vocab", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--name", required=True, help=f"vocabulary to build; one of {sorted(RECIPES)}")
     parser.add_argument("--check", action="store_true", help="rebuild in memory and verify the committed files")
-    parser.add_argument("--vocab-dir", type=Path, default=VOCAB_DIR, help=f"folder of the vocabulary files (default {VOCAB_DIR})")
+    parser.add_argument(
+        "--vocab-dir", type=Path, default=VOCAB_DIR, help=f"folder of the vocabulary files (default {VOCAB_DIR})"
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:

@@ -65,7 +65,9 @@ def _validate_vocabulary(ids, source: str) -> dict[str, int]:
         raise VocabularyError(f"Vocabulary {source} must be a JSON object word -> id, got {type(ids).__name__}")
     for word, token in ids.items():
         if not isinstance(word, str) or not word or " " in word:
-            raise VocabularyError(f"Vocabulary {source} has an invalid word {word!r} (need a non-empty string without spaces)")
+            raise VocabularyError(
+                f"Vocabulary {source} has an invalid word {word!r} (need a non-empty string without spaces)"
+            )
         if isinstance(token, bool) or not isinstance(token, (int, np.integer)):
             raise VocabularyError(f"Vocabulary {source} maps {word!r} to {token!r}, which is not an integer id")
     ordered = {word: int(token) for word, token in sorted(ids.items(), key=lambda item: int(item[1]))}

@@ -19,6 +19,11 @@ from safetensors.torch import load_file
 from metamon.server import find_free_port
 
 SCRIPT = Path(__file__).parents[1] / "unit" / "amago" / "_amago_tiny_run.py"
+sys.path.insert(0, str(SCRIPT.parent))  # the helper lives next to the unit tests that import it
+try:
+    import _amago_tiny_run as tiny  # noqa: E402 (needs the sys.path entry above)
+finally:
+    sys.path.remove(str(SCRIPT.parent))
 
 
 @pytest.mark.slow
@@ -34,11 +39,6 @@ def test_two_cpu_processes_stay_in_sync(tmp_path):
     assert [i["num_processes"] for i in infos] == [2, 2]
     assert [i["grad_update_counter"] for i in infos] == [16, 16]  # 4 epochs x 4 batches per process
 
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import _amago_tiny_run as tiny
-    finally:
-        sys.path.pop(0)
     tiny.configure()
     try:
         agent = tiny.make_experiment(tmp_path / "unused", dataset=None).build_agent()

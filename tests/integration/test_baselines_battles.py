@@ -13,9 +13,9 @@ import asyncio
 import pytest
 from poke_env.player import Player
 
+from metamon.baselines import make_player
 from metamon.baselines.base import Baseline
 from metamon.baselines.compete import main as compete_main
-from metamon.baselines import make_player
 from metamon.battles import close_players, play_battles, summarize
 from metamon.teams import get_metamon_teams
 

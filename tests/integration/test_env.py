@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 import pytest
+from poke_env.player import SimpleHeuristicsPlayer
 
 from metamon.data.trajectory_file import parse_trajectory_filename, read_trajectory
 from metamon.env import BattleAgainstBaseline, QueueOnLocalLadder, SelfPlayPair
@@ -11,6 +12,7 @@ from metamon.env.rollout import play_episodes, random_policy
 from metamon.errors import BattleError, ServerError, TeamError, UnknownNameError
 from metamon.interface import UniversalState, get_observation_space
 from metamon.server import find_free_port
+from metamon.teams import BUILTIN_TEAMS_DIR, TeamSet
 
 REQUIRED_BASELINES = ["RandomBaseline", "MaxBPBaseline", "PokeEnvHeuristic", "Gen1BossAI", "Grunt",
                       "GymLeader", "EmeraldKaizo", "BugCatcher"]
@@ -211,8 +213,6 @@ def test_bad_inputs_are_clear_errors(showdown_server):
 
 
 def test_any_poke_env_player_class_can_be_the_opponent(showdown_server):
-    from poke_env.player import SimpleHeuristicsPlayer
-
     env = make_env(showdown_server, "gen9randombattle", SimpleHeuristicsPlayer)
     try:
         (result,) = play_episodes(env, random_policy(13), 1, progress=False)
@@ -222,8 +222,6 @@ def test_any_poke_env_player_class_can_be_the_opponent(showdown_server):
 
 
 def test_illegal_team_is_a_clear_error_not_a_hang(showdown_server, tmp_path):
-    from metamon.teams import BUILTIN_TEAMS_DIR, TeamSet
-
     source = sorted((BUILTIN_TEAMS_DIR / "gen9ou").glob("*.gen9ou_team"))[0].read_text().splitlines()
     first_move = next(i for i, line in enumerate(source) if line.startswith("- "))
     source[first_move] = "- Spore"  # nothing in our gen9ou teams can learn Spore but Breloom-likes

@@ -1,6 +1,7 @@
 """A trained policy as a poke-env Player: batched KV-cache inference, real battles, evaluate CLI."""
 
 import json
+import threading
 
 import gin
 import numpy as np
@@ -15,6 +16,7 @@ from metamon.battles import close_players, play_battles
 from metamon.data.generate import generate
 from metamon.data.parsed_replay_dset import load_trajectory
 from metamon.data.trajectory_file import parse_trajectory_filename
+from metamon.rl.evaluate import evaluate_on_ladder
 from metamon.rl.evaluate import main as evaluate_main
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, build_agent, build_spaces, policy_weights_path, write_run_files
@@ -256,10 +258,6 @@ def test_evaluate_cli_bad_input(tmp_path, capsys):
 
 def test_ladder_mode_pairs_two_agents(tmp_path, showdown_server):
     """Two agents queue ``evaluate_on_ladder`` at the same time and are matched with each other."""
-    import threading
-
-    from metamon.rl.evaluate import evaluate_on_ladder
-
     url = f"{showdown_server.host}:{showdown_server.port}"
     agents = [_make_run(tmp_path / f"run{i}") for i in range(2)]
     names = [unique_username("Ladder") for _ in agents]

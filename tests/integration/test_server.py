@@ -1,10 +1,11 @@
 import socket
 import subprocess
+import sys
 
 import pytest
 
 from metamon.errors import ServerError
-from metamon.server import LocalShowdownServer, server_answers
+from metamon.server import LocalShowdownServer, find_free_port, server_answers
 
 
 def _listening_addresses(port):
@@ -52,13 +53,12 @@ def test_missing_install_is_a_clear_error(tmp_path):
 
 
 def test_cli_start_status_stop(tmp_path):
-    import sys
-
-    from metamon.server import find_free_port
-
     port = str(find_free_port())
-    run = lambda *a: subprocess.run([sys.executable, "-m", "metamon.server", *a, "--port", port],
-                                    capture_output=True, text=True, timeout=120)
+
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "metamon.server", *a, "--port", port],
+                              capture_output=True, text=True, timeout=120)
+
     started = run("start")
     try:
         assert started.returncode == 0, started.stderr

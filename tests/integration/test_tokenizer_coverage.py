@@ -5,11 +5,11 @@ from collections import Counter
 
 import pytest
 
+from metamon.data.trajectory_file import read_trajectory
 from metamon.env import BattleAgainstBaseline
 from metamon.env.rollout import play_episodes, random_policy
 from metamon.interface import UniversalState, get_observation_space, get_observation_space_names
 from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
-from metamon.data.trajectory_file import read_trajectory
 
 MATCHUPS = [("gen1ou", "GymLeader"), ("gen2ou", "Grunt"), ("gen3ou", "EmeraldKaizo"), ("gen4ou", "GymLeader"),
             ("gen9ou", "PokeEnvHeuristic"), ("gen9randombattle", "Grunt"), ("gen1randombattle", "MaxBPBaseline")]

@@ -112,7 +112,7 @@ def request(side_pokemon: list[dict], active: Optional[dict] = None, force_switc
 
 
 # ---------------------------------------------------------------------------------------------
-# metamon_format_examples.md, Example 2 (gen1ou)
+# metamon's DefaultObservationSpace example: a small gen1ou battle
 # ---------------------------------------------------------------------------------------------
 
 

@@ -28,11 +28,11 @@ from metamon.baselines import (
     MaxBPBaseline,
     PokeEnvHeuristic,
     RandomBaseline,
+    base,
     get_all_baseline_names,
     get_baseline,
     register_baseline,
 )
-from metamon.baselines import base
 from metamon.baselines.base import Baseline
 from metamon.baselines.compete import main as compete_main
 from metamon.battles import BattleResult, summarize
@@ -565,52 +565,59 @@ def test_gen1_trainer_never_switches_voluntarily():
         n=40,
     )
     assert set(picks) == {"thunderbolt", "quickattack"}
-    forced = lambda: make_battle(
-        1,
-        [own(**PIKACHU, gen=1, hp=0), own("onix", ["rockslide"], gen=1), own("starmie", ["surf"], gen=1)],
-        "gyarados",
-        force_switch=True,
-    )
+    def forced():
+        return make_battle(
+            1,
+            [own(**PIKACHU, gen=1, hp=0), own("onix", ["rockslide"], gen=1), own("starmie", ["surf"], gen=1)],
+            "gyarados",
+            force_switch=True,
+        )
     assert set(_choices(Gen1Trainer, forced, n=5)) == {"onix"}  # the first available
     assert set(_choices(Gen1TrainerGoodSwitching, forced, n=5)) == {"starmie"}  # Onix is 4x weak to Water
 
 
 def test_basic_switcher():
-    stay = lambda: make_battle(9, [own(**PIKACHU), own("onix", ["rockslide"])], "gyarados")
+    def stay():
+        return make_battle(9, [own(**PIKACHU), own("onix", ["rockslide"])], "gyarados")
     assert set(_choices(BasicSwitcher, stay, n=5)) == {"thunderbolt"}
-    leave = lambda: make_battle(9, [own("onix", ["rockslide"]), own(**PIKACHU)], "gyarados")
+    def leave():
+        return make_battle(9, [own("onix", ["rockslide"]), own(**PIKACHU)], "gyarados")
     assert set(_choices(BasicSwitcher, leave, n=5)) == {"pikachu"}
 
 
 def test_grunt_picks_the_super_effective_move_and_best_forced_switch():
     assert set(_choices(Grunt, lambda: make_battle(9, [own(**PIKACHU)], "gyarados"))) == {"thunderbolt"}
-    forced = lambda: make_battle(
-        9,
-        [own(**PIKACHU, hp=0), own("onix", ["rockslide"]), own("starmie", ["surf"])],
-        "charizard",
-        force_switch=True,
-    )
+    def forced():
+        return make_battle(
+            9,
+            [own(**PIKACHU, hp=0), own("onix", ["rockslide"]), own("starmie", ["surf"])],
+            "charizard",
+            force_switch=True,
+        )
     assert set(_choices(Grunt, forced, n=5)) == {"onix"}  # Rock hits Charizard 4x, resists Fire
 
 
 def test_bug_catcher_picks_the_least_damaging_move_and_worst_switch():
     assert set(_choices(BugCatcher, lambda: make_battle(9, [own(**PIKACHU)], "gyarados"))) == {"quickattack"}
-    forced = lambda: make_battle(
-        9,
-        [own(**PIKACHU, hp=0), own("onix", ["rockslide"]), own("starmie", ["surf"])],
-        "gyarados",
-        force_switch=True,
-    )
+    def forced():
+        return make_battle(
+            9,
+            [own(**PIKACHU, hp=0), own("onix", ["rockslide"]), own("starmie", ["surf"])],
+            "gyarados",
+            force_switch=True,
+        )
     assert set(_choices(BugCatcher, forced, n=5)) == {"onix"}
 
 
 def test_gen1_boss_ai_avoids_status_moves_on_statused_targets():
     team = [own("jolteon", ["thunderwave", "thunderbolt"], gen=1)]
     # Thunderbolt is resisted by Grass/Psychic Exeggutor: 10 + 1 = 11 > Thunder Wave's 10 ...
-    healthy = lambda: make_battle(1, team, "exeggutor")
+    def healthy():
+        return make_battle(1, team, "exeggutor")
     assert set(_choices(Gen1BossAI, healthy)) == {"thunderwave"}
     # ... but a statused target makes Thunder Wave 15
-    statused = lambda: make_battle(1, team, "exeggutor", opp_hp="100/100 slp")
+    def statused():
+        return make_battle(1, team, "exeggutor", opp_hp="100/100 slp")
     assert set(_choices(Gen1BossAI, statused)) == {"thunderbolt"}
     bot, battle = player(Gen1BossAI, gen=1), statused()
     assert {m.id: bot.score_move(battle, m) for m in battle.available_moves} == {
@@ -630,18 +637,21 @@ def test_gym_leader():
         "quickattack"
     }
     assert set(_choices(GymLeader, lambda: make_battle(9, [own(**PIKACHU)], "gyarados"))) == {"thunderbolt"}
-    low = lambda: make_battle(9, [own("blissey", ["softboiled", "seismictoss"], hp=0.2)], "snorlax")
+    def low():
+        return make_battle(9, [own("blissey", ["softboiled", "seismictoss"], hp=0.2)], "snorlax")
     assert set(_choices(GymLeader, low, n=10, HEAL_CHANCE=1.0)) == {"softboiled"}
     assert set(_choices(GymLeader, low, n=10, HEAL_CHANCE=0.0)) == {"seismictoss"}
     # a Ground type walls Thunderbolt: emergency switch to the Water type
-    walled = lambda: make_battle(9, [own("pikachu", ["thunderbolt"]), own("starmie", ["surf"])], "garchomp")
+    def walled():
+        return make_battle(9, [own("pikachu", ["thunderbolt"]), own("starmie", ["surf"])], "garchomp")
     assert set(_choices(GymLeader, walled, n=5)) == {"starmie"}
 
 
 def test_emerald_kaizo_takes_the_ko():
-    low = lambda: make_battle(
-        9, [own("pikachu", ["thunderwave", "thunderbolt", "growl"])], "gyarados", opp_hp="30/100"
-    )
+    def low():
+        return make_battle(
+            9, [own("pikachu", ["thunderwave", "thunderbolt", "growl"])], "gyarados", opp_hp="30/100"
+        )
     assert set(_choices(EmeraldKaizo, low)) == {"thunderbolt"}
     bot, battle = player(EmeraldKaizo), low()
     situation = bot.situation(battle)
@@ -650,9 +660,10 @@ def test_emerald_kaizo_takes_the_ko():
 
 
 def test_emerald_kaizo_respects_immunities():
-    battle = lambda: make_battle(
-        9, [own("pikachu", ["thunderwave", "thunderbolt", "quickattack"])], "garchomp"
-    )
+    def battle():
+        return make_battle(
+            9, [own("pikachu", ["thunderwave", "thunderbolt", "quickattack"])], "garchomp"
+        )
     assert set(_choices(EmeraldKaizo, battle, n=20)) == {"quickattack"}
     bot, b = player(EmeraldKaizo), battle()
     s = bot.situation(b)

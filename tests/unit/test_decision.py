@@ -20,6 +20,7 @@ from metamon.interface import (
     maybe_valid_actions,
     request_id,
 )
+
 from _battle_builders import gen9_battle, gen9_battle_with_request, gen9_side, request
 
 # Great Tusk's moves in consistent_move_order: 0 headlongrush, 1 icespinner, 2 knockoff,

@@ -6,6 +6,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+import huggingface_hub
+
 from metamon.data.download import main
 from metamon.hub import (
     download_parsed_replays,
@@ -27,8 +29,6 @@ def tarball(path: Path, members: dict) -> Path:
 
 
 def fake_hub(monkeypatch, archive: Path):
-    import huggingface_hub
-
     calls = []
 
     def fake_download(**kwargs):

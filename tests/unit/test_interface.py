@@ -1,6 +1,7 @@
 """metamon.interface on real poke-env 0.16.1 battles (protocol lines + request JSON, no mocks)."""
 
 import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
@@ -35,6 +36,8 @@ from metamon.interface import (
     definitely_valid_actions,
     maybe_valid_actions,
 )
+from metamon.tokenizer import get_tokenizer
+
 from _battle_builders import (
     OPPONENT,
     USERNAME,
@@ -54,7 +57,7 @@ ALL_SPACES = [
     OpponentMoveObservationSpace,
 ]
 
-# metamon_format_examples.md, Example 2, word for word
+# "Example 2": metamon's DefaultObservationSpace text for gen1_example_battle(), word for word
 EXAMPLE_2_TEXT = (
     "<gen1ou> <anychoice> <player> alakazam unknownitem noability notype psychic noeffect "
     "nostatus <move> psychic psychic special <move> recover normal status <move> seismictoss "
@@ -133,7 +136,7 @@ def test_consistent_orders_reject_other_types():
 
 
 # ---------------------------------------------------------------------------------------------
-# Example 2 (gen1ou) word for word, number by number
+# Example 2 (gen1_example_battle, gen1ou) word for word, number by number
 # ---------------------------------------------------------------------------------------------
 
 
@@ -791,10 +794,6 @@ def _varied_states(example_state, gen9_state):
 
 def _observation_digest(states) -> str:
     """sha256 over every observation of every space (keys, dtypes, shapes and raw bytes)."""
-    import hashlib
-
-    from metamon.tokenizer import get_tokenizer
-
     tokenized = TokenizedObservationSpace(TeamPreviewObservationSpace(),
                                           get_tokenizer("metamon-gemma-v1"))
     digest = hashlib.sha256()
@@ -825,8 +824,6 @@ def test_observations_are_byte_identical_to_the_reference(example_state, gen9_st
 
 
 def test_tokenized_text_tokens_equal_tokenizing_the_base_text(gen9_state):
-    from metamon.tokenizer import get_tokenizer
-
     tokenizer = get_tokenizer("metamon-gemma-v1")
     base = TeamPreviewObservationSpace()
     text = str(base(gen9_state)["text"])

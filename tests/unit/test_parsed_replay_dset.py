@@ -2,6 +2,7 @@
 
 import builtins
 import copy
+import gc
 import io
 import json
 import logging
@@ -13,18 +14,20 @@ import re
 import shutil
 import tempfile
 import time
-from types import SimpleNamespace
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import lz4.frame
 import numpy as np
 import pytest
 
+import metamon.data.mixture as mixture_module
 from metamon.data.mixture import MixtureOfDatasets
 from metamon.data.parsed_replay_dset import (
     ParsedReplayDataset,
     TrajectoryFileError,
+    _main,
     build_state,
     load_trajectory,
     parse_name_date,
@@ -538,7 +541,7 @@ def test_bad_files_are_counted_and_replaced_by_the_next_good_file(tmp_path, obs_
     long_states, long_actions = long_battle(7)
     write(tmp_path, name(0), states, actions)  # index 0
     bad_paths = {}
-    for i, (case, (suffix, body, reason)) in enumerate(BAD_BODIES.items(), start=1):
+    for i, (case, (suffix, body, _reason)) in enumerate(BAD_BODIES.items(), start=1):
         bad_paths[case] = str(write_raw(tmp_path, name(i, suffix=suffix), body))
     last_good = write(tmp_path, name(50), long_states, long_actions)  # sorts after every bad file
     write_raw(tmp_path, "notes.txt", b"hello")
@@ -742,8 +745,6 @@ def test_mixture_is_seeded():
 
 
 def test_mixture_workers_draw_differently(monkeypatch):
-    import metamon.data.mixture as mixture_module
-
     parts = [list(range(100)), list(range(100, 200))]
     sequences = []
     for worker in (SimpleNamespace(id=0, seed=11), SimpleNamespace(id=1, seed=12), SimpleNamespace(id=0, seed=11)):
@@ -786,8 +787,6 @@ def test_mixture_of_parsed_replay_datasets(tmp_path, obs_space, tokenizer):
 
 
 def test_command_line_check(tmp_path, capsys):
-    from metamon.data.parsed_replay_dset import _main
-
     write(tmp_path, name(0), *battle())
     write_raw(tmp_path, name(1), b"junk")
     assert _main(["--dset_root", str(tmp_path), "--formats", FMT]) == 0
@@ -797,8 +796,6 @@ def test_command_line_check(tmp_path, capsys):
 
 
 def test_loading_pauses_the_cycle_collector_and_restores_it(tmp_path, obs_space, monkeypatch):
-    import gc
-
     states, actions = battle()
     write(tmp_path, name(1), states, actions)
     dset = dataset(obs_space, tmp_path, strict=True)

@@ -4,7 +4,7 @@ import pytest
 from metamon.errors import ServerError, UnknownNameError
 from metamon.formats import check_format, is_random_battle, known_formats
 from metamon.names import format_to_gen, move_name, pokemon_name
-from metamon.server import parse_server_url, port_in_use, server_answers, check_server, find_free_port
+from metamon.server import check_server, find_free_port, parse_server_url, port_in_use, server_answers
 from metamon.stats import wilson_interval
 
 

@@ -12,7 +12,10 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
+import huggingface_hub
 import pytest
+from huggingface_hub.errors import EntryNotFoundError
 
 from metamon.errors import MetamonError, ServerError, TeamError, UnknownNameError
 from metamon.hub import (
@@ -178,7 +181,8 @@ def test_showdown_backup_header_is_dropped(tmp_path):
 def test_hidden_power_ivs_stay_unspecified_unless_given(tmp_path):
     mon = "Zapdos @ Leftovers\nAbility: Pressure\nEVs: 252 SpA / 252 Spe\nTimid Nature\n- Hidden Power [Bug]\n"
     plain = write_team(tmp_path / "plain.gen3ou_team", [mon])
-    given = write_team(tmp_path / "given.gen3ou_team", [mon.replace("Timid Nature\n", "Timid Nature\nIVs: 30 Def / 30 SpD\n")])
+    given = write_team(tmp_path / "given.gen3ou_team",
+                       [mon.replace("Timid Nature\n", "Timid Nature\nIVs: 30 Def / 30 SpD\n")])
     assert pack_team_file(plain).split("|")[8] == ""  # poke-env alone would write ",,,30,,30" (HP Water)
     assert pack_team_file(given).split("|")[8] == ",,30,,30,"
 
@@ -348,8 +352,6 @@ def test_official_set_offline_error(tmp_path, monkeypatch):
 
 def fake_hub(monkeypatch, archive=None, error=None):
     """Replace huggingface_hub.hf_hub_download: copy ``archive`` into local_dir, or raise."""
-    import huggingface_hub
-
     calls = []
 
     def fake_download(**kwargs):
@@ -389,15 +391,14 @@ def test_download_teams_through_the_hub_api(tmp_path, monkeypatch):
 
 
 def test_hub_errors_become_metamon_errors(tmp_path, monkeypatch):
-    import httpx
-    from huggingface_hub.errors import EntryNotFoundError
-
     monkeypatch.setenv("METAMON_CACHE_DIR", str(tmp_path))
     fake_hub(monkeypatch, error=EntryNotFoundError("404"))
-    with pytest.raises(MetamonError, match="The Hugging Face Hub has no 'paper_variety/gen9ou.tar.gz' at revision 'v4'"):
+    no_file = "The Hugging Face Hub has no 'paper_variety/gen9ou.tar.gz' at revision 'v4'"
+    with pytest.raises(MetamonError, match=no_file):
         download_teams("gen9ou", "paper_variety")
     fake_hub(monkeypatch, error=httpx.ConnectError("connection refused"))
-    with pytest.raises(MetamonError, match=r"Could not reach the Hugging Face Hub .*\(ConnectError: connection refused\)"):
+    unreachable = r"Could not reach the Hugging Face Hub .*\(ConnectError: connection refused\)"
+    with pytest.raises(MetamonError, match=unreachable):
         download_teams("gen9ou", "competitive")
     assert leftovers(tmp_path / "teams" / "competitive") == []
 
@@ -469,7 +470,8 @@ def test_extract_local_archive_layouts_and_version_record(tmp_path, cache, wrapp
     dest = cache / "teams" / "competitive" / "gen1ou"
     before = datetime.now(timezone.utc).replace(microsecond=0)
     assert extract(archive, dest) == dest
-    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*.gen1ou_team")) == ["a.gen1ou_team", "sub/b.gen1ou_team"]
+    extracted = sorted(str(p.relative_to(dest)) for p in dest.rglob("*.gen1ou_team"))
+    assert extracted == ["a.gen1ou_team", "sub/b.gen1ou_team"]
     assert (dest / "a.gen1ou_team").read_text() == gen1_mon("Tauros")
     assert leftovers(dest.parent) == []
 

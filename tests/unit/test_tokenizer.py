@@ -5,8 +5,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from poke_env.battle import Effect, Field, MoveCategory, PokemonType, SideCondition, Status, Weather
+from poke_env.battle.move import SPECIAL_MOVES
+from poke_env.data import GenData
 
 from metamon.errors import MetamonError, UnknownNameError
+from metamon.formats import known_formats
+from metamon.interface import OBSERVATION_SPECIAL_TOKENS
 from metamon.names import clean_name, clean_no_numbers, move_name, pokemon_name
 from metamon.tokenizer import (
     DEFAULT_TOKENIZER,
@@ -15,10 +20,10 @@ from metamon.tokenizer import (
     PokemonTokenizer,
     VocabularyError,
     available_tokenizers,
+    build_vocab,
     get_tokenizer,
     vocabulary_to_json,
 )
-from metamon.tokenizer import build_vocab
 
 # DefaultObservationSpace text of a small gen1ou state (87 words).
 GEN1_TEXT = (
@@ -116,7 +121,8 @@ def test_save_load_round_trip(tmp_path):
     path = tmp_path / "vocab.json"
     tok.save_tokens_to_disk(path)
     assert json.loads(path.read_text()) == {"<blank>": 0, "pikachu": 1, "thunderbolt": 2, "electric": 3, "mew": 4}
-    assert path.read_text() == vocabulary_to_json({"mew": 4, "<blank>": 0, "pikachu": 1, "thunderbolt": 2, "electric": 3})
+    shuffled = {"mew": 4, "<blank>": 0, "pikachu": 1, "thunderbolt": 2, "electric": 3}
+    assert path.read_text() == vocabulary_to_json(shuffled)
 
     loaded = PokemonTokenizer()
     loaded.tokenize("stale")
@@ -216,8 +222,6 @@ def test_special_tokens_and_fixed_word_lists(vocab):
         "<anychoice>", "<blank>", "<conditions>", "<forcedswitch>", "<move>", "<moveset>",
         "<opp_prev>", "<opponent>", "<player>", "<player_prev>", "<switch>",
     )
-    from metamon.interface import OBSERVATION_SPECIAL_TOKENS
-
     assert build_vocab.SPECIAL_TOKENS == OBSERVATION_SPECIAL_TOKENS
     fixed = (
         build_vocab.SPECIAL_TOKENS + build_vocab.SENTINEL_WORDS + build_vocab.STATUS_WORDS + build_vocab.CATEGORY_WORDS
@@ -227,9 +231,6 @@ def test_special_tokens_and_fixed_word_lists(vocab):
 
 
 def test_every_species_move_ability_and_type_is_in_vocabulary(vocab):
-    from poke_env.battle.move import SPECIAL_MOVES
-    from poke_env.data import GenData
-
     missing = set()
     for gen in range(1, 10):
         data = GenData.from_gen(gen)
@@ -245,10 +246,6 @@ def test_every_species_move_ability_and_type_is_in_vocabulary(vocab):
 
 
 def test_every_enum_value_and_format_is_in_vocabulary(vocab):
-    from poke_env.battle import Effect, Field, MoveCategory, PokemonType, SideCondition, Status, Weather
-
-    from metamon.formats import known_formats
-
     words = {clean_name(t) for t in PokemonType.__members__} | {clean_name(c) for c in MoveCategory.__members__}
     for enum in (Status, Effect, SideCondition, Weather, Field):
         words |= {clean_no_numbers(name) for name in enum.__members__}
@@ -268,8 +265,6 @@ def test_showdown_items_are_in_vocabulary(vocab):
 
 
 def test_meta_file_records_sources_and_sizes(vocab):
-    from metamon.formats import known_formats
-
     meta = json.loads((VOCAB_DIR / f"{DEFAULT_TOKENIZER}.meta.json").read_text())
     assert meta["name"] == DEFAULT_TOKENIZER
     assert meta["size"] == len(vocab)

@@ -372,7 +372,9 @@ class TformerHiddenState:
     def select(self, idx: torch.Tensor) -> "TformerHiddenState":
         """A copy holding only rows ``idx`` (LongTensor (n,)), in that order."""
         idx = torch.as_tensor(idx, dtype=torch.long, device=self.seq_lens.device)
-        return TformerHiddenState(self.key_cache[:, idx].clone(), self.val_cache[:, idx].clone(), self.seq_lens[idx].clone())
+        return TformerHiddenState(
+            self.key_cache[:, idx].clone(), self.val_cache[:, idx].clone(), self.seq_lens[idx].clone()
+        )
 
     def assign(self, idx: torch.Tensor, other: "TformerHiddenState") -> None:
         """Write ``other``'s rows back into rows ``idx`` of this state (inverse of select)."""

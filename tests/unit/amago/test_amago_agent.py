@@ -42,7 +42,8 @@ def make_agent(cls=Agent, **kwargs):
     if cls is Agent:
         critic = partial(NCritics, d_hidden=16)
     else:
-        critic = partial(NCriticsTwoHot, d_hidden=16, min_return=-30.0, max_return=30.0, output_bins=16, use_symlog=False)
+        critic = partial(NCriticsTwoHot, d_hidden=16, min_return=-30.0, max_return=30.0, output_bins=16,
+                         use_symlog=False)
     args = dict(
         tstep_encoder_type=partial(FFTstepEncoder, n_layers=1, d_hidden=16, d_output=16, normalize_inputs=False),
         traj_encoder_type=partial(
@@ -231,10 +232,13 @@ def test_critic_loss_matches_hand_computed_td_target():
 
 def test_soft_sync_targets():
     agent = make_agent(tau=0.25)
-    for tgt, src in [(agent.target_critics, agent.critics), (agent.maximized_critics, agent.critics), (agent.target_actor, agent.actor)]:
+    copies = [(agent.target_critics, agent.critics), (agent.maximized_critics, agent.critics),
+              (agent.target_actor, agent.actor)]
+    for tgt, src in copies:
         for p_t, p in zip(tgt.parameters(), src.parameters()):
             assert torch.equal(p_t, p)  # hard copies at construction
-    old_tgt = [p.clone() for p in agent.target_critics.parameters()] + [p.clone() for p in agent.target_actor.parameters()]
+    old_tgt = [p.clone() for p in agent.target_critics.parameters()]
+    old_tgt += [p.clone() for p in agent.target_actor.parameters()]
     with torch.no_grad():
         for p in list(agent.critics.parameters()) + list(agent.actor.parameters()):
             p.add_(1.0)

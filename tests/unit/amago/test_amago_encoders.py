@@ -122,7 +122,8 @@ def test_flash_window_size_gin_binding():
 )
 def test_tformer_bad_options_give_clear_errors(kwargs, match):
     with pytest.raises(AmagoError, match=match):
-        TformerTrajEncoder(tstep_dim=4, max_seq_len=3, **{"d_model": 8, "n_heads": 2, "d_ff": 8, "n_layers": 1, **kwargs})
+        TformerTrajEncoder(tstep_dim=4, max_seq_len=3,
+                           **{"d_model": 8, "n_heads": 2, "d_ff": 8, "n_layers": 1, **kwargs})
 
 
 def test_tformer_is_causal_and_checks_input_dim():
@@ -343,4 +344,4 @@ def test_add_activation_log_and_package_metadata():
     add_activation_log("enc", torch.ones(2), None)  # no-op
     assert metamon.amago.__version__ == "3.1.1"
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        metamon.amago.Nope
+        metamon.amago.Nope  # noqa: B018 (the attribute access itself must raise)

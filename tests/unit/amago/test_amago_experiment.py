@@ -17,10 +17,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import _amago_tiny_run as tiny
 from metamon.amago.cli_utils import alias_amago_modules, resolve_gin_file, use_config
 from metamon.amago.loading import MISSING_ACTION_KEY, RLData_pad_collate, valid_step_mask
 from metamon.amago.utils import AmagoError, masked_avg
+
+import _amago_tiny_run as tiny
 
 SCRIPT = Path(__file__).with_name("_amago_tiny_run.py")
 
@@ -250,7 +251,7 @@ def test_use_config_errors_name_the_binding_or_file(tmp_path):
 def test_gin_file_with_amago_imports_parses_and_later_files_win(tmp_path):
     gin.clear_config()
     assert alias_amago_modules() is True
-    import amago.agent
+    import amago.agent  # only importable once alias_amago_modules() has run (what this test checks)
 
     assert amago.agent.Agent is tiny.Agent
     model = tmp_path / "model.gin"
@@ -275,5 +276,6 @@ def test_resolve_gin_file(tmp_path):
     assert resolve_gin_file("small", dirs) == tmp_path / "models" / "small.gin"
     assert resolve_gin_file("il.gin", dirs) == tmp_path / "training" / "il.gin"
     assert resolve_gin_file(str(tmp_path / "models" / "small.gin"), []) == tmp_path / "models" / "small.gin"
-    with pytest.raises(AmagoError, match=r"'smal' not found; searched .*models.*training.*available: \['il.gin', 'small.gin'\]"):
+    not_found = r"'smal' not found; searched .*models.*training.*available: \['il.gin', 'small.gin'\]"
+    with pytest.raises(AmagoError, match=not_found):
         resolve_gin_file("smal", dirs)

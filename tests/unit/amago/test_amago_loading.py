@@ -133,19 +133,19 @@ def test_batch_to_returns_self():
 
 
 @pytest.mark.parametrize("mode", ["none", "both", "left", "right"])
-@pytest.mark.parametrize("l", [5, 128])
-def test_random_slice_window_lengths_and_time_continuity(mode, l):
-    T = 3 * l
+@pytest.mark.parametrize("L", [5, 128])
+def test_random_slice_window_lengths_and_time_continuity(mode, L):
+    T = 3 * L
     traj = make_traj(T, t0=10)
     random.seed(0)
     saw_full = False
     for _ in range(200):
-        w = RLDataset.random_slice(traj, l, mode)
+        w = RLDataset.random_slice(traj, L, mode)
         n_obs, n_act = w.time_idxs.shape[0], len(w)
-        assert n_act == n_obs - 1 and 1 <= n_act <= l
-        saw_full |= n_act == l
+        assert n_act == n_obs - 1 and 1 <= n_act <= L
+        saw_full |= n_act == L
         if mode == "none":
-            assert n_act == l  # exactly 129/128 for l=128
+            assert n_act == L  # exactly 129/128 for L=128
         t = w.time_idxs[:, 0]
         assert torch.equal(t, torch.arange(t[0], t[0] + n_obs))  # continuous, real time steps
         s = int(t[0]) - 10
@@ -156,7 +156,7 @@ def test_random_slice_window_lengths_and_time_continuity(mode, l):
 
 
 def test_random_slice_edge_windows_per_mode():
-    """With l=4 and N=9: only "left"/"both" produce short windows at the start, "right"/"both" at the end."""
+    """With L=4 and N=9: only "left"/"both" produce short windows at the start, "right"/"both" at the end."""
     traj = make_traj(10)
     random.seed(1)
     for mode, short_start, short_end in [

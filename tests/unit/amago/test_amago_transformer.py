@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from metamon.amago.nets.traj_encoders import TformerTrajEncoder
 from metamon.amago.nets.transformer import (
     AttentionLayer,
     FixedPosEmb,
@@ -17,7 +18,6 @@ from metamon.amago.nets.transformer import (
     TformerHiddenState,
     VanillaAttention,
 )
-from metamon.amago.nets.traj_encoders import TformerTrajEncoder
 from metamon.amago.utils import AmagoError
 
 TSTEP, S = 6, 5  # tstep_dim, max_seq_len

@@ -13,8 +13,8 @@ from metamon.nash.matrix_game import (
     rock_paper_scissors,
 )
 from metamon.nash.meta_solvers import nash
-from metamon.nash.psro import LOG_FILE, PAYOFF_FILE, POPULATION_FILE
 from metamon.nash.payoff import PayoffTable
+from metamon.nash.psro import LOG_FILE, PAYOFF_FILE, POPULATION_FILE
 
 
 class CountingEvaluator(ExactEvaluator):

@@ -1,9 +1,7 @@
 """configure_agent: every shipped config still builds the agent it built before (hyper-parameters
-computed from the gin files with the old binding rules), the tokenizer binding, and the import
-structure of metamon.rl (no cycles; training does not import the evaluator)."""
-
-import ast
-from pathlib import Path
+computed from the gin files with the old binding rules) and the tokenizer binding. (The import
+structure of metamon.rl, no cycles and a trainer without the evaluator, is checked by
+``lint-imports``: see pyproject.toml.)"""
 
 import gin
 import numpy as np
@@ -21,7 +19,6 @@ from metamon.rl.agent_config import configure_agent
 from metamon.rl.gemma_encoder import GemmaTstepEncoder
 from metamon.rl.tstep_encoders import MetamonTstepEncoder
 
-ROOT = Path(__file__).resolve().parents[3]
 MODELS = sorted(MODEL_CONFIG_DIR.glob("*.gin"))
 TRAINING = sorted(TRAINING_CONFIG_DIR.glob("*.gin"))
 
@@ -117,46 +114,3 @@ def test_configure_agent_needs_the_structure(tmp_path):
     with pytest.raises(MetamonRLError, match=r"does not bind MetamonAMAGOExperiment\.tstep_encoder_type, "
                                              r"MetamonAMAGOExperiment\.traj_encoder_type"):
         configure_agent([partial])
-
-
-def _imports(path: Path, package: str) -> set:
-    """The metamon.rl modules ``path`` imports (top level and inside functions)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        else:
-            continue
-        found |= {n for n in names if n.startswith(package + ".") and n.count(".") == 2}
-    return found
-
-
-def test_rl_imports_have_no_cycle_and_training_skips_the_evaluator():
-    modules = {f"metamon.rl.{p.stem}": p for p in (ROOT / "metamon" / "rl").glob("*.py") if p.stem != "__init__"}
-    graph = {m: _imports(p, "metamon.rl") & set(modules) for m, p in modules.items()}
-    done, path = set(), []
-
-    def visit(m):
-        assert m not in path, f"import cycle: {' -> '.join(path[path.index(m):] + [m])}"
-        if m in done:
-            return
-        path.append(m)
-        for dep in graph[m]:
-            visit(dep)
-        path.pop()
-        done.add(m)
-
-    for m in graph:
-        visit(m)
-
-    def reachable(m, seen=None):
-        seen = set() if seen is None else seen
-        for dep in graph[m] - seen:
-            seen.add(dep)
-            reachable(dep, seen)
-        return seen
-
-    assert "metamon.rl.evaluate" not in reachable("metamon.rl.experiment")
-    assert "metamon.rl.experiment" not in graph["metamon.rl.evaluate"]

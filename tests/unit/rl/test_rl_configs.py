@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from metamon.amago.cli_utils import use_config
 from metamon.amago.loading import RLData_pad_collate
+from metamon.amago.nets.traj_encoders import TformerTrajEncoder
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.data.trajectory_file import trajectory_filename, write_trajectory
 from metamon.interface import (
@@ -25,6 +26,10 @@ from metamon.interface import (
     UniversalState,
 )
 from metamon.rl import MODEL_CONFIG_DIR
+from metamon.rl.actors import MetamonMaskedActor
+from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
+from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.tstep_encoders import MetamonTstepEncoder
 from metamon.tokenizer import get_tokenizer
 
 CONFIGS = MODEL_CONFIG_DIR.parent
@@ -53,12 +58,6 @@ def q(name):
 def ref_name(value):
     """``@Name`` in a binding -> the configurable's short name."""
     return value.selector.split(".")[-1]
-
-
-def test_the_shipped_configs():
-    assert MODELS == ["medium_agent", "small_agent", "small_multitaskagent", "synthetic_agent",
-                      "synthetic_multitaskagent", "tiny_agent"]
-    assert TRAINING == ["binary_rl", "exp_rl", "il"]
 
 
 @pytest.mark.parametrize("training", TRAINING)
@@ -91,7 +90,8 @@ SIZES = {
 }
 
 
-@pytest.mark.parametrize("model", MODELS)
+# Every shipped model config has a row (KeyError otherwise) and every row a shipped config.
+@pytest.mark.parametrize("model", sorted(set(MODELS) | set(SIZES)))
 def test_model_sizes(model):
     parse(model, "binary_rl")
     agent, seq, tstep, traj, hidden, critics = SIZES[model]
@@ -157,8 +157,6 @@ def battle_states(n):
 @pytest.fixture(scope="module")
 def replay_batch(tmp_path_factory):
     """A padded batch of two battles (6 and 4 states) from MetamonAMAGODataset."""
-    from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
-
     root = tmp_path_factory.mktemp("replays")
     for i, (n, actions) in enumerate(((6, [0, 1, -1, 4, 0, -1]), (4, [1, 0, 4, -1]))):
         name = trajectory_filename(f"{FMT}-{i}", "alice", "bob", True, date=datetime(2025, 10, 27))
@@ -172,8 +170,6 @@ def replay_batch(tmp_path_factory):
 
 def build(model, training, obs_space, tmp_path):
     parse(model, training)
-    from metamon.rl.experiment import MetamonAMAGOExperiment
-
     experiment = MetamonAMAGOExperiment(
         run_name="test", ckpt_base_dir=str(tmp_path), dataset=None, obs_space=obs_space,
         action_space=spaces.Discrete(13),
@@ -184,10 +180,6 @@ def build(model, training, obs_space, tmp_path):
 
 @pytest.mark.parametrize("training,gammas", [("il", 1), ("binary_rl", 7)])
 def test_tiny_agent_trains_on_replays(replay_batch, tmp_path, training, gammas):
-    from metamon.amago.nets.traj_encoders import TformerTrajEncoder
-    from metamon.rl.actors import MetamonMaskedActor
-    from metamon.rl.tstep_encoders import MetamonTstepEncoder
-
     batch, obs_space = replay_batch
     agent = build("tiny_agent", training, obs_space, tmp_path)
     assert isinstance(agent.tstep_encoder, MetamonTstepEncoder) and agent.tstep_encoder.emb_dim == 64

@@ -248,6 +248,7 @@ def test_frozen_feature_cache(tiny_dir):
 
 # ------------------------------------------------------------------------------ saving
 def test_state_dict_and_adapter_round_trips(tiny_dir, tmp_path):
+    # lazy: peft/transformers are heavy; collecting this module must not import them
     from peft import PeftModel
     from transformers import AutoModel
 
