@@ -306,7 +306,8 @@ def plot_ratings(ratings: Ratings, path: str, title: str = "Bradley–Terry rati
         ax.errorbar(elo, ys, xerr=[elo - low, high - elo], fmt="o", capsize=3, color="C0")
     else:
         ax.plot(elo, ys, "o", color="C0")
-    ax.set_yticks(ys, [ratings.players[k] + (" (anchor)" if ratings.players[k] == ratings.anchor else "") for k in order])
+    labels = [ratings.players[k] + (" (anchor)" if ratings.players[k] == ratings.anchor else "") for k in order]
+    ax.set_yticks(ys, labels)
     interval = f"{100 * ratings.confidence:.0f} % bootstrap intervals, " if ratings.low is not None else ""
     ax.set_xlabel(f"rating ({interval}{ratings.num_games} games)")
     ax.set_title(title)
