@@ -37,6 +37,7 @@ Each detached server keeps ``<server_dir>/run/showdown-<port>.pid`` and ``.../sh
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import random
@@ -64,6 +65,7 @@ __all__ = [
     "install_server",
     "server_dir",
     "showdown_dir",
+    "check_port",
     "find_free_port",
     "unique_username",
     "port_in_use",
@@ -74,6 +76,7 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 8000
+MAX_PORT = 65535
 SHOWDOWN_VERSION = "0.11.11"  # must match SERVER_FILES_DIR / "package.json"
 # config.js, package.json and package-lock.json of our server, shipped as package data (pip
 # installs packages unpacked, so this is a real folder).
@@ -172,20 +175,52 @@ def unique_username(prefix: str = "MM", rng: Optional[random.Random] = None) -> 
     return clean + "".join(rng.choice("0123456789") for _ in range(10))
 
 
+def check_port(port, hint: str = "choose another with --port") -> int:
+    """``port`` if it is a TCP port number (an int in 1-65535), else :class:`ServerError` saying
+    it is out of range, followed by ``hint``."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= MAX_PORT:
+        raise ServerError(f"port {port} is out of range (1-{MAX_PORT}); {hint}")
+    return port
+
+
+def _bind_error(error: OSError, port: int, host: str) -> ServerError:
+    """What a failed ``bind((host, port))`` means, other than "in use", as a one-line error."""
+    if isinstance(error, socket.gaierror):
+        reason = f"host {host!r} cannot be resolved ({error.strerror or error}); use e.g. --host 127.0.0.1"
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        reason = ("permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); "
+                  "choose a port >= 1024 with --port")
+    elif error.errno == errno.EADDRNOTAVAIL:
+        reason = f"{error.strerror}: {host} is not an address of this machine; use e.g. --host 127.0.0.1"
+    else:
+        reason = error.strerror or str(error)
+    return ServerError(f"Cannot listen on {f'{host}:{port}' if port else host}: {reason}")
+
+
 def find_free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now (the OS picks it)."""
+    """A TCP port that nothing listens on right now (the OS picks it); :class:`ServerError` when
+    no socket can be bound on ``host`` (an unknown host, an address of another machine)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
+        try:
+            s.bind((host, 0))
+        except OSError as error:
+            raise _bind_error(error, 0, host) from None
         return s.getsockname()[1]
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when another program holds ``port`` on ``host``. Any other reason the port cannot be
+    bound (out of range, permission denied, a host that is not on this machine) raises
+    :class:`ServerError` saying which."""
+    check_port(port)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
-        except OSError:
-            return True
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return True
+            raise _bind_error(error, port, host) from None
     return False
 
 
@@ -203,18 +238,24 @@ def server_answers(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> 
 def parse_server_url(url_or_port) -> tuple[str, int]:
     """Accepts ``8000``, ``"8000"``, ``"127.0.0.1:8000"``, ``"http://localhost:8000"`` or a
     websocket URL such as ``"ws://127.0.0.1:8000/showdown/websocket"``; returns (host, port)."""
+    hint = f"in server URL {url_or_port!r}"
     if isinstance(url_or_port, int):
-        return "127.0.0.1", url_or_port
+        return "127.0.0.1", check_port(url_or_port, hint)
     text = str(url_or_port).strip()
     if text.isdigit():
-        return "127.0.0.1", int(text)
+        return "127.0.0.1", check_port(int(text), hint)
     if "://" not in text:
         text = "http://" + text
     parsed = urlparse(text)
     try:
         port = parsed.port
-    except ValueError:
+    except ValueError:  # out of range or not a number: say which
+        written = parsed.netloc.rpartition(":")[2]
+        if written.lstrip("-").isdigit():
+            check_port(int(written), hint)
         port = None
+    if port is not None:
+        check_port(port, hint)
     if not parsed.hostname or port is None:
         raise ServerError(
             f"Cannot read a host and port from server URL {url_or_port!r}; "
@@ -277,7 +318,7 @@ class LocalShowdownServer:
     ):
         self.root = Path(root) if root else server_dir()
         self.host = host
-        self.port = port if port is not None else find_free_port(host)
+        self.port = check_port(port) if port is not None else find_free_port(host)
         self.simulators = simulators
         self.log_challenges = log_challenges
         self.run_dir = Path(run_dir) if run_dir else self.root / "run"
@@ -439,8 +480,8 @@ def _main(argv=None) -> int:
     parser.add_argument("--log_challenges", action="store_true")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
-    server = LocalShowdownServer(args.port, args.host, args.simulators, args.log_challenges, root=args.dir)
     try:
+        server = LocalShowdownServer(args.port, args.host, args.simulators, args.log_challenges, root=args.dir)
         if args.command == "install":
             root = install_server(args.dir, force=args.force)
             print(f"Showdown server {SHOWDOWN_VERSION} installed in {root}")
@@ -459,6 +500,9 @@ def _main(argv=None) -> int:
                 return 1
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a folder that cannot be made or written (pid, log, runtime files)
+        print(f"error: {e.strerror}: {e.filename}" if e.strerror and e.filename else f"error: {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -6,12 +6,17 @@ stored with a tiny codec: tensors and numpy arrays go into the ``.safetensors`` 
 path-like name and are replaced in the JSON by a reference; tuples, dicts with non-string keys
 and arrays keep their type through markers, so loading gives back the exact value.
 
-Atomicity: a single file is written with :mod:`metamon.files` (a temporary sibling moved into
-place with ``os.replace``). A training-state directory is written into a hidden staging directory
-``.{name}.partial`` next to the target; ``complete.json`` is written last, then the staging
-directory is renamed to the target. Killing the process at any moment therefore leaves either no
-target or a complete one, and :func:`load_training_state` refuses a directory without the
-marker.
+Atomicity: a single file is written with :mod:`metamon.files` (a temporary sibling
+``.{name}.XXXX.tmp`` moved into place with ``os.replace``). A training-state directory is written
+into a hidden staging directory ``.{name}.partial`` next to the target; ``complete.json`` is
+written last, then the staging directory is renamed to the target (an existing target is first
+moved aside to ``.{name}.old``, removed once the new one is in place). Killing the process at any
+moment therefore leaves either no target or a complete one, and :func:`load_training_state`
+refuses a directory without the marker. What a killed writer leaves behind (temporary files,
+staging and ``.old`` directories) is cleaned by the next process: :func:`remove_stale_temp_files`
+and :func:`recover_training_states`, which :meth:`metamon.amago.run_layout.RunLayout.recover`
+runs at start-up. How the weights file and the training state of one epoch are published
+together is :class:`~metamon.amago.run_layout.RunLayout`'s rule.
 
 Training-state directory layout (``save_training_state``)::
 
@@ -43,6 +48,10 @@ from metamon.files import atomic_path, atomic_write
 
 FORMAT_VERSION = 1
 COMPLETE_MARKER = "complete.json"
+MODEL_FILE = "model.safetensors"  # the module's state dict inside a training-state directory
+STAGING_SUFFIX = ".partial"
+OLD_SUFFIX = ".old"
+TEMP_SUFFIX = ".tmp"  # metamon.files names its temporary siblings ".{name}.XXXX.tmp"
 _MAX_LISTED_KEYS = 8
 
 
@@ -148,6 +157,38 @@ def load_weights(module: torch.nn.Module, path, strict: bool = True):
             f"architecture or config?): " + " | ".join(problems)
         )
     return module.load_state_dict(loaded, strict=strict)
+
+
+def tensor_shapes(path) -> dict[str, tuple[int, ...]]:
+    """``{name: shape}`` of the tensors in a ``.safetensors`` file, read from its header only
+    (no tensor data is loaded). Raises :class:`AmagoError` when the file is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise AmagoError(f"checkpoint file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise AmagoError(f"cannot read safetensors file {path}: {e}") from e
+
+
+def weights_differences(module: torch.nn.Module, path) -> list[str]:
+    """How ``module``'s state dict differs from the weights in ``path`` (keys and shapes only; an
+    empty list when the weights would load): ``"key: (file shape) → (module shape)"`` for every
+    shape that differs, then the keys found only in the file and only in the module (at most
+    :data:`_MAX_LISTED_KEYS` of each, sorted)."""
+    saved = tensor_shapes(path)
+    own = {k: tuple(v.shape) for k, v in _state_dict_of(module).items()}
+    shapes = [f"{k}: {saved[k]} → {own[k]}" for k in sorted(set(saved) & set(own)) if saved[k] != own[k]]
+    differences = shapes[:_MAX_LISTED_KEYS]
+    if len(shapes) > _MAX_LISTED_KEYS:
+        differences.append(f"... (+{len(shapes) - _MAX_LISTED_KEYS} more shapes)")
+    only_saved, only_own = set(saved) - set(own), set(own) - set(saved)
+    if only_saved:
+        differences.append(f"only in the checkpoint ({len(only_saved)}): {_first(only_saved)}")
+    if only_own:
+        differences.append(f"only in the new model ({len(only_own)}): {_first(only_own)}")
+    return differences
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +311,7 @@ def is_complete(directory) -> bool:
 
 
 def _staging_dir(target: Path) -> Path:
-    return target.with_name(f".{target.name}.partial")
+    return target.with_name(f".{target.name}{STAGING_SUFFIX}")
 
 
 def save_training_state(
@@ -306,8 +347,8 @@ def save_training_state(
     if barrier is not None:
         barrier()
     if main:
-        save_weights(model, staging / "model.safetensors")
-        files.append("model.safetensors")
+        save_weights(model, staging / MODEL_FILE)
+        files.append(MODEL_FILE)
         files += _save_value(optimizer.state_dict(), staging, "optimizer")
         files += _save_value(scheduler.state_dict(), staging, "scheduler")
         files += _save_value(dict(extra), staging, "progress")
@@ -316,7 +357,7 @@ def save_training_state(
         marker = {"format_version": FORMAT_VERSION, "num_processes": num_processes, "files": sorted(files)}
         atomic_write(staging / COMPLETE_MARKER, json.dumps(marker, indent=1))
         if target.exists():  # overwriting the same epoch: move the old one aside first
-            old = target.with_name(f".{target.name}.old")
+            old = target.with_name(f".{target.name}{OLD_SUFFIX}")
             if old.exists():
                 shutil.rmtree(old)
             os.replace(target, old)
@@ -362,7 +403,7 @@ def load_training_state(
             f"training state {directory} is incomplete (no {COMPLETE_MARKER}; the writer was "
             "probably interrupted) and cannot be loaded"
         )
-    load_weights(model, directory / "model.safetensors", strict=True)
+    load_weights(model, directory / MODEL_FILE, strict=True)
     opt_state = _load_value(directory, "optimizer")
     try:
         optimizer.load_state_dict(_restore_param_group_types(opt_state, optimizer))
@@ -376,3 +417,56 @@ def load_training_state(
         else:
             amago_warning(f"{directory} has no RNG state for process {process_index}; RNG not restored")
     return _load_value(directory, "progress")
+
+
+# ---------------------------------------------------------------------------------------------
+# what a killed writer leaves behind
+# ---------------------------------------------------------------------------------------------
+
+
+def _older(path: Path, before: float) -> bool:
+    try:
+        return path.lstat().st_mtime < before
+    except FileNotFoundError:
+        return False
+
+
+def remove_stale_temp_files(folder, before: float) -> list[str]:
+    """Delete the temporary files of interrupted atomic writes in ``folder`` (hidden files named
+    ``.*.tmp``, see :mod:`metamon.files`) last modified before ``before`` (a ``time.time()``
+    value; younger ones may belong to a writer that is still running). Returns the names removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir()
+             if p.name.startswith(".") and p.name.endswith(TEMP_SUFFIX) and p.is_file() and _older(p, before)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return sorted(p.name for p in stale)
+
+
+def recover_training_states(folder, before: float) -> list[str]:
+    """Undo the training-state saves in ``folder`` whose writer died: staging ``.{name}.partial``
+    and ``.{name}.old`` directories last modified before ``before``.
+
+    ``.{name}.old`` (the writer died while replacing ``name``): renamed back to ``name`` when
+    ``name`` is missing and it is complete, else removed. ``.{name}.partial``: always removed, even
+    when complete: a state that never reached its place was never part of the run. Returns one line
+    per action."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    actions = []
+    for suffix in (OLD_SUFFIX, STAGING_SUFFIX):
+        for entry in sorted(folder.iterdir()):
+            name = entry.name
+            if not (name.startswith(".") and name.endswith(suffix) and entry.is_dir() and _older(entry, before)):
+                continue
+            target = folder / name[1:-len(suffix)]
+            if suffix == OLD_SUFFIX and not target.exists() and is_complete(entry):
+                os.replace(entry, target)
+                actions.append(f"restored {target.name} from {name}")
+            else:
+                shutil.rmtree(entry)
+                actions.append(f"removed {name}")
+    return actions

@@ -17,15 +17,24 @@ boundary.
 Every gin failure (unknown configurable or parameter, ambiguous selector, syntax error, missing
 module in an ``import`` line) is re-raised as :class:`AmagoError` naming the file or the binding
 together with gin's own message.
+
+Value types are checked when a configuration is applied (:func:`check_binding_types`, called by
+``use_config`` after the last binding): a value bound to a parameter annotated ``int``, ``float``,
+``bool`` or ``str`` (or an ``Optional`` / ``Union`` of them) must be one, so
+``Experiment.learning_rate = 'fast'`` is refused as ``gin binding Experiment.learning_rate =
+'fast': expected a number`` instead of failing deep inside the optimizer. Parameters with other
+annotations (classes, callables, containers) and ``@references`` / ``%macros`` are not checked.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
+import typing
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 import gin
 
@@ -97,6 +106,64 @@ def resolve_gin_file(name, search_dirs: Iterable) -> Path:
     )
 
 
+# annotation -> (accepts(value), what the message says is expected)
+_SIMPLE_TYPES = {
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    bool: (lambda v: isinstance(v, bool), "True or False"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _type_hints(fn_or_cls) -> dict:
+    """The resolved parameter annotations of a function or of a class's ``__init__`` ({} when
+    they cannot be resolved)."""
+    target = fn_or_cls.__init__ if inspect.isclass(fn_or_cls) else fn_or_cls
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: nothing to check against
+        return {}
+
+
+def _expected(annotation) -> Optional[tuple]:
+    """``(accepts, description)`` for ``int``/``float``/``bool``/``str`` annotations and
+    ``Optional``/``Union``s of them; None for any other annotation (not checked)."""
+    if annotation in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[annotation]
+    if typing.get_origin(annotation) is not Union:
+        return None
+    members = typing.get_args(annotation)
+    simple = [m for m in members if m is not type(None)]
+    if not all(m in _SIMPLE_TYPES for m in simple):
+        return None
+    tests = [_SIMPLE_TYPES[m][0] for m in simple]
+    if len(simple) < len(members):
+        tests.append(lambda v: v is None)
+    words = [_SIMPLE_TYPES[m][1] for m in simple] + (["None"] if len(simple) < len(members) else [])
+    return (lambda v: any(test(v) for test in tests)), " or ".join(words)
+
+
+def check_binding_types() -> None:
+    """Raise :class:`AmagoError` for the first binding of gin's current configuration whose
+    value does not fit its parameter's ``int``/``float``/``bool``/``str`` annotation (module
+    docstring), naming the binding: ``gin binding TformerTrajEncoder.d_model = 'big': expected an
+    int``. A ``float`` parameter accepts ints; ``bool`` is not taken for a number."""
+    registry = gin.config._REGISTRY  # gin 0.5 has no public iterator over the parsed bindings
+    for (scope, selector), params in list(gin.config._CONFIG.items()):
+        configurable = registry.get_match(selector)
+        if configurable is None:
+            continue
+        hints = _type_hints(configurable.wrapped)
+        for name, value in params.items():
+            expected = _expected(hints.get(name))
+            if expected is None or isinstance(value, gin.config.ConfigurableReference):
+                continue
+            accepts, description = expected
+            if not accepts(value):
+                shown = "/".join(filter(None, [scope, registry.minimal_selector(selector)]))
+                raise AmagoError(f"gin binding {shown}.{name} = {value!r}: expected {description}")
+
+
 def _gin_error(where: str, e: Exception) -> AmagoError:
     msg = e.args[0] if isinstance(e, KeyError) and e.args else e
     return AmagoError(f"gin error in {where}: {type(e).__name__}: {msg}")
@@ -110,7 +177,8 @@ def use_config(
     bindings: Optional[list] = None,
 ) -> None:
     """Apply ``custom_params`` (dict bindings), then ``gin_configs`` (files), then ``bindings``
-    (strings like ``"Agent.tau = 0.01"``), then finalize (see the module docstring)."""
+    (strings like ``"Agent.tau = 0.01"``), check the value types (:func:`check_binding_types`),
+    then finalize (see the module docstring)."""
     alias_amago_modules()
     for key, value in (custom_params or {}).items():
         try:
@@ -130,5 +198,6 @@ def use_config(
             gin.parse_config(binding)
         except _GIN_ERRORS as e:
             raise _gin_error(f"binding {binding!r}", e) from e
+    check_binding_types()
     if finalize:
         gin.finalize()

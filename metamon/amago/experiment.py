@@ -12,7 +12,9 @@ Documented deviations from AMAGO 3.1.1:
 * Checkpoints are pickle-free (safetensors + JSON, see ``metamon.amago.checkpoints``) and the
   weight files are ``.safetensors``. Checkpoint N is the state after finishing epoch N (0-based);
   ``load_checkpoint(N)`` continues with epoch N+1 (AMAGO re-runs epoch N). A checkpoint is
-  written every ``ckpt_interval`` epochs **and** after the final epoch.
+  written every ``ckpt_interval`` epochs **and** after the final epoch, training state first and
+  weights last, so that it appears all at once; ``start()`` cleans up after a run killed while
+  saving (:class:`~metamon.amago.run_layout.RunLayout`).
 * Gradient accumulation zeroes the gradients *after* the optimizer step of an update, so an
   update sees the mean gradient of its ``batches_per_update`` micro-batches.
 * The agent owns its loss masks (``AgentOutput``; no ``edit_actor_mask`` / ``edit_critic_mask``
@@ -249,9 +251,18 @@ class Experiment:
         self.grad_update_counter = 0
 
     def init_checkpoints(self) -> None:
+        """Checkpoint folders, after the main process has cleaned up what writers killed in an
+        earlier process left behind (:meth:`RunLayout.recover <metamon.amago.run_layout.RunLayout.recover>`:
+        stale temporary files, staging directories, an epoch whose weights file was not yet
+        written); every action is reported as a warning."""
+        if self.accelerator.is_main_process:
+            actions = self.layout.recover()
+            if actions:
+                amago_warning(f"{self.run_dir}: cleaned up after an interrupted save: {'; '.join(actions)}")
         layout = self.layout
         for folder in (layout.training_states_dir, layout.policy_weights_dir, layout.latest_weights.parent):
             folder.mkdir(parents=True, exist_ok=True)
+        self.accelerator.wait_for_everyone()
         self.epoch = 0
         self.next_epoch = 0
 
@@ -453,9 +464,15 @@ class Experiment:
     # -----------------------------------------------------------------------------------------
 
     def save_checkpoint(self) -> None:
-        """Policy weights (main process) and the full training state for epoch ``self.epoch``."""
+        """The full training state, then the policy weights (main process) of epoch ``self.epoch``.
+
+        The order makes the epoch's checkpoint appear all at once
+        (:class:`~metamon.amago.run_layout.RunLayout`): an old weights file of this epoch is
+        deleted first, the training state is published atomically, and the weights file, written
+        last, commits the epoch."""
+        weights = self.policy_weights_path(self.epoch)
         if self.accelerator.is_main_process:
-            checkpoints.save_weights(self.policy, self.policy_weights_path(self.epoch))
+            weights.unlink(missing_ok=True)
         checkpoints.save_training_state(
             self.training_state_path(self.epoch),
             model=self.policy,
@@ -466,6 +483,8 @@ class Experiment:
             num_processes=self.accelerator.num_processes,
             barrier=self.accelerator.wait_for_everyone,
         )
+        if self.accelerator.is_main_process:
+            checkpoints.save_weights(self.policy, weights)
 
     def _missing_checkpoint(self, what: str, epoch: int, path: Path, training_states: bool) -> AmagoError:
         if not self.run_dir.is_dir():

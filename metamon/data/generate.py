@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import queue
 import random
 import sys
@@ -356,7 +357,14 @@ def generate(
     get_metamon_teams(battle_format, team_set)  # fails early on a missing team set
     if server_url is not None:
         check_server(server_url)
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise MetamonError(f"--output_dir {output_dir} is a file, not a folder")
+    try:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MetamonError(f"--output_dir {output_dir} cannot be created: {error.strerror or error}") from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise MetamonError(f"--output_dir {output_dir} is not writable (permission denied)")
 
     summary = GenerationSummary(num_battles, count_trajectory_files(output_dir, battle_format), timeout_s,
                                 battle_timeout_s)
@@ -420,7 +428,7 @@ def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.Argumen
             concurrent=args.concurrent, timeout_s=args.timeout, battle_timeout_s=args.battle_timeout, seed=args.seed,
             show_progress=not args.no_progress,
         )
-    except MetamonError as error:
+    except (MetamonError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -78,7 +78,7 @@ from metamon.errors import MetamonError
 from metamon.formats import check_format
 from metamon.rl import MetamonRLError
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
-from metamon.rl.run_dir import RunInfo, available_epochs, build_spaces, load_agent, run_path
+from metamon.rl.run_dir import RunInfo, available_epochs, build_spaces, check_output_dir, load_agent, run_path
 from metamon.server import LocalShowdownServer, check_server, server_configuration, unique_username
 from metamon.teams import get_metamon_teams
 
@@ -324,6 +324,12 @@ def _check_args(args) -> None:
             raise MetamonError(f"--eval_type ladder plays one format; got --formats {' '.join(args.formats)}")
     elif args.username is not None:
         raise MetamonError("--username is only used with --eval_type ladder")
+    if args.save_trajectories_to is not None:
+        check_output_dir(args.save_trajectories_to, "--save_trajectories_to")
+    if args.json_out is not None:
+        if Path(args.json_out).is_dir():
+            raise MetamonError(f"--json_out {args.json_out} is a folder; give the path of a file")
+        check_output_dir(Path(args.json_out).parent, "--json_out")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -336,7 +342,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         spec = _evaluated_run(args)
         run_dir = Path(spec.target)
         agent, info = load_agent(run_dir, spec.epoch, device=device)
-    except MetamonError as error:
+    except (MetamonError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     epoch = spec.epoch if spec.epoch is not None else available_epochs(run_dir)[-1]

@@ -39,7 +39,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 from metamon.amago import __version__ as AMAGO_VERSION
 from metamon.amago.build import build_agent as build_amago_agent
 from metamon.amago.checkpoints import load_weights
-from metamon.amago.run_layout import RunLayout
+from metamon.amago.run_layout import RunLayout, run_name_problem
 from metamon.amago.utils import AmagoError
 from metamon.files import atomic_write
 from metamon.interface import TokenizedObservationSpace, get_action_space, get_observation_space, get_reward_function
@@ -53,6 +53,7 @@ __all__ = [
     "CONFIG_FILE",
     "RunInfo",
     "run_path",
+    "check_output_dir",
     "write_run_files",
     "available_epochs",
     "policy_weights_path",
@@ -72,8 +73,30 @@ def _now() -> str:
 
 
 def run_path(save_dir: PathLike, run_name: str) -> Path:
-    """``{save_dir}/{run_name}``."""
+    """``{save_dir}/{run_name}``; :class:`MetamonRLError` naming ``--run_name`` when ``run_name``
+    is not one folder name inside ``save_dir`` (empty, ``.``/``..``, a path separator, an
+    absolute path: :func:`metamon.amago.run_layout.run_name_problem`)."""
+    problem = run_name_problem(run_name)
+    if problem is not None:
+        raise MetamonRLError(f"--run_name {run_name!r} must be one folder name inside {save_dir}: {problem}")
     return Path(save_dir) / run_name
+
+
+def check_output_dir(path: PathLike, flag: str) -> Path:
+    """Check, without creating anything, that ``path`` is a folder this process can write in, or
+    can be created: its nearest existing ancestor must be a folder with write permission.
+    Raises :class:`MetamonRLError` naming ``flag`` (e.g. ``"--save_dir"``) and what is wrong
+    (a file where a folder is needed, no write permission). Returns ``path``."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    where = f"{flag} {path}" if existing == path else f"{flag} {path} cannot be created: {existing}"
+    if not existing.is_dir():
+        raise MetamonRLError(f"{where} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MetamonRLError(f"{where} is not writable (permission denied)")
+    return path
 
 
 @dataclass
@@ -211,7 +234,10 @@ def load_agent(run_dir: PathLike, epoch: Optional[int] = None, device="cpu") -> 
         raise MetamonRLError(
             f"{run_dir} has no weights for epoch {epoch}; available epochs: {epochs}"
         )
-    agent = build_agent(info, [config])
+    try:
+        agent = build_agent(info, [config])
+    except AmagoError as error:  # a gin error in the run's config.gin (unknown name, bad value type)
+        raise MetamonRLError(f"cannot rebuild the agent of {run_dir}: {error}") from error
     weights = layout.policy_weights(epoch)
     try:
         load_weights(agent, weights)

@@ -12,8 +12,15 @@ The flags are metamon's (``--run_name --model_gin_config --train_gin_config --sa
 Gin files are found by bare name in the package's ``metamon/configs/models/`` (model,
 :data:`metamon.rl.MODEL_CONFIG_DIR`) and ``metamon/configs/training/`` (training,
 :data:`metamon.rl.TRAINING_CONFIG_DIR`) or given as paths. Everything that can be wrong is checked
-before training starts: data folders and formats, gin files and every binding, the run directory (a new run never
-overwrites an existing one; ``--ckpt N`` resumes run ``--run_name`` at checkpoint N).
+before training starts: data folders and formats, gin files and every binding (names and value types), the save
+directory, the run directory (a new run never overwrites an existing one; ``--ckpt N`` resumes run
+``--run_name`` at checkpoint N). Bad input ends the CLI with one line on stderr and exit code 2.
+
+Resuming checks first and writes last: epoch N must have a complete training state, and the run's
+``run.json`` fields (spaces, reward, tokenizer, formats, ``max_seq_len``) and the agent's
+architecture (the state-dict keys and shapes of the agent these flags build, against the
+checkpoint's) must be the same, or the resume is refused naming each difference (``field: old →
+new``); only then are ``run.json`` (keeping the run's creation date) and ``config.gin`` written.
 
 From Python, fill a :class:`~metamon.rl.train_config.TrainConfig` (one field per flag, same
 defaults) and call :func:`run_training` (or :func:`build_experiment`, then
@@ -28,12 +35,15 @@ Multi-GPU / multi-node: ``accelerate launch -m metamon.rl.train ...``.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from gymnasium import spaces
 
+from metamon.amago.checkpoints import MODEL_FILE, weights_differences
 from metamon.amago.cli_utils import resolve_gin_file
+from metamon.amago.run_layout import RunLayout
 from metamon.amago.utils import AmagoError
 from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES
 from metamon.data.mixture import MixtureOfDatasets
@@ -45,7 +55,7 @@ from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR
 from metamon.rl.agent_config import configure_agent
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
 from metamon.rl.experiment import MetamonAMAGOExperiment
-from metamon.rl.run_dir import RunInfo, available_epochs, write_run_files
+from metamon.rl.run_dir import RunInfo, check_output_dir, run_path, write_run_files
 from metamon.rl.train_config import WINS_LOSSES_BOTH, TrainConfig
 from metamon.rl.validation import BattleValidation
 from metamon.tokenizer import get_tokenizer
@@ -139,18 +149,57 @@ def _datasets(config: TrainConfig, obs_space, action_space, reward_function) -> 
     return MetamonAMAGODataset(data, action_space)
 
 
-def _check_run_dir(run_dir: Path, ckpt: Optional[int]) -> None:
-    """A new run never reuses a folder that has checkpoints; a resume needs the run to exist."""
+# RunInfo fields a resume must keep (amago_version and created are the run's history)
+_RESUME_FIELDS = ("observation_space", "action_space", "reward_function", "tokenizer", "formats", "max_seq_len")
+
+
+def _check_run_dir(run_dir: Path, ckpt: Optional[int]) -> Optional[RunInfo]:
+    """A new run never reuses a folder that has checkpoints (weights or training states); a
+    resume needs the run, its ``run.json`` and a complete training state for epoch ``ckpt``.
+    Returns the stored :class:`RunInfo` of a resumed run (None for a new one). Reads only."""
+    layout = RunLayout(run_dir)
     if ckpt is None:
-        epochs = available_epochs(run_dir)
+        epochs = layout.checkpoint_epochs()
         if epochs:
             raise MetamonError(
                 f"{run_dir} already holds checkpoints {epochs}: pass --ckpt N to "
                 "resume it, or choose another --run_name"
             )
-        return
+        return None
     if not run_dir.is_dir():
         raise MetamonError(f"cannot resume: run directory {run_dir} does not exist")
+    resumable = layout.training_state_epochs()
+    if ckpt not in resumable:
+        if ckpt in layout.weight_epochs():
+            why = (f"epoch {ckpt} has policy weights but no complete training state (its save was "
+                   "interrupted by an older version, or the run was copied without ckpts/training_states)")
+        else:
+            why = f"there is no complete training state for epoch {ckpt}"
+        raise MetamonError(f"cannot resume {run_dir} at --ckpt {ckpt}: {why}; resumable epochs: {resumable or 'none'}")
+    return RunInfo.load(run_dir)
+
+
+def _check_resume(run_dir: Path, ckpt: int, stored: RunInfo, info: RunInfo,
+                  experiment: MetamonAMAGOExperiment) -> None:
+    """Refuse to resume ``run_dir`` at ``ckpt`` with a setup other than the one it was trained
+    with: every :data:`_RESUME_FIELDS` difference between ``stored`` and ``info`` and every
+    state-dict key or shape that differs between the agent ``experiment`` builds and the
+    checkpoint's weights, as ``what: old → new``. Builds one agent (on the CPU) and writes nothing."""
+    differences = [
+        f"{name}: {getattr(stored, name)!r} → {getattr(info, name)!r}"
+        for name in _RESUME_FIELDS
+        if getattr(stored, name) != getattr(info, name)
+    ]
+    architecture = weights_differences(experiment.build_agent(), RunLayout(run_dir).training_state(ckpt) / MODEL_FILE)
+    if architecture:
+        differences.append("different architecture (checkpoint → these gin files): " + "; ".join(architecture))
+    if differences:
+        raise MetamonError(
+            f"cannot resume {run_dir} at --ckpt {ckpt}: it was trained with another setup: "
+            + " | ".join(differences)
+            + ". Resume with the run's own flags and gin files (its run.json and config.gin), "
+            "or train a new --run_name"
+        )
 
 
 def _gin_inputs(model_gin: Path, train_gin: Path, bindings: Sequence[str]) -> str:
@@ -161,11 +210,13 @@ def _gin_inputs(model_gin: Path, train_gin: Path, bindings: Sequence[str]) -> st
 
 
 def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
-    """Resolve and check everything ``config`` names (run directory, gin files and bindings,
-    formats, spaces, data), write ``run.json`` and ``config.gin``, and return the experiment,
-    not yet started, with its validation battles configured."""
-    run_dir = Path(config.save_dir) / config.run_name
-    _check_run_dir(run_dir, config.ckpt)
+    """Resolve and check everything ``config`` names (save and run directory, gin files and
+    bindings, formats, spaces, data; for a resume, the run's setup and architecture), then write
+    ``run.json`` and ``config.gin``, and return the experiment, not yet started, with its
+    validation battles configured. Nothing is written before every check has passed."""
+    check_output_dir(config.save_dir, "--save_dir")
+    run_dir = run_path(config.save_dir, config.run_name)
+    stored = _check_run_dir(run_dir, config.ckpt)
     model_gin, train_gin = resolve_configs(config.model_gin_config, config.train_gin_config)
     eval_formats = [check_format(f"gen{g}ou") for g in config.eval_gens]
 
@@ -206,6 +257,9 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
     )
     experiment.configure_validation(validation, close=validation.close)
     info.max_seq_len = experiment.max_seq_len
+    if stored is not None:
+        _check_resume(run_dir, config.ckpt, stored, info, experiment)
+        info.created = stored.created
     if experiment.accelerator.is_main_process:
         write_run_files(run_dir, info, _gin_inputs(model_gin, train_gin, config.gin_bindings))
     return experiment
@@ -227,13 +281,31 @@ def run_training(config: TrainConfig) -> None:
     train_experiment(build_experiment(config), config.ckpt)
 
 
+def _usage_error(error: Exception) -> SystemExit:
+    """``SystemExit`` with exit status 2 whose text is ``"error: <message>"``; the message is
+    printed to stderr here (Python prints nothing for an int status). An ``OSError`` reads as
+    ``"<reason>: <path>"``."""
+    if isinstance(error, OSError) and error.strerror:
+        error = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    message = f"error: {error}"
+    print(message, file=sys.stderr)
+    stop = SystemExit(message)
+    stop.code = 2
+    return stop
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The CLI; bad input (any :class:`MetamonError` / :class:`AmagoError`, or an ``OSError``
+    before training starts) stops it with one line on stderr and exit status 2."""
     try:
         config = config_from_argv(argv)
         experiment = build_experiment(config)
+    except (MetamonError, AmagoError, OSError) as error:
+        raise _usage_error(error) from None
+    try:
+        train_experiment(experiment, config.ckpt)
     except (MetamonError, AmagoError) as error:
-        raise SystemExit(f"error: {error}") from None
-    train_experiment(experiment, config.ckpt)
+        raise _usage_error(error) from None
     return 0
 
 

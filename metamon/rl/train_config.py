@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
+from metamon.amago.run_layout import run_name_problem
 from metamon.errors import MetamonError
 from metamon.interface import DefaultActionSpace, DefaultShapedReward, TeamPreviewObservationSpace
 from metamon.tokenizer import DEFAULT_TOKENIZER
@@ -34,7 +35,8 @@ WINS_LOSSES_BOTH = ("wins", "losses", "both")
 class TrainConfig:
     """One training run (each field is the ``train`` CLI flag of the same name).
 
-    Run: ``run_name``, ``save_dir`` (the run goes to ``save_dir/run_name/``), ``ckpt`` (resume
+    Run: ``run_name`` (one folder name: no path separator, not ``.`` or ``..``), ``save_dir``
+    (the run goes to ``save_dir/run_name/``), ``ckpt`` (resume
     that run at checkpoint epoch N; None starts a new run). Model: ``model_gin_config``,
     ``train_gin_config`` (bare names in the package configs or paths), ``gin_bindings``
     (``"X.y = z"`` strings applied after the files). Schedule: ``epochs``, ``steps_per_epoch``
@@ -83,6 +85,8 @@ class TrainConfig:
         for name in ("run_name", "save_dir", "model_gin_config", "train_gin_config", "obs_space",
                      "action_space", "reward_function", "tokenizer"):
             check(isinstance(getattr(self, name), str) and getattr(self, name) != "", name, "a non-empty string")
+        problem = run_name_problem(self.run_name)
+        check(problem is None, "run_name", f"one folder name inside --save_dir ({problem})")
         for name in ("parsed_replay_dir", "custom_replay_dir", "eval_server_url"):
             check(getattr(self, name) is None or isinstance(getattr(self, name), str), name, "a string or None")
         for name in ("epochs", "steps_per_epoch", "batch_size_per_gpu", "grad_accum", "ckpt_interval", "log_interval"):
