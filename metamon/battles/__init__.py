@@ -17,7 +17,10 @@ Players are named by :class:`~metamon.battles.spec.PlayerSpec` strings (``"GymLe
 Modules: :mod:`~metamon.battles.spec` (specs and the factory),
 :mod:`~metamon.battles.players` (open / close players),
 :mod:`~metamon.battles.engine` (play and wait), :mod:`~metamon.battles.results` (outcomes and
-their summary).
+their summary), :mod:`~metamon.battles.tournament` (matchups played in parallel over servers,
+one record per unique battle, resumable; its file format in
+:mod:`~metamon.battles.tournament_file`), :mod:`~metamon.battles.server_pool` (tasks on K worker
+processes, each with its own local server).
 """
 
 from __future__ import annotations

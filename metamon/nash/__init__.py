@@ -11,10 +11,13 @@ module                 idea
 ``exploitability``     ``max_j (Mσ)_j − ½`` (= NashConv/2), bootstrap interval, win rate vs σ
 ``psro``               the loop, generic over a payoff evaluator and a best-response oracle
 ``matrix_game``        symmetric matrix games with an exact evaluator and oracle (the test bed)
+``showdown``           :class:`ShowdownEvaluator`: payoffs from real battles (the tournament engine)
 =====================  ==========================================================================
 
 Pure numpy/scipy: nothing here imports torch, poke-env or another metamon package beyond
-``metamon.errors``, ``metamon.files`` and ``metamon.stats``.
+``metamon.errors``, ``metamon.files`` and ``metamon.stats`` -- except ``showdown``, which plays
+battles through :mod:`metamon.battles` and is imported from its module
+(``from metamon.nash.showdown import ShowdownEvaluator``), not from this package.
 """
 
 from __future__ import annotations
