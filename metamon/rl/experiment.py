@@ -40,6 +40,8 @@ class MetamonAMAGOExperiment(Experiment):
 
     _validate: Optional[Validate] = None
     _close_validation: Optional[Callable[[], None]] = None
+    #: policy weights (``.safetensors``) a new run starts from (``--init_from_checkpoint``)
+    init_weights = None
 
     def configure_validation(self, validate: Validate, close: Optional[Callable[[], None]] = None) -> None:
         """Call ``validate(policy)`` after each validation interval (main process only) and log

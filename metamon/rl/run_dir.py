@@ -107,7 +107,8 @@ class RunInfo:
     :mod:`metamon.interface`; ``tokenizer`` a :func:`metamon.tokenizer.get_tokenizer` name (or
     ``None`` for an untokenized observation space); ``formats`` the battle formats trained on;
     ``max_seq_len`` the agent's context length (may be filled in after construction, before
-    :meth:`save`); ``amago_version`` the version of
+    :meth:`save`); ``init_from`` the weights file a finetuned run started from (None: scratch);
+    ``amago_version`` the version of
     :mod:`metamon.amago` that trained it; ``created`` an ISO-8601 UTC timestamp.
     """
 
@@ -117,6 +118,7 @@ class RunInfo:
     tokenizer: Optional[str]
     formats: List[str]
     max_seq_len: Optional[int] = None
+    init_from: Optional[str] = None
     amago_version: str = AMAGO_VERSION
     created: str = field(default_factory=_now)
 
@@ -145,7 +147,7 @@ class RunInfo:
         if not isinstance(data, dict):
             raise MetamonRLError(f"{path} must hold a JSON object, got {type(data).__name__}")
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name not in ("amago_version", "created")}
+        required = {f.name for f in fields(cls) if f.name not in ("amago_version", "created", "init_from")}
         missing = sorted(required - set(data))
         if missing:
             raise MetamonRLError(f"{path} lacks the key(s) {missing}")

@@ -46,6 +46,7 @@ from metamon.amago.cli_utils import resolve_gin_file
 from metamon.amago.run_layout import RunLayout
 from metamon.amago.utils import AmagoError
 from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES
+from metamon.battles import PlayerSpec
 from metamon.data.mixture import MixtureOfDatasets
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.errors import MetamonError
@@ -55,7 +56,14 @@ from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR
 from metamon.rl.agent_config import configure_agent
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
 from metamon.rl.experiment import MetamonAMAGOExperiment
-from metamon.rl.run_dir import RunInfo, check_output_dir, run_path, write_run_files
+from metamon.rl.run_dir import (
+    RunInfo,
+    available_epochs,
+    check_output_dir,
+    policy_weights_path,
+    run_path,
+    write_run_files,
+)
 from metamon.rl.train_config import WINS_LOSSES_BOTH, TrainConfig
 from metamon.rl.validation import BattleValidation
 from metamon.tokenizer import get_tokenizer
@@ -81,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train_gin_config", required=True, help="bare name in metamon/configs/training/ or a path")
     p.add_argument("--gin_bindings", action="append", default=list(d.gin_bindings), help='"X.y = z", repeatable')
     p.add_argument("--ckpt", type=int, default=d.ckpt, help="resume RUN_NAME from checkpoint epoch N")
+    p.add_argument("--init_from_checkpoint", default=d.init_from_checkpoint,
+                   help="start a new run from another run's weights: run:DIR@EPOCH (run:DIR: its latest)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--steps_per_epoch", type=int, default=d.steps_per_epoch, help="optimizer updates per epoch")
     p.add_argument("--batch_size_per_gpu", type=int, default=d.batch_size_per_gpu)
@@ -257,6 +267,9 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
     )
     experiment.configure_validation(validation, close=validation.close)
     info.max_seq_len = experiment.max_seq_len
+    if config.init_from_checkpoint is not None:
+        experiment.init_weights = _initial_weights(config.init_from_checkpoint, experiment)
+        info.init_from = str(experiment.init_weights)
     if stored is not None:
         _check_resume(run_dir, config.ckpt, stored, info, experiment)
         info.created = stored.created
@@ -265,12 +278,36 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
     return experiment
 
 
+def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment) -> Path:
+    """The policy weights file that ``--init_from_checkpoint`` names (a ``run:DIR@N`` spec),
+    checked against the agent ``experiment`` builds: every state-dict key or shape difference is
+    named. Builds one agent (on the CPU) and writes nothing."""
+    parsed = PlayerSpec.parse(spec)
+    if parsed.kind != "run":
+        raise MetamonError(f"--init_from_checkpoint takes a trained run, run:DIR@EPOCH; got {spec!r}")
+    run_dir = Path(parsed.target).expanduser()
+    epochs = available_epochs(run_dir)
+    if not epochs:
+        raise MetamonError(f"--init_from_checkpoint {spec}: {run_dir} holds no policy checkpoint")
+    if parsed.epoch is not None and parsed.epoch not in epochs:
+        raise MetamonError(f"--init_from_checkpoint {spec}: no epoch {parsed.epoch} (available epochs: {epochs})")
+    weights = policy_weights_path(run_dir, epochs[-1] if parsed.epoch is None else parsed.epoch)
+    differences = weights_differences(experiment.build_agent(), weights)
+    if differences:
+        raise MetamonError(f"--init_from_checkpoint {spec}: its architecture differs from these gin files "
+                           f"(checkpoint → new): {'; '.join(differences)}")
+    return weights.resolve()
+
+
 def train_experiment(experiment: MetamonAMAGOExperiment, ckpt: Optional[int] = None) -> None:
-    """Start ``experiment``, resume it at checkpoint epoch ``ckpt`` (if given), learn, close."""
+    """Start ``experiment``, resume it at checkpoint epoch ``ckpt`` (if given) or load its
+    ``init_weights`` (``--init_from_checkpoint``), learn, close."""
     try:
         experiment.start()
         if ckpt is not None:
             experiment.load_checkpoint(ckpt)
+        elif experiment.init_weights is not None:
+            experiment.load_policy_weights(experiment.init_weights)
         experiment.learn()
     finally:
         experiment.close()

@@ -37,7 +37,9 @@ class TrainConfig:
 
     Run: ``run_name`` (one folder name: no path separator, not ``.`` or ``..``), ``save_dir``
     (the run goes to ``save_dir/run_name/``), ``ckpt`` (resume
-    that run at checkpoint epoch N; None starts a new run). Model: ``model_gin_config``,
+    that run at checkpoint epoch N; None starts a new run), ``init_from_checkpoint`` (a new run
+    starts from the weights of another run, named as a player spec ``run:DIR@N`` — ``run:DIR``
+    for its latest epoch; the architecture must match). Model: ``model_gin_config``,
     ``train_gin_config`` (bare names in the package configs or paths), ``gin_bindings``
     (``"X.y = z"`` strings applied after the files). Schedule: ``epochs``, ``steps_per_epoch``
     (optimizer updates), ``batch_size_per_gpu``, ``grad_accum``, ``dloader_workers``,
@@ -57,6 +59,7 @@ class TrainConfig:
     train_gin_config: str
     gin_bindings: Sequence[str] = ()
     ckpt: Optional[int] = None
+    init_from_checkpoint: Optional[str] = None
     epochs: int = 100
     steps_per_epoch: int = 25_000
     batch_size_per_gpu: int = 12
@@ -87,13 +90,15 @@ class TrainConfig:
             check(isinstance(getattr(self, name), str) and getattr(self, name) != "", name, "a non-empty string")
         problem = run_name_problem(self.run_name)
         check(problem is None, "run_name", f"one folder name inside --save_dir ({problem})")
-        for name in ("parsed_replay_dir", "custom_replay_dir", "eval_server_url"):
+        for name in ("parsed_replay_dir", "custom_replay_dir", "eval_server_url", "init_from_checkpoint"):
             check(getattr(self, name) is None or isinstance(getattr(self, name), str), name, "a string or None")
         for name in ("epochs", "steps_per_epoch", "batch_size_per_gpu", "grad_accum", "ckpt_interval", "log_interval"):
             check(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "an int >= 1")
         for name in ("dloader_workers", "eval_battles"):
             check(_is_int(getattr(self, name)) and getattr(self, name) >= 0, name, "an int >= 0")
         check(self.ckpt is None or (_is_int(self.ckpt) and self.ckpt >= 0), "ckpt", "None or an int >= 0")
+        check(self.init_from_checkpoint is None or self.ckpt is None, "init_from_checkpoint",
+              "None when --ckpt resumes a run (a resume continues its own weights)")
         check(self.seed is None or _is_int(self.seed), "seed", "None or an int")
         weight = self.custom_replay_sample_weight
         check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0.0 <= weight <= 1.0,

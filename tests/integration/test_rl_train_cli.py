@@ -5,10 +5,12 @@ import csv
 
 import gin
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from metamon.data.generate import generate
 from metamon.rl import train
-from metamon.rl.run_dir import RunInfo, available_epochs
+from metamon.rl.run_dir import RunInfo, available_epochs, policy_weights_path
 
 FMT = "gen1ou"
 
@@ -82,3 +84,34 @@ def test_bad_input_fails_before_training_naming_it(battles, tmp_path, extra, mes
     with pytest.raises(SystemExit, match=message):
         train.main(_flags(data, tmp_path, "--eval_gens", *extra))
     assert not (tmp_path / "cli").exists()
+
+
+def test_init_from_checkpoint_starts_a_new_run_from_another_runs_weights(battles, tmp_path):
+    data, _ = battles
+    assert train.main(_flags(data, tmp_path, "--eval_gens", "--epochs", "1")) == 0
+    source = tmp_path / "cli"
+    # one update: the warm-up makes the first update's learning rate 0, so the finetuned run's
+    # epoch-0 weights and biases are the source's (online networks; targets move by tau, and
+    # spectral-norm power-iteration buffers by a forward pass)
+    flags = _flags(data, tmp_path, "--eval_gens", "--epochs", "1", "--steps_per_epoch", "1",
+                   "--init_from_checkpoint", f"run:{source}@0")
+    flags[flags.index("cli")] = "finetuned"
+    assert train.main(flags) == 0
+    finetuned = tmp_path / "finetuned"
+    assert RunInfo.load(finetuned).init_from == str(policy_weights_path(source, 0).resolve())
+    before = load_file(policy_weights_path(source, 0))
+    after = load_file(policy_weights_path(finetuned, 0))
+    online = [k for k in before if k.startswith(("actor.", "tstep_encoder.", "traj_encoder.", "critics."))
+              and k.endswith((".weight", ".bias"))]
+    assert online and all(torch.equal(before[k], after[k]) for k in online)
+
+    wrong = _flags(data, tmp_path, "--eval_gens", "--model_gin_config", "small_agent",
+                   "--init_from_checkpoint", f"run:{source}@0")
+    wrong[wrong.index("cli")] = "mismatch"
+    with pytest.raises(SystemExit, match="architecture differs"):
+        train.main(wrong)
+    missing = _flags(data, tmp_path, "--eval_gens", "--init_from_checkpoint", f"run:{source}@7")
+    missing[missing.index("cli")] = "missing"
+    with pytest.raises(SystemExit, match=r"no epoch 7 \(available epochs: \[0\]\)"):
+        train.main(missing)
+    assert not (tmp_path / "mismatch").exists() and not (tmp_path / "missing").exists()
