@@ -414,7 +414,7 @@ class Experiment:
                 cause, self._nonfinite_cause = self._nonfinite_cause, None
                 buffers, self._buffers_before_update = self._buffers_before_update, None
                 if self.accelerator.num_processes > 1:
-                    marked = self.accelerator.gather(torch.tensor([cause is not None], device=self.accelerator.device))
+                    marked = self.accelerator.gather(torch.tensor([float(cause is not None)], device=self.accelerator.device))
                     if cause is None and bool(marked.any()):
                         cause = "loss on another process"
                 if cause is None:
