@@ -110,13 +110,30 @@ def _state_dict_of(module_or_state_dict) -> dict[str, torch.Tensor]:
     return state
 
 
+def _refuse_non_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Raise :class:`AmagoError` naming the floating-point tensors of ``state`` that hold a NaN or
+    an infinity (one host sync when every tensor is finite)."""
+    floats = {k: v for k, v in state.items() if v.is_floating_point()}
+    if not floats or bool(torch.stack([torch.isfinite(v).all() for v in floats.values()]).all()):
+        return
+    bad = [k for k, v in floats.items() if not bool(torch.isfinite(v).all())]
+    raise AmagoError(
+        f"refusing to save {path}: non-finite values (NaN or inf) in {len(bad)} tensors: {_first(bad)}"
+        " (training diverged; nothing was written)"
+    )
+
+
 def save_weights(module_or_state_dict, path) -> Path:
     """Save a module's ``state_dict()`` (or a state dict) to a ``.safetensors`` file atomically.
 
-    Shared/tied tensors are cloned into independent entries. Returns the path written.
+    Shared/tied tensors are cloned into independent entries. Returns the path written. Weights
+    holding a NaN or an infinity are refused (:class:`AmagoError` naming the tensors, nothing
+    written): a diverged model is never checkpointed.
     """
     path = Path(path)
-    _atomic_save_tensors(_state_dict_of(module_or_state_dict), path)
+    state = _state_dict_of(module_or_state_dict)
+    _refuse_non_finite(state, path)
+    _atomic_save_tensors(state, path)
     return path
 
 

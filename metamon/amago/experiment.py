@@ -17,6 +17,9 @@ Documented deviations from AMAGO 3.1.1:
   saving (:class:`~metamon.amago.run_layout.RunLayout`).
 * Gradient accumulation zeroes the gradients *after* the optimizer step of an update, so an
   update sees the mean gradient of its ``batches_per_update`` micro-batches.
+* An update with a non-finite loss or gradient is skipped, counted and logged, and
+  ``max_nonfinite_updates`` of them in a row stop the run (``train_step``); weights that are not
+  finite are never saved (``checkpoints.save_weights``).
 * The agent owns its loss masks (``AgentOutput``; no ``edit_actor_mask`` / ``edit_critic_mask``
   hooks): a dataset marks steps whose action is unknown with ``obs[MISSING_ACTION_KEY]``. The
   agent is built by the free function :func:`metamon.amago.build.build_agent`.
@@ -71,6 +74,20 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+_LOSS_TERMS = ("Actor Loss", "Critic Loss", "Total Loss")
+
+
+def _nonfinite_loss_term(metrics: dict) -> Optional[str]:
+    """The first of "Actor Loss", "Critic Loss", "Total Loss" in ``metrics`` that is not finite,
+    or None (one host sync when the total is finite, which it is unless a term is not)."""
+    if bool(torch.isfinite(metrics["Total Loss"].detach()).all()):
+        return None
+    for name in _LOSS_TERMS:
+        if not bool(torch.isfinite(torch.as_tensor(metrics[name]).detach()).all()):
+            return name
+    return "Total Loss"
+
+
 def _grad_norm(module: torch.nn.Module) -> float:
     """L2 norm of all existing gradients of ``module``'s parameters, sqrt(Σ_p ||∇p||²)."""
     sq = [p.grad.detach().float().pow(2).sum() for p in module.parameters() if p.grad is not None]
@@ -115,6 +132,7 @@ class Experiment:
     critic_loss_weight: float = 10.0
     lr_warmup_steps: int = 500
     grad_clip: float = 1.0
+    max_nonfinite_updates: int = 10
     l2_coeff: float = 1e-3
     mixed_precision: str = "no"
     padded_sampling: str = "none"
@@ -137,7 +155,7 @@ class Experiment:
             raise AmagoError(f"mixed_precision must be one of {_MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.padded_sampling not in PADDED_SAMPLING_MODES:
             raise AmagoError(f"padded_sampling must be one of {PADDED_SAMPLING_MODES}, got {self.padded_sampling!r}")
-        for name in ("batches_per_update", "batch_size", "log_interval", "max_seq_len"):
+        for name in ("batches_per_update", "batch_size", "log_interval", "max_seq_len", "max_nonfinite_updates"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise AmagoError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         self.accelerator = Accelerator(
@@ -153,6 +171,10 @@ class Experiment:
         self.epoch = 0  # the epoch running now, or the last finished one
         self.next_epoch = 0  # the first epoch learn() will run
         self.grad_update_counter = 0
+        self.nonfinite_updates = 0  # updates skipped for a non-finite loss or gradient (train_step)
+        self._nonfinite_streak = 0  # ... of them in a row
+        self._nonfinite_cause: Optional[str] = None  # what marked the update in progress
+        self._buffers_before_update: Optional[list] = None  # (buffer, copy) at its first micro-batch
         self._policy_aclr = None
 
     # -----------------------------------------------------------------------------------------
@@ -378,21 +400,80 @@ class Experiment:
         AMAGO does, so the value estimates use critic weights one update stale);
         ``grad_update_counter += 1``; on log steps add "Learning Rate" and the per-submodule grad norms;
         then optimizer and schedule step and the grads are zeroed.
+
+        **Non-finite guard, decided per update.** After each micro-batch's backward a non-finite
+        "Total Loss" marks the update the micro-batch belongs to (its accumulated gradients are
+        spoilt), naming the first non-finite of "Actor Loss", "Critic Loss", "Total Loss"; on the
+        last micro-batch a non-finite global gradient norm (from clipping) marks it too, except
+        under fp16, whose GradScaler skips overflowing steps itself. Processes agree (any
+        process's mark marks the update everywhere). A marked update is skipped whole: its
+        gradients are dropped, the buffers its forward passes moved (input-normalisation and
+        PopArt statistics, spectral-norm vectors: every buffer is copied at the update's first
+        micro-batch) are restored, and there is no target sync, optimizer or schedule step, nor
+        ``grad_update_counter`` increment. It is counted in ``nonfinite_updates``, reported
+        by an ``AmagoWarning`` naming the update, the epoch and the cause, and logged as
+        "Non-finite Updates Skipped" (also in the returned metrics); ``max_nonfinite_updates``
+        skipped in a row raise an ``AmagoError`` instead, so a diverged run stops before anything
+        non-finite is applied or saved. (Under DeepSpeed the engine steps inside ``backward``: the
+        guard then only counts and stops.)
         """
         with self.accelerator.accumulate(self.policy_aclr):
+            if self._buffers_before_update is None:
+                self._buffers_before_update = [(b, b.detach().clone()) for b in self.policy.buffers()]
             metrics = self.compute_loss(batch, log_step=log_step)
             self.accelerator.backward(metrics["Total Loss"])
+            if self._nonfinite_cause is None:
+                self._nonfinite_cause = _nonfinite_loss_term(metrics)
             if self.accelerator.sync_gradients:
-                self.accelerator.clip_grad_norm_(self.policy_aclr.parameters(), self.grad_clip)
+                cause, self._nonfinite_cause = self._nonfinite_cause, None
+                buffers, self._buffers_before_update = self._buffers_before_update, None
+                if self.accelerator.num_processes > 1:
+                    mark = torch.tensor([float(cause is not None)], device=self.accelerator.device)
+                    marked = self.accelerator.gather(mark)
+                    if cause is None and bool(marked.any()):
+                        cause = "loss on another process"
+                if cause is None:
+                    norm = self.accelerator.clip_grad_norm_(self.policy_aclr.parameters(), self.grad_clip)
+                    if norm is not None and self.accelerator.scaler is None and not math.isfinite(float(norm)):
+                        cause = f"gradient (global L2 norm {float(norm)})"
+                if cause is not None:
+                    with torch.no_grad():
+                        for buffer, before in buffers:
+                            buffer.copy_(before)
+                    self._skip_nonfinite_update(cause, metrics)
+                    return metrics
+                self._nonfinite_streak = 0
                 self.policy.soft_sync_targets()
                 self.grad_update_counter += 1
                 if log_step:
                     metrics["Learning Rate"] = self.lr_schedule.get_last_lr()[0]
                     metrics.update(self.grad_norms())
+                    metrics["Non-finite Updates Skipped"] = self.nonfinite_updates
             self.optimizer.step()
             self.lr_schedule.step()
             self.optimizer.zero_grad()
         return metrics
+
+    def _skip_nonfinite_update(self, cause: str, metrics: dict) -> None:
+        """Drop the update in progress (see ``train_step``); raise after too many in a row."""
+        self.optimizer.zero_grad()
+        self.nonfinite_updates += 1
+        self._nonfinite_streak += 1
+        metrics["Non-finite Updates Skipped"] = self.nonfinite_updates
+        self.log({"Non-finite Updates Skipped": self.nonfinite_updates}, key="train-update")
+        where = f"update {self.grad_update_counter + 1} (epoch {self.epoch})"
+        limit = f"max_nonfinite_updates = {self.max_nonfinite_updates}"
+        if self._nonfinite_streak >= self.max_nonfinite_updates:
+            raise AmagoError(
+                f"{self._nonfinite_streak} updates in a row had a non-finite loss or gradient; the "
+                f"last, {where}, a non-finite {cause}. Training stopped before anything non-finite "
+                f"was applied or saved ({limit}). Look for NaN or inf in the data, or lower the "
+                "learning rate."
+            )
+        amago_warning(
+            f"skipped {where}: non-finite {cause} ({self._nonfinite_streak} in a row, "
+            f"{self.nonfinite_updates} in all; {limit})"
+        )
 
     def grad_norms(self) -> dict:
         """L2 norms of the current gradients of the actor, critics and both encoders."""

@@ -42,9 +42,14 @@ files without a word). Each problem has a reason (see ``SKIP_REASONS``); a skipp
 as a warning, counted in :attr:`ParsedReplayDataset.skipped` (``Counter`` reason -> count) and
 listed in :attr:`ParsedReplayDataset.skipped_files`, or, with ``strict=True``, raises
 :class:`TrajectoryFileError` naming the file. Name problems are found while indexing; body
-problems (unreadable file, corrupt lz4, invalid JSON, wrong schema, states/actions length
-mismatch, bad action values, fewer than 2 states, a state the observation space rejects) only
-when the file is loaded. **Bad-file policy**: ``dset[i]`` for a file found bad returns the item of
+problems (unreadable file, a file or decompressed frame over ``max_file_bytes``, corrupt lz4,
+invalid or too deeply nested JSON, wrong schema or value types, a non-finite or out-of-range
+number, states/actions length mismatch, bad action values, fewer than 2 states, a state the
+observation space rejects) only when the file is loaded. :meth:`~ParsedReplayDataset.load_item`
+is the per-file boundary: any other exception raised while a file becomes an item (an
+observation space or reward tripping over an odd state, say) is reason ``"malformed"`` with the
+exception's type and message as the detail (and as ``__cause__``), so no file can stop an epoch
+unless ``strict``. **Bad-file policy**: ``dset[i]`` for a file found bad returns the item of
 the next good file in index order (``i+1``, ``i+2``, ... wrapping around), so an index always maps
 to the same item source; the bad file is remembered, never read again and left out of later
 :meth:`~ParsedReplayDataset.refresh_files` scans. Skip records are per process (each DataLoader
@@ -72,6 +77,8 @@ from metamon.data.trajectory_file import (
     BAD_DATE,
     BAD_STATE,
     FORMAT_MISMATCH,
+    MALFORMED,
+    MAX_TRAJECTORY_BYTES,
     NOT_A_TRAJECTORY,
     SKIP_REASONS,
     TrajectoryFileError,
@@ -150,6 +157,8 @@ class ParsedReplayDataset(Dataset):
         verbose: print a summary after each scan.
         shuffle: shuffle the file order after each scan (otherwise sorted by path).
         strict: raise :class:`TrajectoryFileError` for the first bad file instead of skipping it.
+        max_file_bytes: the most bytes a file, or its decompressed JSON, may hold (``None``:
+            ``MAX_TRAJECTORY_BYTES``, 64 MiB); larger files are skipped as ``"too large"``.
 
     ``len(dset)`` is the number of indexed files; ``dset.filenames`` their paths;
     ``dset.filtered`` counts files left out by each filter (``"result"``, ``"rating"``,
@@ -174,6 +183,7 @@ class ParsedReplayDataset(Dataset):
         verbose: bool = False,
         shuffle: bool = False,
         strict: bool = False,
+        max_file_bytes: Optional[int] = None,
     ):
         if wins_losses_both not in WINS_LOSSES_BOTH:
             raise UnknownNameError("wins_losses_both value", wins_losses_both, WINS_LOSSES_BOTH)
@@ -184,6 +194,10 @@ class ParsedReplayDataset(Dataset):
         for name, value in (("min_rating", min_rating), ("max_rating", max_rating)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise MetamonError(f"{name} must be a number or None, got {value!r}")
+        if max_file_bytes is not None and (
+            isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or max_file_bytes < 1
+        ):
+            raise MetamonError(f"max_file_bytes must be a positive int or None, got {max_file_bytes!r}")
         self.observation_space = copy.deepcopy(observation_space)
         self.action_space = copy.deepcopy(action_space)
         self.reward_function = copy.deepcopy(reward_function)
@@ -194,6 +208,7 @@ class ParsedReplayDataset(Dataset):
         self.max_date = _as_datetime(max_date, "max_date")
         self.max_seq_len = max_seq_len
         self.verbose, self.shuffle, self.strict = verbose, shuffle, strict
+        self.max_file_bytes = MAX_TRAJECTORY_BYTES if max_file_bytes is None else max_file_bytes
         self.filenames: list[str] = []
         self.filtered: Counter = Counter()
         self._index_skips: dict[str, list[str]] = {}
@@ -342,16 +357,23 @@ class ParsedReplayDataset(Dataset):
     def load_item(self, path: PathLike):
         """``(obs, actions, rewards, dones)`` for one file (``TrajectoryFileError`` if it is bad).
 
-        Python's cyclic garbage collector is paused meanwhile: decoding and building allocate
-        tens of thousands of acyclic objects (freed by reference counting alone), and the
-        collections they would trigger cost about a third of the item's time for nothing.
+        The per-file boundary: every ``Exception`` raised on the way is a ``TrajectoryFileError``
+        naming ``path`` (reasons in the module docstring; ``"malformed"`` for one no check
+        names). Python's cyclic garbage collector is paused meanwhile: decoding and building
+        allocate tens of thousands of acyclic objects (freed by reference counting alone), and
+        the collections they would trigger cost about a third of the item's time for nothing.
         """
-        with cycle_collector_paused():
-            states, actions = load_trajectory(path)
-            try:
-                return self._make_item(states, actions)
-            except (ValueError, TypeError) as e:
-                raise TrajectoryFileError(path, BAD_STATE, str(e)) from e
+        try:
+            with cycle_collector_paused():
+                states, actions = load_trajectory(path, self.max_file_bytes)
+                try:
+                    return self._make_item(states, actions)
+                except (ValueError, TypeError) as e:
+                    raise TrajectoryFileError(path, BAD_STATE, str(e)) from e
+        except TrajectoryFileError:
+            raise
+        except Exception as e:  # the per-file boundary (module docstring)
+            raise TrajectoryFileError(path, MALFORMED, f"{type(e).__name__}: {e}") from e
 
     def _make_item(self, states: list[UniversalState], actions: list[int]):
         n_steps = len(states) - 1
@@ -432,7 +454,11 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--reward_function", default="DefaultShapedReward")
     parser.add_argument("--tokenizer", default=DEFAULT_TOKENIZER)
     parser.add_argument("--strict", action="store_true", help="stop at the first bad file")
+    parser.add_argument("--max_file_mb", type=float, default=MAX_TRAJECTORY_BYTES / 2**20,
+                        help="skip files whose (decompressed) JSON holds more MiB (default %(default)g)")
     args = parser.parse_args(argv)
+    if not args.max_file_mb > 0:
+        parser.error(f"--max_file_mb must be positive, got {args.max_file_mb}")
     try:
         return _check_every_file(args, TokenizedObservationSpace(
             get_observation_space(args.obs_space), get_tokenizer(args.tokenizer)),
@@ -451,6 +477,7 @@ def _check_every_file(args, observation_space, action_space, reward_function) ->
         formats=args.formats,
         verbose=True,
         strict=args.strict,
+        max_file_bytes=max(1, int(args.max_file_mb * 2**20)),
     )
     good = timesteps = 0
     for path in dset.filenames:

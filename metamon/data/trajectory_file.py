@@ -31,12 +31,21 @@ Names
 Reading
     :func:`read_trajectory` -> the decoded JSON object; :func:`load_trajectory` -> validated
     ``UniversalState`` objects and actions. Every problem raises :class:`TrajectoryFileError`
-    (a ``ValueError``) naming the file and one of ``SKIP_REASONS``.
+    (a ``ValueError``) naming the file and one of ``SKIP_REASONS``. Files are read as if hostile:
+    no file, nor its lz4 frame (decompressed step by step), may hold more than ``max_bytes``
+    (default :data:`MAX_TRAJECTORY_BYTES`, 64 MiB; reason ``TOO_LARGE``, found before more is
+    allocated); JSON nested too deeply is ``BAD_JSON``; and every field of every state is checked:
+    text fields are strings, flags bools, lists lists, and every number the observation spaces
+    and rewards read is finite and within the game's bounds (:data:`NUMBER_RANGES`; reason
+    ``BAD_NUMBER``, or ``BAD_SCHEMA`` for a value that is not a number; bools count as 0 / 1).
+    A ``NaN`` / ``Infinity`` literal, which the standard library's JSON (``orjson``'s fallback)
+    reads, thus fails on the field that holds it.
 
 Writing
     :func:`write_trajectory` / :func:`write_battle` write through :func:`metamon.files.atomic_write`,
     so a reader (or a killed writer) never sees a partial file; the temporary file is hidden
-    (its name starts with ``.``), and readers skip hidden names.
+    (its name starts with ``.``), and readers skip hidden names. Non-finite numbers are refused
+    (JSON has none).
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ import dataclasses
 import gc
 import hashlib
 import json
+import operator
 import os
 import re
 from datetime import datetime
@@ -64,6 +74,8 @@ __all__ = [
     "DATE_FORMAT",
     "UNRATED_RATING",
     "SKIP_REASONS",
+    "MAX_TRAJECTORY_BYTES",
+    "NUMBER_RANGES",
     "TrajectoryFileError",
     "TrajectoryName",
     "sanitize_username",
@@ -101,10 +113,37 @@ LENGTH_MISMATCH = "states/actions length mismatch"
 BAD_ACTIONS = "bad actions"
 TOO_SHORT = "fewer than 2 states"
 BAD_STATE = "state rejected by the observation space"
+BAD_NUMBER = "non-finite or out-of-range number"
+TOO_LARGE = "too large"
+MALFORMED = "malformed"  # any other failure while a file is loaded (detail: the exception)
 SKIP_REASONS = (
     NOT_A_TRAJECTORY, BAD_NAME, FORMAT_MISMATCH, BAD_DATE, UNREADABLE, CORRUPT_LZ4, BAD_JSON,
-    BAD_SCHEMA, LENGTH_MISMATCH, BAD_ACTIONS, TOO_SHORT, BAD_STATE,
+    BAD_SCHEMA, LENGTH_MISMATCH, BAD_ACTIONS, TOO_SHORT, BAD_STATE, BAD_NUMBER, TOO_LARGE,
+    MALFORMED,
 )
+
+MAX_TRAJECTORY_BYTES = 64 << 20
+"""The default cap on a file's size and on its decompressed JSON (64 MiB; a long battle is ~1 MB)."""
+
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    # UniversalPokemon (poke-env 0.16.1 dex, gens 1-9: base stats 0..255; stages -6..6)
+    "hp_pct": (0.0, 1.0),
+    "lvl": (1, 100),
+    **{f"{stat}_boost": (-6, 6) for stat in ("atk", "spa", "def", "spd", "spe", "accuracy", "evasion")},
+    **{f"base_{stat}": (0, 255) for stat in ("atk", "spa", "def", "spd", "spe", "hp")},
+    # UniversalMove (dex: base power <= 250, priority -7..+5, PP <= 40 * 8/5 = 64). Replay
+    # parsers count PP themselves and metamon's goes below 0 when it misses a PP restore, so
+    # current_pp only has to be a sane count.
+    "base_power": (0, 250),
+    "accuracy": (0.0, 1.0),
+    "priority": (-7, 5),
+    "current_pp": (-1000, 64),
+    "max_pp": (0, 64),
+    # UniversalState
+    "opponents_remaining": (0, 6),
+}
+"""field -> (low, high), inclusive: the numbers a state holds and the bounds :func:`load_trajectory`
+enforces (a NaN fails every comparison, an infinity every bound)."""
 
 
 class TrajectoryFileError(MetamonError, ValueError):
@@ -260,8 +299,8 @@ def write_trajectory(
 
     ``states`` and ``actions`` must have the same length and the last action must be ``-1``;
     ``filename`` must be a 7-field name (:func:`trajectory_filename`); ``extra`` keys are
-    stored beside them (see the module docstring). ``ValueError`` otherwise, before anything
-    is written.
+    stored beside them (see the module docstring); no number may be NaN or infinite.
+    ``ValueError`` otherwise, before anything is written.
     """
     if len(states) != len(actions):
         raise ValueError(f"{filename}: {len(states)} states but {len(actions)} actions")
@@ -269,7 +308,7 @@ def write_trajectory(
         raise ValueError(f"{filename}: the last action must be -1 (no action after the last state)")
     if not parse_trajectory_filename(filename).metamon_readable:
         raise TrajectoryFileError(filename, BAD_NAME, f"a written name has exactly 7 fields {_NAME_SHAPE}")
-    body = json.dumps({"states": list(states), "actions": [int(a) for a in actions], **extra}).encode()
+    body = json.dumps({"states": list(states), "actions": [int(a) for a in actions], **extra}, allow_nan=False).encode()
     if filename.endswith(".lz4"):
         body = lz4.frame.compress(body)
     return atomic_write(Path(root) / battle_format / filename, body)
@@ -343,46 +382,98 @@ def _parse_json(raw: bytes):
         return json.loads(raw)
 
 
-def read_trajectory(path: PathLike) -> dict:
+_DECOMPRESS_CHUNK = 1 << 20  # output per step when a frame does not declare its size
+
+
+def _decompress_capped(path: str, raw: bytes, max_bytes: int) -> bytes:
+    """The first lz4 frame of ``raw``, decompressed without ever holding more than
+    ``max_bytes + 1`` output bytes (bytes after the frame are ignored, as ``lz4.frame.decompress``
+    does).
+
+    A frame declaring more than ``max_bytes`` is refused from its header; otherwise the output
+    comes in steps of the declared size (+1 byte, which shows a frame that lied) or 1 MiB, each
+    bounded by what the cap leaves.
+    """
+    try:
+        declared = lz4.frame.get_frame_info(raw)["content_size"]  # 0: not declared
+    except RuntimeError as e:
+        raise TrajectoryFileError(path, CORRUPT_LZ4, str(e)) from e
+    if declared > max_bytes:
+        raise TrajectoryFileError(path, TOO_LARGE, f"the lz4 frame declares {declared} bytes (cap {max_bytes})")
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    step = declared + 1 if declared else _DECOMPRESS_CHUNK
+    chunks, total, pending = [], 0, raw
+    while True:
+        try:
+            chunk = decompressor.decompress(pending, max_length=min(step, max_bytes + 1 - total))
+        except RuntimeError as e:
+            raise TrajectoryFileError(path, CORRUPT_LZ4, str(e)) from e
+        pending = b""
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > max_bytes:
+            raise TrajectoryFileError(path, TOO_LARGE, f"decompresses to more than {max_bytes} bytes")
+        if decompressor.eof:
+            return chunk if len(chunks) == 1 else b"".join(chunks)
+        if decompressor.needs_input:  # every input byte used, the frame unfinished
+            raise TrajectoryFileError(path, CORRUPT_LZ4, "truncated lz4 frame")
+        step = _DECOMPRESS_CHUNK
+
+
+def read_trajectory(path: PathLike, max_bytes: Optional[int] = None) -> dict:
     """The decoded JSON object of a ``.json.lz4`` (lz4 frame) or ``.json`` file, unvalidated
     beyond being an object (``dict``).
 
-    Raises :class:`TrajectoryFileError` with reason ``UNREADABLE`` (I/O error), ``CORRUPT_LZ4``,
-    ``BAD_JSON`` (invalid JSON or UTF-8) or ``BAD_SCHEMA`` (the top level is not an object).
+    Raises :class:`TrajectoryFileError` with reason ``UNREADABLE`` (I/O error), ``TOO_LARGE``
+    (the file, or its decompressed frame, holds more than ``max_bytes`` bytes; default
+    :data:`MAX_TRAJECTORY_BYTES`; at most ``max_bytes + 1`` bytes are read or decompressed),
+    ``CORRUPT_LZ4``, ``BAD_JSON`` (invalid JSON or UTF-8, or nested too deeply to parse) or
+    ``BAD_SCHEMA`` (the top level is not an object).
     """
     path = os.fspath(path)
+    limit = MAX_TRAJECTORY_BYTES if max_bytes is None else max_bytes
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise TrajectoryFileError(path, TOO_LARGE, f"the file holds {size} bytes (cap {limit})")
+            raw = f.read(size + 1)  # sized by fstat: read(limit + 1) would allocate the cap each time
+            if len(raw) > size:  # the file grew since fstat (or is not a regular file)
+                raw += f.read(limit + 1 - len(raw))
     except OSError as e:
         raise TrajectoryFileError(path, UNREADABLE, str(e)) from e
+    if len(raw) > limit:
+        raise TrajectoryFileError(path, TOO_LARGE, f"the file holds more than {limit} bytes")
     if path.endswith(".lz4"):
-        try:
-            raw = lz4.frame.decompress(raw)
-        except RuntimeError as e:
-            raise TrajectoryFileError(path, CORRUPT_LZ4, str(e)) from e
+        raw = _decompress_capped(path, raw, limit)
     try:
         data = _parse_json(raw)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise TrajectoryFileError(path, BAD_JSON, str(e)) from e
+    except RecursionError as e:  # orjson stops at depth 1024, the standard library overflows
+        raise TrajectoryFileError(path, BAD_JSON, f"JSON nested too deeply ({e})") from e
     if not isinstance(data, dict):
         raise TrajectoryFileError(path, BAD_SCHEMA, f"top level is a {type(data).__name__}, not an object")
     return data
 
 
-def load_trajectory(path: PathLike) -> tuple[list[UniversalState], list[int]]:
+def load_trajectory(path: PathLike, max_bytes: Optional[int] = None) -> tuple[list[UniversalState], list[int]]:
     """The validated states and actions of one file (both of length T >= 2).
 
     Raises :class:`TrajectoryFileError` (reason in ``SKIP_REASONS``) when the file cannot be
-    read or decoded (:func:`read_trajectory`), lacks ``states`` / ``actions`` lists, has T < 2 or
-    len(states) != len(actions), has an action outside -1..12 or a last action other than -1, or
-    a state ``from_dict`` rejects. A Pokémon that is unchanged from an earlier state is the same
-    object in both (see :func:`build_state`'s ``seen``): treat the states as read-only. The
-    cyclic garbage collector is paused meanwhile (:func:`cycle_collector_paused`).
+    read or decoded (:func:`read_trajectory`, which ``max_bytes`` is passed to), lacks
+    ``states`` / ``actions`` lists, has T < 2 or len(states) != len(actions), has an action
+    outside -1..12 or a last action other than -1, or a state :func:`build_state` rejects: a
+    missing key or a value of the wrong type (``BAD_SCHEMA``) or a number that is not finite or
+    out of :data:`NUMBER_RANGES` (``BAD_NUMBER``); the detail names the field, e.g.
+    ``states[3].player_active_pokemon.moves[1].accuracy = nan is not in [0.0, 1.0]``. A Pokémon
+    that is unchanged from an earlier state is the same object in both (see :func:`build_state`'s
+    ``seen``): treat the states as read-only. The cyclic garbage collector is paused meanwhile
+    (:func:`cycle_collector_paused`).
     """
     path = os.fspath(path)
     with cycle_collector_paused():
-        data = read_trajectory(path)
+        data = read_trajectory(path, max_bytes)
         states, actions = data.get("states"), data.get("actions")
         if type(states) is not list or type(actions) is not list:
             raise TrajectoryFileError(path, BAD_SCHEMA, 'needs "states" and "actions" lists')
@@ -395,6 +486,8 @@ def load_trajectory(path: PathLike) -> tuple[list[UniversalState], list[int]]:
         for t, state in enumerate(states):
             try:
                 built.append(build_state(state, seen))
+            except _FieldError as e:
+                raise TrajectoryFileError(path, e.reason, f"states[{t}].{e.field} {e.problem}") from e
             except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise TrajectoryFileError(path, BAD_SCHEMA, f"states[{t}]: {e}") from e
         return built, actions
@@ -425,6 +518,144 @@ _STATE_MOVES_AT = (_STATE_KEYS.index("player_prev_move"), _STATE_KEYS.index("opp
 _STATE_PREVIEW_AT = _STATE_KEYS.index("opponent_teampreview")
 
 
+_STATE_POKEMON_SLOTS = tuple(zip(_STATE_POKEMON_AT, ("player_active_pokemon", "opponent_active_pokemon")))
+_STATE_MOVE_SLOTS = ("player_prev_move", "opponent_prev_move")
+
+
+# ---- value checks: every field a state holds has its type, every number its range ------------
+class _FieldError(ValueError):
+    """``field`` (a path inside one state, e.g. ``available_switches[2].moves[0].accuracy``) holds
+    a value of the wrong type (``BAD_SCHEMA``) or a number out of ``NUMBER_RANGES``
+    (``BAD_NUMBER``); ``problem`` says how."""
+
+    def __init__(self, reason: str, field: str, problem: str):
+        self.reason, self.field, self.problem = reason, field, problem
+        super().__init__(f"{field} {problem}")
+
+    def inside(self, outer: str) -> "_FieldError":
+        """The same error for the record at ``outer`` ("" = the state itself)."""
+        return _FieldError(self.reason, f"{outer}.{self.field}", self.problem) if outer else self
+
+
+class _Fields(NamedTuple):
+    """The checked fields of one record type: ``text`` (str), ``flags`` (bool) and ``numbers``
+    (``(field, low, high)``: an int or float, bools counting as ints, in ``[low, high]``)."""
+
+    text: tuple = ()
+    flags: tuple = ()
+    numbers: tuple = ()
+
+
+def _numbers(*fields: str) -> tuple:
+    return tuple((f, *NUMBER_RANGES[f]) for f in fields)
+
+
+_MOVE_FIELDS_CHECKED = _Fields(
+    text=("name", "move_type", "category"),
+    numbers=_numbers("base_power", "accuracy", "priority", "current_pp", "max_pp"),
+)
+_POKEMON_FIELDS_CHECKED = _Fields(
+    text=("name", "types", "item", "ability", "status", "effect", "tera_type", "base_species"),
+    numbers=_numbers(*(f for f in _POKEMON_KEYS if f in NUMBER_RANGES)),
+)
+_STATE_FIELDS_CHECKED = _Fields(
+    text=("format", "player_conditions", "opponent_conditions", "weather", "battle_field"),
+    flags=("forced_switch", "battle_won", "battle_lost", "can_tera"),
+    numbers=_numbers("opponents_remaining"),
+)
+_STR = frozenset((str,))
+
+
+def _wrong_type(field: str, value, expected: str) -> _FieldError:
+    return _FieldError(BAD_SCHEMA, field, f"is a {type(value).__name__}, not {expected}")
+
+
+def _explain(values: dict, fields: _Fields, where: str) -> None:
+    """Raise a :class:`_FieldError` for the first field of ``values`` (a record's ``__dict__``)
+    that fails ``fields``, located under ``where`` ("" = the state); return if all pass. NaN and
+    infinities fail every range."""
+    for field in fields.text:
+        if type(values[field]) is not str:
+            raise _wrong_type(field, values[field], "a str").inside(where)
+    for field in fields.flags:
+        if type(values[field]) is not bool:
+            raise _wrong_type(field, values[field], "a bool").inside(where)
+    for field, low, high in fields.numbers:
+        value = values[field]
+        if not isinstance(value, (int, float)):
+            raise _wrong_type(field, value, "a number").inside(where)
+        if not low <= value <= high:
+            raise _FieldError(BAD_NUMBER, field, f"= {value!r} is not in [{low}, {high}]").inside(where)
+
+
+def _compile_check(fields: _Fields):
+    """``ok(values) -> bool``: :func:`_explain` would pass ``values`` (``ok`` raises ``TypeError``
+    for a value no number compares with, which JSON's str, None, lists and dicts are).
+
+    The same tests unrolled into one expression (built from the field names, as ``dataclasses``
+    builds ``__init__``): it runs for ~10 records per state, 3x faster than a loop over fields.
+    """
+    terms = [f"type(v[{f!r}]) is str" for f in fields.text]
+    terms += [f"type(v[{f!r}]) is bool" for f in fields.flags]
+    terms += [f"{low!r} <= v[{f!r}] <= {high!r}" for f, low, high in fields.numbers]
+    namespace: dict = {}
+    exec(f"def ok(v):\n    return {' and '.join(terms)}\n", namespace)
+    return namespace["ok"]
+
+
+_move_ok = _compile_check(_MOVE_FIELDS_CHECKED)
+_pokemon_ok = _compile_check(_POKEMON_FIELDS_CHECKED)
+_state_ok = _compile_check(_STATE_FIELDS_CHECKED)
+
+
+_dict_of = operator.attrgetter("__dict__")
+
+
+def _check_pokemon(pokemon: UniversalPokemon, where: Union[str, int]) -> None:
+    """Raise :class:`_FieldError` unless ``pokemon`` and its moves pass the checks; ``where`` is
+    its field in the state, an int ``j`` for ``available_switches[j]``."""
+    values = pokemon.__dict__
+    try:
+        if _pokemon_ok(values) and all(map(_move_ok, map(_dict_of, values["moves"]))):
+            return
+    except TypeError:
+        pass
+    if type(where) is int:
+        where = f"available_switches[{where}]"
+    _explain(values, _POKEMON_FIELDS_CHECKED, where)
+    for j, move in enumerate(values["moves"]):
+        _explain(move.__dict__, _MOVE_FIELDS_CHECKED, f"{where}.moves[{j}]")
+
+
+def _check_state(state: UniversalState, pokemon_checked: bool) -> None:
+    """Raise :class:`_FieldError` unless ``state``'s own fields, previous moves and team preview
+    pass the checks, and its Pokémon too unless ``pokemon_checked`` (the builders check each
+    Pokémon they build, see ``_build_pokemon``)."""
+    values = state.__dict__
+    try:
+        passed = (
+            _state_ok(values)
+            and _move_ok(values["player_prev_move"].__dict__)
+            and _move_ok(values["opponent_prev_move"].__dict__)
+            and _STR.issuperset(map(type, values["opponent_teampreview"]))
+        )
+    except TypeError:
+        passed = False
+    if not passed:
+        _explain(values, _STATE_FIELDS_CHECKED, "")
+        for field in _STATE_MOVE_SLOTS:
+            _explain(values[field].__dict__, _MOVE_FIELDS_CHECKED, field)
+        for j, species in enumerate(values["opponent_teampreview"]):
+            if type(species) is not str:
+                raise _wrong_type(f"opponent_teampreview[{j}]", species, "a str")
+    if not pokemon_checked:
+        for _, field in _STATE_POKEMON_SLOTS:
+            _check_pokemon(values[field], field)
+        for j, pokemon in enumerate(values["available_switches"]):
+            _check_pokemon(pokemon, j)
+
+
+# ---- builders ------------------------------------------------------------------------------------
 def _build_move(data) -> UniversalMove:
     if type(data) is dict and data.keys() == _MOVE_FIELDS:
         move = object.__new__(UniversalMove)
@@ -433,7 +664,9 @@ def _build_move(data) -> UniversalMove:
     return UniversalMove.from_dict(data)
 
 
-def _build_pokemon(data, seen: Optional[dict]) -> UniversalPokemon:
+def _build_pokemon(data, seen: Optional[dict], where: Union[str, int]) -> UniversalPokemon:
+    """Build (or reuse, see ``build_state``) and check one Pokémon; ``where`` is its field in the
+    state, an int ``j`` for ``available_switches[j]``."""
     if type(data) is not dict:
         return UniversalPokemon.from_dict(data)  # raises its ValueError
     name = data.get("name")
@@ -441,13 +674,14 @@ def _build_pokemon(data, seen: Optional[dict]) -> UniversalPokemon:
     if remember:
         last = seen.get(name)
         if last is not None and last[0] == data:
-            return last[1]
+            return last[1]  # equal to a dict built and checked before
     if tuple(data) == _POKEMON_KEYS:
         values = list(data.values())
         values[_MOVES_AT] = [_build_move(m) for m in values[_MOVES_AT][:4]]
         pokemon = UniversalPokemon(*values)
     else:
         pokemon = UniversalPokemon.from_dict(data)
+    _check_pokemon(pokemon, where)
     if remember:
         seen[name] = (data, pokemon)
     return pokemon
@@ -469,6 +703,11 @@ def build_state(data, seen: Optional[dict] = None) -> UniversalState:
     ``ValueError``. Every path gives equal objects (dataclasses' ``__init__`` only assigns the
     fields, and ``UniversalMove`` has no ``__post_init__``).
 
+    Every path checks the values too (``ValueError`` naming the field): text fields are ``str``,
+    flags ``bool``, ``available_switches`` and ``opponent_teampreview`` lists (of ``str`` for the
+    latter), and every number an int or float (not a bool) within :data:`NUMBER_RANGES`. A
+    Pokémon is checked once, when it is built: one reused from ``seen`` was checked then.
+
     ``seen`` (a dict the caller keeps across the states of one trajectory, initially empty)
     shares unchanged Pokémon between states: it maps a species name to the last Pokémon dict
     built under that name and its object, and a Pokémon dict *equal* to that one (``==``, a fast
@@ -481,11 +720,21 @@ def build_state(data, seen: Optional[dict] = None) -> UniversalState:
     """
     if type(data) is dict and tuple(data) == _STATE_KEYS:
         values = list(data.values())
-        for i in _STATE_POKEMON_AT:
-            values[i] = _build_pokemon(values[i], seen)
-        values[_STATE_SWITCHES_AT] = [_build_pokemon(p, seen) for p in values[_STATE_SWITCHES_AT]]
+        for i, field in _STATE_POKEMON_SLOTS:
+            values[i] = _build_pokemon(values[i], seen, field)
+        switches = values[_STATE_SWITCHES_AT]
+        if type(switches) is not list:
+            raise _wrong_type("available_switches", switches, "a list")
+        values[_STATE_SWITCHES_AT] = [_build_pokemon(p, seen, j) for j, p in enumerate(switches)]
         for i in _STATE_MOVES_AT:
             values[i] = _build_move(values[i])
-        values[_STATE_PREVIEW_AT] = list(values[_STATE_PREVIEW_AT])
-        return UniversalState(*values)
-    return UniversalState.from_dict(data)
+        preview = values[_STATE_PREVIEW_AT]
+        if type(preview) is not list:
+            raise _wrong_type("opponent_teampreview", preview, "a list")
+        values[_STATE_PREVIEW_AT] = list(preview)
+        state = UniversalState(*values)
+        _check_state(state, pokemon_checked=True)
+    else:
+        state = UniversalState.from_dict(data)
+        _check_state(state, pokemon_checked=False)
+    return state

@@ -14,15 +14,18 @@ import re
 import shutil
 import tempfile
 import time
+import tracemalloc
 from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import lz4.frame
 import numpy as np
+import orjson
 import pytest
 
 import metamon.data.mixture as mixture_module
+import metamon.data.trajectory_file as tf
 from metamon.data.mixture import MixtureOfDatasets
 from metamon.data.parsed_replay_dset import (
     ParsedReplayDataset,
@@ -820,3 +823,225 @@ def test_loading_pauses_the_cycle_collector_and_restores_it(tmp_path, obs_space,
         assert not gc.isenabled()  # a collector the caller had paused stays paused
     finally:
         gc.enable()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile files (issue 15, items 1-2): non-finite or absurd numbers, values of the wrong type,
+# deep nesting, decompression bombs. Each is skipped with a reason, or raised under strict.
+# ---------------------------------------------------------------------------------------------
+def _edited(t, path, value):
+    """The battle's state dicts (fresh JSON copies) with ``states[t][path...] = value``."""
+    states, actions = battle()
+    dicts = json.loads(json.dumps([s.to_dict() for s in states]))
+    target = dicts[t]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return {"states": dicts, "actions": actions}
+
+
+P1, P2 = "player_active_pokemon", "opponent_active_pokemon"
+BAD_NUMBERS = {  # case -> (t, path in the state, value); json.dumps writes NaN / Infinity literals
+    "hp_pct NaN": (1, (P1, "hp_pct"), float("nan")),
+    "hp_pct Infinity": (1, (P2, "hp_pct"), float("inf")),
+    "hp_pct 1e308": (2, (P2, "hp_pct"), 1e308),
+    "hp_pct 1.5": (2, (P1, "hp_pct"), 1.5),
+    "hp_pct -0.1": (0, (P1, "hp_pct"), -0.1),
+    "lvl 1e308": (3, (P1, "lvl"), 1e308),
+    "lvl 0": (3, (P1, "lvl"), 0),
+    "boost +7": (1, (P2, "spe_boost"), 7),
+    "base stat -inf": (0, ("available_switches", 0, "base_atk"), float("-inf")),
+    "base stat 1e9": (4, ("available_switches", 1, "base_hp"), 10**9),
+    "move base power Infinity": (0, (P1, "moves", 0, "base_power"), float("inf")),
+    "move accuracy NaN": (2, (P1, "moves", 1, "accuracy"), float("nan")),
+    "previous move priority 99": (1, ("player_prev_move", "priority"), 99),
+    "max pp 1e300": (1, ("opponent_prev_move", "max_pp"), 1e300),
+    "opponents_remaining 1e308": (3, ("opponents_remaining",), 1e308),
+    "opponents_remaining NaN": (4, ("opponents_remaining",), float("nan")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NUMBERS))
+def test_non_finite_and_absurd_numbers_are_skipped(tmp_path, obs_space, case):
+    t, path, value = BAD_NUMBERS[case]
+    write(tmp_path, name(0), *battle())
+    bad = write_raw(tmp_path, name(1), _edited(t, path, value))
+    dset = dataset(obs_space, tmp_path)
+    _, _, rewards, _ = dset[1]  # the next good file stands in
+    assert np.isfinite(rewards).all()
+    assert dset.skipped_files == {tf.BAD_NUMBER: [str(bad)]}
+    with pytest.raises(TrajectoryFileError) as err:
+        dataset(obs_space, tmp_path, strict=True)[1]
+    assert err.value.reason == tf.BAD_NUMBER and err.value.path == str(bad)
+    assert f"states[{t}]" in err.value.detail and str(path[-1]) in err.value.detail
+    with pytest.raises(TrajectoryFileError, match=re.escape(tf.BAD_NUMBER)):
+        load_trajectory(bad)
+
+
+def test_both_json_parsers_meet_the_number_checks(tmp_path):
+    # orjson refuses NaN / Infinity literals and numbers overflowing a float and hands the text
+    # to the standard library, which reads them as floats; 1e308 is read by orjson. Both paths
+    # reach the value checks, which refuse the number the state actually holds.
+    for value in (float("nan"), float("inf")):
+        text = json.dumps(_edited(1, (P1, "hp_pct"), value)).encode()
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(text)
+        assert not math.isfinite(_parse_json(text)["states"][1][P1]["hp_pct"])  # the stdlib reads it
+    overflow = json.dumps(_edited(1, (P1, "hp_pct"), 0.25)).replace("0.25", "1e400").encode()
+    big = json.dumps(_edited(1, (P1, "hp_pct"), 1e308)).encode()
+    assert orjson.loads(big)["states"][1][P1]["hp_pct"] == 1e308
+    for i, body in enumerate((overflow, big)):
+        path = write_raw(tmp_path, name(i, suffix=".json"), body)
+        with pytest.raises(TrajectoryFileError) as err:
+            load_trajectory(path)
+        assert err.value.reason == tf.BAD_NUMBER and "states[1].player_active_pokemon.hp_pct" in err.value.detail
+
+
+def test_writer_refuses_non_finite_numbers(tmp_path):
+    states, actions = battle()
+    dicts = _edited(1, (P1, "hp_pct"), float("nan"))["states"]
+    with pytest.raises(ValueError):
+        write_trajectory(tmp_path, FMT, name(1), dicts, actions)
+    assert not (tmp_path / FMT).exists() or not list((tmp_path / FMT).iterdir())
+
+
+BAD_TYPES = {  # case -> (t, path, value): the file decodes, a value has the wrong type
+    "types 12": (1, (P1, "types"), 12),
+    "name null": (2, (P2, "name"), None),
+    "status list": (0, (P1, "status"), ["slp"]),
+    "moves a dict": (3, (P1, "moves"), {"a": 1}),
+    "move a string": (3, (P1, "moves", 0), "bodypress"),
+    "move name 7": (0, ("player_prev_move", "name"), 7),
+    "hp_pct a string": (1, (P1, "hp_pct"), "0.5"),
+    "boost null": (1, (P1, "atk_boost"), None),
+    "switches a number": (2, ("available_switches",), 5),
+    "switch a list": (2, ("available_switches", 0), [1, 2]),
+    "teampreview 3": (0, ("opponent_teampreview",), 3),
+    "teampreview of ints": (0, ("opponent_teampreview",), [1, 2]),
+    "forced_switch a string": (1, ("forced_switch",), "yes"),
+    "weather a dict": (1, ("weather",), {}),
+    "format null": (0, ("format",), None),
+    "state a list": (1, (), None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TYPES))
+def test_values_of_the_wrong_type_are_skipped(tmp_path, obs_space, case):
+    t, path, value = BAD_TYPES[case]
+    write(tmp_path, name(0), *battle())
+    body = _edited(t, path, value) if path else _edited(t, ("format",), FMT)
+    if not path:
+        body["states"][t] = [1, 2, 3]
+    bad = write_raw(tmp_path, name(1), body)
+    dset = dataset(obs_space, tmp_path)
+    assert_items_equal(dset[1], dset.load_item(dset.filenames[0]))  # skipped, never an exception
+    assert list(dset.skipped_files.values()) == [[str(bad)]]
+    with pytest.raises(TrajectoryFileError) as err:
+        dataset(obs_space, tmp_path, strict=True)[1]
+    assert err.value.path == str(bad) and err.value.reason in tf.SKIP_REASONS
+    assert dset.skipped == {err.value.reason: 1}
+
+
+def _deep_json(depth):
+    return b'{"states": ' + b"[" * depth + b"]" * depth + b', "actions": [0, -1]}'
+
+
+@pytest.mark.parametrize("suffix", [".json", ".json.lz4"])
+def test_deeply_nested_json_is_skipped(tmp_path, obs_space, suffix):
+    write(tmp_path, name(0), *battle())
+    body = _deep_json(200_000)
+    bad = write_raw(tmp_path, name(1, suffix=suffix), lz4.frame.compress(body) if suffix.endswith(".lz4") else body)
+    dset = dataset(obs_space, tmp_path)
+    assert_items_equal(dset[1], dset[0])
+    assert dset.skipped_files == {tf.BAD_JSON: [str(bad)]}
+    with pytest.raises(TrajectoryFileError, match="nest"):
+        dataset(obs_space, tmp_path, strict=True)[1]
+
+
+def test_any_per_file_failure_is_skipped_as_malformed(tmp_path, obs_space):
+    """The per-file boundary catches every ``Exception``: a reward function (or observation
+    space) that trips over an odd file costs that file, with the exception named."""
+
+    class FragileReward(DefaultShapedReward):
+        def __call__(self, last_state, state):
+            if state.player_active_pokemon.hp_pct == 0.5:
+                raise KeyError("no such pokemon")
+            return super().__call__(last_state, state)
+
+    write(tmp_path, name(0), *battle())
+    bad = write_raw(tmp_path, name(1), _edited(2, (P1, "hp_pct"), 0.5))
+    dset = ParsedReplayDataset(obs_space, DefaultActionSpace(), FragileReward(), dset_root=tmp_path, formats=[FMT])
+    assert_items_equal(dset[1], dset[0])
+    assert dset.skipped_files == {tf.MALFORMED: [str(bad)]}
+    strict = ParsedReplayDataset(obs_space, DefaultActionSpace(), FragileReward(), dset_root=tmp_path,
+                                 formats=[FMT], strict=True)
+    with pytest.raises(TrajectoryFileError) as err:
+        strict[1]
+    assert err.value.reason == tf.MALFORMED and err.value.path == str(bad)
+    assert "KeyError" in err.value.detail and "no such pokemon" in err.value.detail
+    assert isinstance(err.value.__cause__, KeyError)
+
+
+@pytest.mark.parametrize("store_size", [True, False])
+def test_decompression_is_capped(tmp_path, obs_space, store_size):
+    """A frame declaring its size is refused from its header; one that does not (a streaming
+    writer's) is decompressed step by step and refused once past the cap."""
+    write(tmp_path, name(0), *battle())
+    cap = 1 << 20
+    bomb = lz4.frame.compress(b"\0" * (8 * cap), store_size=store_size)  # 8 MiB of zeros in ~32 KiB
+    assert len(bomb) < cap // 16
+    bad = write_raw(tmp_path, name(1), bomb)
+    big_json = write_raw(tmp_path, name(2, suffix=".json"), b" " * (cap + 1))  # plain files too
+    dset = dataset(obs_space, tmp_path, max_file_bytes=cap)
+    assert_items_equal(dset[1], dset[0])
+    assert_items_equal(dset[2], dset[0])
+    assert dset.skipped_files == {tf.TOO_LARGE: sorted([str(bad), str(big_json)])}
+    # memory stays near the cap, not the 8 MiB the frame holds
+    tracemalloc.start()
+    try:
+        with pytest.raises(TrajectoryFileError) as err:
+            tf.read_trajectory(bad, max_bytes=cap)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.reason == tf.TOO_LARGE and peak < 3 * cap, peak
+    # at the cap exactly, or under the default cap (64 MiB), files load
+    exact = json.dumps({"states": [s.to_dict() for s in battle()[0]], "actions": battle()[1]}).encode()
+    ok = write_raw(tmp_path, name(3), lz4.frame.compress(exact, store_size=store_size))
+    assert len(tf.read_trajectory(ok, max_bytes=len(exact))["states"]) == 5
+    with pytest.raises(TrajectoryFileError, match=re.escape(tf.TOO_LARGE)):
+        tf.read_trajectory(ok, max_bytes=len(exact) - 1)
+    assert tf.MAX_TRAJECTORY_BYTES == 64 << 20
+    assert dataset(obs_space, tmp_path).skipped == {}
+    with pytest.raises(MetamonError, match="max_file_bytes"):
+        dataset(obs_space, tmp_path, max_file_bytes=0)
+
+
+def test_read_handles_frames_exactly(tmp_path):
+    body = json.dumps({"states": [], "actions": []}).encode()
+    frame = lz4.frame.compress(body)
+    stream = lz4.frame.compress(body, store_size=False)
+    cases = ((frame, True), (frame[:-3], False), (b"", False), (frame + b"trailing", True),
+             (stream, True), (stream[:-3], False), (stream[:9], False))
+    for raw, ok in cases:
+        path = tmp_path / name(1)
+        path.write_bytes(raw)
+        if ok:
+            assert tf.read_trajectory(path) == {"states": [], "actions": []}
+        else:
+            with pytest.raises(TrajectoryFileError) as err:
+                tf.read_trajectory(path)
+            assert err.value.reason == CORRUPT_LZ4
+
+
+def test_command_line_check_counts_hostile_files_bad(tmp_path, capsys):
+    write(tmp_path, name(0), *battle())
+    write_raw(tmp_path, name(1), _edited(1, (P1, "hp_pct"), float("nan")))
+    write_raw(tmp_path, name(2), _edited(1, (P1, "types"), 12))
+    write_raw(tmp_path, name(3, suffix=".json"), _deep_json(200_000))
+    write_raw(tmp_path, name(4), lz4.frame.compress(b"\0" * (4 << 20)))
+    assert _main(["--dset_root", str(tmp_path), "--formats", FMT, "--max_file_mb", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 good files, 4 timesteps" in out
+    for reason in (tf.BAD_NUMBER, tf.BAD_SCHEMA, tf.BAD_JSON, tf.TOO_LARGE):
+        assert f"'{reason}': 1" in out
