@@ -163,20 +163,24 @@ def solve_meta_game(table: PayoffTable, members: Sequence[str], solver: MetaSolv
 def run_psro(save_dir: Union[str, os.PathLike], evaluator: PayoffEvaluator, oracle: BestResponseOracle,
              num_iterations: int, initial: Optional[Population] = None,
              meta_solver: Union[str, MetaSolver] = "nash", battles_per_pair: int = 100,
-             n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> PSROResult:
+             n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+             initial_payoffs: Optional[PayoffTable] = None) -> PSROResult:
     """Run (or resume) PSRO in ``save_dir`` for ``num_iterations`` iterations in total.
 
     ``initial`` is required on the first call (the phase-0 population) and, if given on a
     resumed call, must have the same members as the saved start. ``meta_solver`` is a name
     from :data:`~metamon.nash.meta_solvers.META_SOLVERS` or a callable ``M → σ``.
     ``battles_per_pair`` battles are requested for every pair; the bootstrap of iteration
-    ``t`` uses the generator seeded with ``(seed, t)``, so a resumed run reproduces it."""
+    ``t`` uses the generator seeded with ``(seed, t)``, so a resumed run reproduces it.
+    ``initial_payoffs`` (members = the initial population's names, in order) holds battles
+    already played among the initial members (phase 0); a new run starts its table from a copy
+    of it, a resumed run ignores it."""
     if num_iterations < 0:
         raise NashError(f"num_iterations must be ≥ 0, got {num_iterations}")
     save_dir = Path(save_dir)
     solver = get_meta_solver(meta_solver)
     solver_name = meta_solver if isinstance(meta_solver, str) else getattr(meta_solver, "__name__", repr(meta_solver))
-    population, table, state = _open_state(save_dir, initial, solver_name)
+    population, table, state = _open_state(save_dir, initial, solver_name, initial_payoffs)
     iterations = [PSROIteration.from_dict(d) for d in state["iterations"]]
     converged = bool(iterations) and not iterations[-1].added
 
@@ -241,14 +245,20 @@ def run_psro(save_dir: Union[str, os.PathLike], evaluator: PayoffEvaluator, orac
     return PSROResult(tuple(iterations), final, converged)
 
 
-def _open_state(save_dir: Path, initial: Optional[Population],
-                solver_name: str) -> Tuple[Population, PayoffTable, Dict[str, Any]]:
+def _open_state(save_dir: Path, initial: Optional[Population], solver_name: str,
+                initial_payoffs: Optional[PayoffTable] = None) -> Tuple[Population, PayoffTable, Dict[str, Any]]:
     log_path = save_dir / LOG_FILE
     if not log_path.exists():
         if initial is None or len(initial) == 0:
             raise NashError(f"{save_dir} holds no PSRO run yet: pass the initial population")
         population = Population(list(initial))
-        table = PayoffTable(population.names)
+        if initial_payoffs is None:
+            table = PayoffTable(population.names)
+        elif initial_payoffs.members != population.names:
+            raise NashError(f"The initial payoffs are over {initial_payoffs.members}, "
+                            f"the initial population is {population.names}")
+        else:
+            table = PayoffTable.from_dict(initial_payoffs.to_dict())
         population.save(save_dir / POPULATION_FILE)
         table.save(save_dir / PAYOFF_FILE)
         state = {"initial_members": population.names, "meta_solver": solver_name, "iterations": [], "final": None}
