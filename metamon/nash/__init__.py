@@ -27,7 +27,7 @@ from metamon.nash.exploitability import bootstrap_exploitability, exploitability
 from metamon.nash.meta_solvers import META_SOLVERS, get_meta_solver
 from metamon.nash.payoff import PayoffCounts, PayoffTable
 from metamon.nash.population import Member, Population
-from metamon.nash.psro import BestResponseOracle, PayoffEvaluator, PSROResult, run_psro
+from metamon.nash.psro import BestResponseOracle, PayoffEvaluator, PSROResult, run_psro_loop
 
 __all__ = [
     "NashError",
@@ -44,5 +44,5 @@ __all__ = [
     "PayoffEvaluator",
     "BestResponseOracle",
     "PSROResult",
-    "run_psro",
+    "run_psro_loop",
 ]

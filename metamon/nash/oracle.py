@@ -116,7 +116,7 @@ class RLBestResponseOracle:
     """Trains best responses to σ with data collection and RL finetuning (module docstring).
 
     Args:
-        work_dir: where runs, battles and data go (``save_dir/oracle`` in ``run_psro``).
+        work_dir: where runs, battles and data go (``save_dir/oracle`` in ``python -m metamon.nash.run_psro``).
         battle_format, team_set: of every collection battle.
         rounds: collect-then-finetune rounds per best response (``--oracle_epochs``).
         collection_battles: battles per round, opponents drawn from σ.

@@ -22,7 +22,7 @@ play real battles and train agents.
 Files in ``save_dir`` (all written atomically, so the loop resumes after a kill at any step):
 ``population.json`` (:class:`Population`), ``payoffs.json`` (:class:`PayoffTable`, with every
 battle id) and ``psro_log.json`` (``{"initial_members", "meta_solver", "iterations": [...],
-"final"}``). Calling :func:`run_psro` again on the same ``save_dir`` continues where it
+"final"}``). Calling :func:`run_psro_loop` again on the same ``save_dir`` continues where it
 stopped: battles already recorded are not replayed, a best response already added is not
 trained again (the oracle is asked at most once per iteration; its own resumability is its
 business; a member found in the population beyond the logged iterations is taken as the next
@@ -60,7 +60,7 @@ __all__ = [
     "MetaSolution",
     "PSROIteration",
     "PSROResult",
-    "run_psro",
+    "run_psro_loop",
     "solve_meta_game",
     "POPULATION_FILE",
     "PAYOFF_FILE",
@@ -160,7 +160,7 @@ def solve_meta_game(table: PayoffTable, members: Sequence[str], solver: MetaSolv
     return MetaSolution(tuple(members), tuple(float(x) for x in sigma), estimate)
 
 
-def run_psro(save_dir: Union[str, os.PathLike], evaluator: PayoffEvaluator, oracle: BestResponseOracle,
+def run_psro_loop(save_dir: Union[str, os.PathLike], evaluator: PayoffEvaluator, oracle: BestResponseOracle,
              num_iterations: int, initial: Optional[Population] = None,
              meta_solver: Union[str, MetaSolver] = "nash", battles_per_pair: int = 100,
              n_boot: int = 2000, level: float = 0.95, seed: int = 0,

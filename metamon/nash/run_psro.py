@@ -20,7 +20,7 @@ interval, the win-rate matrix with counts and Wilson intervals) and ``payoff_hea
 A phase-0 folder that already holds a population is reused (its missing battles are played);
 ``--population`` must then match it or be left out.
 
-PSRO (``--save_dir``): :func:`metamon.nash.psro.run_psro` with the
+PSRO (``--save_dir``): :func:`metamon.nash.psro.run_psro_loop` with the
 :class:`~metamon.nash.showdown.ShowdownEvaluator` (battles) and the
 :class:`~metamon.nash.oracle.RLBestResponseOracle` (``save_dir/oracle/``: runs, battles, data),
 starting from phase 0's battles. After every iteration the log (``psro_log.json``: σ, support,
@@ -39,7 +39,6 @@ import argparse
 import json
 import logging
 import sys
-import types
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -50,14 +49,13 @@ from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES
 from metamon.battles import PlayerSpec, check_spec
 from metamon.errors import MetamonError
 from metamon.files import atomic_write
-from metamon.nash import psro
 from metamon.nash.errors import NashError
 from metamon.nash.meta_solvers import META_SOLVERS, get_meta_solver
 from metamon.nash.oracle import RLBestResponseOracle
 from metamon.nash.payoff import PayoffTable
 from metamon.nash.plots import plot_payoff_heatmap, write_psro_plots
 from metamon.nash.population import Member, Population
-from metamon.nash.psro import PAYOFF_FILE, POPULATION_FILE, PayoffEvaluator, PSROResult, run_psro, solve_meta_game
+from metamon.nash.psro import PAYOFF_FILE, POPULATION_FILE, PayoffEvaluator, PSROResult, run_psro_loop, solve_meta_game
 from metamon.nash.showdown import ShowdownEvaluator
 
 __all__ = ["DEFAULT_POPULATION", "META_STRATEGY_FILE", "parse_population", "run_phase0", "build_parser", "main"]
@@ -203,7 +201,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             log=args.log, seed=args.seed)
         result: Optional[PSROResult] = None
         for total in range(min(1, args.num_iterations), args.num_iterations + 1):
-            result = run_psro(save_dir, evaluator, oracle, total, initial=population, meta_solver=args.meta_solver,
+            result = run_psro_loop(save_dir, evaluator, oracle, total, initial=population, meta_solver=args.meta_solver,
                               battles_per_pair=args.battles_per_pair, n_boot=args.n_boot, seed=args.seed,
                               initial_payoffs=table)
             write_psro_plots(save_dir)
@@ -216,18 +214,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(_summary(result))
     return 0
 
-
-class _CallableModule(types.ModuleType):
-    """This module shares its name with the loop function :func:`metamon.nash.run_psro`, and
-    importing a submodule makes it an attribute of its package, replacing the function there.
-    Calling the module therefore runs the function, so ``from metamon.nash import run_psro``
-    works whether or not this CLI has been imported."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> PSROResult:
-        return psro.run_psro(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     raise SystemExit(main())

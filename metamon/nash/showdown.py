@@ -21,7 +21,7 @@ Usage::
 
     evaluator = ShowdownEvaluator("gen1ou", team_set="competitive", parallel=4)
     for chunk in evaluator.play(population, table.pairs_needed(battles_per_pair=50)):
-        table.add_records(chunk)                    # what run_psro does, saving after each
+        table.add_records(chunk)                    # what run_psro_loop does, saving after each
 """
 
 from __future__ import annotations

@@ -5,12 +5,12 @@ resumes without playing or training again."""
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import gin
 import pytest
 
+import metamon.nash.run_psro as cli
 from metamon.data.generate import generate
 from metamon.nash.payoff import PayoffTable
 from metamon.nash.plots import PLOT_FILES
@@ -18,7 +18,6 @@ from metamon.nash.population import Population
 from metamon.nash.psro import LOG_FILE, PAYOFF_FILE, POPULATION_FILE
 from metamon.rl.run_dir import available_epochs
 
-cli = importlib.import_module("metamon.nash.run_psro")  # the module, not the function of the same name
 FMT = "gen1ou"
 
 pytestmark = [pytest.mark.slow]

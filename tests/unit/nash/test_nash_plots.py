@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from metamon.nash import Population, run_psro
+from metamon.nash import Population, run_psro_loop
 from metamon.nash.matrix_game import ExactBestResponseOracle, ExactEvaluator, biased_rock_paper_scissors
 from metamon.nash.payoff import PayoffTable
 from metamon.nash.plots import PLOT_FILES, plot_exploitability, plot_payoff_heatmap, plot_sigma, write_psro_plots
@@ -17,7 +17,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_every_plot_renders_from_a_psro_log(tmp_path):
     game = biased_rock_paper_scissors()
     evaluator = ExactEvaluator(game)
-    run_psro(tmp_path, evaluator, ExactBestResponseOracle(game), 5, initial=Population([game.member(0)]),
+    run_psro_loop(tmp_path, evaluator, ExactBestResponseOracle(game), 5, initial=Population([game.member(0)]),
              battles_per_pair=evaluator.battles_per_pair, n_boot=50)
     paths = write_psro_plots(tmp_path)
     assert [p.name for p in paths] == list(PLOT_FILES)

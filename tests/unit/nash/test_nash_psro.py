@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from metamon.nash import NashError, Population, run_psro
+from metamon.nash import NashError, Population, run_psro_loop
 from metamon.nash.matrix_game import (
     ExactBestResponseOracle,
     ExactEvaluator,
@@ -45,7 +45,7 @@ class CountingOracle(ExactBestResponseOracle):
 
 def _run(tmp_path, game, start=0, num_iterations=50, **kwargs):
     evaluator = ExactEvaluator(game)
-    return run_psro(tmp_path, evaluator, ExactBestResponseOracle(game), num_iterations,
+    return run_psro_loop(tmp_path, evaluator, ExactBestResponseOracle(game), num_iterations,
                     initial=Population([game.member(start)]), battles_per_pair=evaluator.battles_per_pair,
                     n_boot=200, **kwargs)
 
@@ -108,7 +108,7 @@ def test_resume_after_kill_replays_nothing(tmp_path):
     evaluator = CountingEvaluator(game, die_after_pairs=4)
     oracle = CountingOracle(game)
     with pytest.raises(KeyboardInterrupt):
-        run_psro(tmp_path / "killed", evaluator, oracle, 50, initial=Population([game.member(0)]),
+        run_psro_loop(tmp_path / "killed", evaluator, oracle, 50, initial=Population([game.member(0)]),
                  battles_per_pair=evaluator.battles_per_pair, n_boot=200)
     # killed while battling the third best response: it is in the population, partly played
     population = Population.load(tmp_path / "killed" / POPULATION_FILE)
@@ -117,7 +117,7 @@ def test_resume_after_kill_replays_nothing(tmp_path):
 
     evaluator.die_after_pairs = None
     oracle2 = CountingOracle(game)
-    resumed = run_psro(tmp_path / "killed", evaluator, oracle2, 50,
+    resumed = run_psro_loop(tmp_path / "killed", evaluator, oracle2, 50,
                        battles_per_pair=evaluator.battles_per_pair, n_boot=200)
     assert oracle2.calls == len(straight.iterations) - 3  # the third best response is not asked for again
     total_pairs = len(resumed.final.members) * (len(resumed.final.members) - 1) // 2
@@ -133,7 +133,7 @@ def test_resume_continues_to_more_iterations(tmp_path):
     assert len(part.iterations) == 2 and not part.converged
     assert len(part.final.members) == 3  # the final solve covers the last best response too
     evaluator = ExactEvaluator(game)
-    rest = run_psro(tmp_path / "parts", evaluator, ExactBestResponseOracle(game), 50,
+    rest = run_psro_loop(tmp_path / "parts", evaluator, ExactBestResponseOracle(game), 50,
                     battles_per_pair=evaluator.battles_per_pair, n_boot=200)
     assert [it.to_dict() for it in rest.iterations] == [it.to_dict() for it in straight.iterations]
 
@@ -151,10 +151,10 @@ def test_start_and_resume_errors(tmp_path):
     game = rock_paper_scissors()
     evaluator, oracle = ExactEvaluator(game), ExactBestResponseOracle(game)
     with pytest.raises(NashError, match="pass the initial population"):
-        run_psro(tmp_path, evaluator, oracle, 3)
-    run_psro(tmp_path, evaluator, oracle, 1, initial=Population([game.member(0)]), battles_per_pair=2)
+        run_psro_loop(tmp_path, evaluator, oracle, 3)
+    run_psro_loop(tmp_path, evaluator, oracle, 1, initial=Population([game.member(0)]), battles_per_pair=2)
     with pytest.raises(NashError, match="started from \\['rock'\\]"):
-        run_psro(tmp_path, evaluator, oracle, 3, initial=Population([game.member(1)]), battles_per_pair=2)
+        run_psro_loop(tmp_path, evaluator, oracle, 3, initial=Population([game.member(1)]), battles_per_pair=2)
 
 
 def test_exact_evaluator_needs_integer_counts():
@@ -174,7 +174,7 @@ def test_member_added_before_a_kill_is_taken_as_the_best_response(tmp_path):
     population.save(tmp_path / POPULATION_FILE)
     oracle = CountingOracle(game)
     evaluator = ExactEvaluator(game)
-    result = run_psro(tmp_path, evaluator, oracle, 50, battles_per_pair=evaluator.battles_per_pair, n_boot=200)
+    result = run_psro_loop(tmp_path, evaluator, oracle, 50, battles_per_pair=evaluator.battles_per_pair, n_boot=200)
     assert result.iterations[1].best_response == "scissors" and result.iterations[1].added
     assert oracle.calls == len(result.iterations) - 2
     assert PayoffTable.load(tmp_path / PAYOFF_FILE).members == ["rock", "paper", "scissors"]
@@ -190,5 +190,5 @@ def test_oracle_reusing_a_name_for_another_policy_is_an_error(tmp_path):
             return type(member)("rock", member.spec)  # paper, but named "rock"
 
     with pytest.raises(NashError, match="spec 'pure:1' under the name 'rock'"):
-        run_psro(tmp_path, ExactEvaluator(game), Clumsy(game), 3, initial=Population([game.member(0)]),
+        run_psro_loop(tmp_path, ExactEvaluator(game), Clumsy(game), 3, initial=Population([game.member(0)]),
                  battles_per_pair=2)

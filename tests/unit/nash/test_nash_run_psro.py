@@ -3,19 +3,17 @@ written and reused, PSRO iterations from phase 0's battles, plots, resume, bad i
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 
 import pytest
 
+import metamon.nash.run_psro as cli
 from metamon.nash.payoff import PayoffTable
 from metamon.nash.plots import PLOT_FILES
 from metamon.nash.population import Member, Population
 from metamon.nash.psro import LOG_FILE, PAYOFF_FILE, POPULATION_FILE
 
-# the CLI module shares its name with the function metamon.nash.run_psro: import it by name
-cli = importlib.import_module("metamon.nash.run_psro")
 STRENGTH = {"RandomBaseline": 0, "Grunt": 1, "GymLeader": 2, "BugCatcher": 3, "EmeraldKaizo": 4}
 _ids = itertools.count()
 
@@ -108,15 +106,3 @@ def test_bad_input_exits_2_with_one_line(tmp_path, fakes, capsys):
     assert "NoSuchPlayer" in capsys.readouterr().err
     assert cli.main(flags(tmp_path / "y", "--population", "Grunt", "Grunt")) == 2
     assert "already has a member named 'Grunt'" in capsys.readouterr().err
-
-
-def test_the_loop_function_still_works_after_the_cli_is_imported(tmp_path):
-    import metamon.nash
-    from metamon.nash.matrix_game import ExactBestResponseOracle, ExactEvaluator, rock_paper_scissors
-
-    game = rock_paper_scissors()
-    evaluator = ExactEvaluator(game)
-    result = metamon.nash.run_psro(tmp_path, evaluator, ExactBestResponseOracle(game), 3,
-                                   initial=Population([game.member(0)]), battles_per_pair=evaluator.battles_per_pair,
-                                   n_boot=50)
-    assert len(result.final.members) == 3

@@ -1,5 +1,5 @@
 """ShowdownEvaluator on the tournament engine with a fake battle runner (no Showdown): member
-names in the records, globally unique battle ids, the payoff table filled, run_psro driving it."""
+names in the records, globally unique battle ids, the payoff table filled, run_psro_loop driving it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from metamon.battles.tournament import ChunkResult
 from metamon.battles.tournament_file import ResultsFile
-from metamon.nash import NashError, Population, run_psro
+from metamon.nash import NashError, Population, run_psro_loop
 from metamon.nash.payoff import PayoffTable
 from metamon.nash.population import Member
 from metamon.nash.showdown import ShowdownEvaluator
@@ -84,7 +84,7 @@ class KeepFirst:
 def test_run_psro_with_the_showdown_evaluator(tmp_path):
     calls = []
     evaluator = ShowdownEvaluator(FMT, server_url=URL, open_worker=fake_runner(calls))
-    result = run_psro(tmp_path, evaluator, KeepFirst(), 3, initial=population(), battles_per_pair=6, n_boot=50)
+    result = run_psro_loop(tmp_path, evaluator, KeepFirst(), 3, initial=population(), battles_per_pair=6, n_boot=50)
     assert result.converged and len(result.iterations) == 1
     assert result.final.sigma[0] == pytest.approx(1.0)
     table = PayoffTable.load(tmp_path / "payoffs.json")
