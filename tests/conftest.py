@@ -10,9 +10,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-import pytest
+import gin  # noqa: E402 - after the environment variables above
+import pytest  # noqa: E402
 
-from metamon.server import LocalShowdownServer
+from metamon.server import LocalShowdownServer  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    """Every test starts and ends with gin's global configuration empty."""
+    gin.clear_config()
+    yield
+    gin.clear_config()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import gin
 import pytest
 
 import metamon.nash.run_psro as cli
@@ -22,12 +21,6 @@ FMT = "gen1ou"
 
 pytestmark = [pytest.mark.slow]
 
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def test_run_psro_one_iteration_with_a_learned_best_response(showdown_server, tmp_path):

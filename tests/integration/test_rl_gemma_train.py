@@ -1,8 +1,6 @@
 """The tiny Gemma agent end to end: generated battles -> metamon.rl.train (IL) -> lower loss ->
 checkpoint -> load_agent -> the same greedy actions -> export_gemma."""
 
-import gin
-import pytest
 import torch
 
 from metamon.data.generate import generate
@@ -13,12 +11,6 @@ from metamon.rl.train import TrainConfig, build_experiment
 
 FMT = "gen1ou"
 
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def _il_loss(experiment, batch) -> float:

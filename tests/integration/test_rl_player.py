@@ -3,7 +3,6 @@
 import json
 import threading
 
-import gin
 import numpy as np
 import pytest
 import torch
@@ -64,12 +63,6 @@ INFO = RunInfo(
     max_seq_len=8,
 )
 
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def _make_run(run_dir, traj_encoder="TformerTrajEncoder", epoch=0):

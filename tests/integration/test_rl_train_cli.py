@@ -3,7 +3,6 @@ epochs, the run directory's files, resume rules, and errors raised before traini
 
 import csv
 
-import gin
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -14,12 +13,6 @@ from metamon.rl.run_dir import RunInfo, available_epochs, policy_weights_path
 
 FMT = "gen1ou"
 
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,6 @@ GAMMAS = [0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999]
 B, L, D, A, G, C, H = 2, 3, 16, 5, 7, 4, 24
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
 
 def _shapes(module):
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}

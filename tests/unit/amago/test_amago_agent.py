@@ -30,12 +30,6 @@ RL2_SPACE = spaces.Box(-np.inf, np.inf, (A + 1,), dtype=np.float32)
 ACTION_SPACE = spaces.Discrete(A)
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
 
 def make_agent(cls=Agent, **kwargs):
     torch.manual_seed(0)

@@ -23,13 +23,6 @@ from metamon.amago.nets.utils import (
 from metamon.amago.utils import AmagoError, masked_avg
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 def _tformer_keys(n_layers=2, d_model=16, heads=4, d_ff=32, tstep_dim=10, sigma=True, normformer=True, norm="layer"):
     """Expected state-dict keys/shapes (AMAGO 3.1.1's layout, so its checkpoints load)."""
     sig = {"gamma": (1,)} if sigma else {}

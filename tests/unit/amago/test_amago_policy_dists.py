@@ -10,13 +10,6 @@ from metamon.amago.nets.policy_dists import Discrete, DiscreteActionDist, Discre
 from metamon.amago.utils import AmagoError
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 def _logits_for(probs):
     return torch.log(torch.tensor(probs, dtype=torch.float32))
 

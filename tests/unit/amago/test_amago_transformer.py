@@ -23,12 +23,6 @@ from metamon.amago.utils import AmagoError
 TSTEP, S = 6, 5  # tstep_dim, max_seq_len
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
 
 def _encoder(attention_type=FlashAttention, seed=0):
     torch.manual_seed(seed)

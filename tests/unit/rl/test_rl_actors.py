@@ -13,12 +13,6 @@ A, D = 4, 8
 GAMMAS = torch.tensor([0.9, 0.999])  # G = 2
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
 
 def actor(cls=MetamonMaskedActor, logits=(0.0, 0.0, 0.0, 0.0), **kwargs):
     """An actor whose logits are ``logits`` for every state and gamma (zeroed last layer)."""

@@ -57,12 +57,6 @@ class StubTraj(TrajEncoder):
         return seq, hidden_state
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
 
 def hyper_parameters(agent) -> dict:
     return dict(

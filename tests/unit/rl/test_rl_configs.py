@@ -39,12 +39,6 @@ TRAINING = sorted(p.stem for p in (CONFIGS / "training").glob("*.gin"))
 FMT = "gen9ou"
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
 
 def parse(model, training):
     use_config({}, [str(CONFIGS / "models" / f"{model}.gin"), str(CONFIGS / "training" / f"{training}.gin")],

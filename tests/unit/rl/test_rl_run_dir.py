@@ -3,7 +3,6 @@
 import json
 
 import accelerate
-import gin
 import pytest
 import torch
 
@@ -64,12 +63,6 @@ def _info(**overrides):
     fields.update(overrides)
     return RunInfo(**fields)
 
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def _make_run(run_dir, epochs=(3,), d_model=16):

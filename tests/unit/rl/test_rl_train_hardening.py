@@ -22,12 +22,6 @@ class Killed(BaseException):
     """Stands for SIGKILL: not an Exception, so nothing on the way catches it."""
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):

@@ -1,7 +1,6 @@
 """Validation as a callable: MetamonAMAGOExperiment runs what train.py passes in, and
 BattleValidation turns battle rows into AMAGO's validation metrics."""
 
-import gin
 import numpy as np
 import pytest
 import torch
@@ -13,13 +12,6 @@ from metamon.amago.nets.tstep_encoders import FFTstepEncoder
 from metamon.rl import validation
 from metamon.rl.experiment import MetamonAMAGOExperiment
 from metamon.rl.validation import BattleValidation
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def _experiment(tmp_path):
