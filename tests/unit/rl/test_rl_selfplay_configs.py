@@ -3,11 +3,13 @@ seeds' values (reference §3.3, min/max LR as multipliers of the base LR), and a
 a finite loss on replay batches once its reference is set."""
 
 import pytest
+import test_rl_configs as configs
 import torch
 
 from metamon.amago.reference import DampingConfig, PolicyDamping
 
-from test_rl_configs import build, clean_gin, parse, q, replay_batch  # noqa: F401 (fixtures)
+build, q = configs.build, configs.q
+clean_gin, replay_batch = configs.clean_gin, configs.replay_batch  # the fixtures, shared
 
 COMMON = {"reward_multiplier": 10.0, "tau": 0.004, "critic_loss_weight": 10.0, "l2_coeff": 5e-5}
 
