@@ -34,6 +34,7 @@ from torch import nn
 from metamon.amago.loading import Batch, known_action_mask, valid_step_mask
 from metamon.amago.nets.actor_critic import Actor, NCritics, NCriticsTwoHot, PopArtLayer
 from metamon.amago.nets.policy_dists import DiscreteLikeContinuous
+from metamon.amago.reference import DampingConfig, PolicyDamping, PolicyNetwork
 from metamon.amago.utils import AmagoError, masked_avg
 
 DEFAULT_MULTIGAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)
@@ -219,6 +220,11 @@ class Agent(nn.Module):
 
     PopArt statistics are only updated in training mode, so an eval-mode forward (validation loss)
     leaves the agent unchanged.
+
+    ``damping`` (a :class:`~metamon.amago.reference.DampingConfig`, default None = off) adds
+    β·KL(π_θ ‖ π_ref) − η·H(π_θ) to the actor loss against a frozen reference copy of the policy
+    network (:mod:`metamon.amago.reference`); :meth:`reset_reference` snapshots the current weights
+    and :meth:`after_update` does the per-update bookkeeping (both called by the Experiment).
     """
 
     class_defaults = {
@@ -253,6 +259,7 @@ class Agent(nn.Module):
         actor_type: Callable = Actor,
         critic_type: Optional[Callable] = None,
         pass_obs_keys_to_actor: Optional[list] = None,
+        damping: Optional[DampingConfig] = None,
     ):
         super().__init__()
         defaults = self.class_defaults
@@ -331,6 +338,27 @@ class Agent(nn.Module):
         ):
             target.load_state_dict(online.state_dict())
             target.requires_grad_(False)
+        # damping (metamon.amago.reference): plain attribute, so the reference copies it holds are
+        # not sub-modules (not in parameters(), the optimizer or the saved weights)
+        self.damping = None if damping is None else PolicyDamping(damping)
+
+    # ----------------------------------------------------------------------- damping
+
+    def policy_network(self) -> PolicyNetwork:
+        """A view (no copy) of (tstep_encoder, traj_encoder, actor): the network damping copies."""
+        return PolicyNetwork(self.tstep_encoder, self.traj_encoder, self.actor)
+
+    def reset_reference(self) -> None:
+        """Damping's reference (and its previous/EMA copies) ← the current weights; no-op
+        without damping. The Experiment calls it whenever the agent's weights are set."""
+        if self.damping is not None:
+            self.damping.reset(self.policy_network())
+
+    def after_update(self, batch: Batch) -> None:
+        """Damping's bookkeeping after an optimizer update (``reference.PolicyDamping.after_update``);
+        no-op without damping."""
+        if self.damping is not None:
+            self.damping.after_update(self.policy_network(), batch, self._straight_from_obs(batch.obs))
 
     # ----------------------------------------------------------------------- public helpers
 
@@ -423,6 +451,8 @@ class Agent(nn.Module):
                 weights = self.fbc_filter_func(adv)
         if self.offline_coeff > 0:
             actor_loss = actor_loss + self.offline_coeff * filtered_bc_loss(log_pi, weights)
+        if self.damping is not None:  # β·KL(π_θ ‖ π_ref) − η·H(π_θ), metamon.amago.reference
+            actor_loss = actor_loss + self.damping.actor_term(self.policy_network(), s, batch, straight, info)
 
         if log_step:
             self._log_policy(info, pi, mask)

@@ -24,6 +24,12 @@ Documented deviations from AMAGO 3.1.1:
   hooks): a dataset marks steps whose action is unknown with ``obs[MISSING_ACTION_KEY]``. The
   agent is built by the free function :func:`metamon.amago.build.build_agent`.
 
+* Damping (an agent built with ``damping``, :mod:`metamon.amago.reference`): the LR schedule is
+  ``damping.controlled_lr_lambda`` (warm-up × the controller's LR multiplier), the agent's
+  reference is reset whenever its weights are set (``init_model``, ``load_policy_weights``,
+  ``load_checkpoint``), :meth:`Experiment.after_update` runs after every optimizer update, and the
+  damping counters / controller state are saved in the training state's ``progress.json``.
+
 Run directory: ``{ckpt_base_dir}/{run_name}/`` laid out as :class:`~metamon.amago.run_layout.RunLayout`
 says (checkpoints under ``ckpts/``, ``logs/metrics.csv``, ``wandb_logs/``). ``logs/metrics.csv``
 is in long format, one row per metric and log call, columns
@@ -57,6 +63,7 @@ from tqdm import tqdm
 from metamon.amago import checkpoints
 from metamon.amago.agent import weighted_loss
 from metamon.amago.build import build_agent, rl2_space_of
+from metamon.amago.damping import controlled_lr_lambda
 from metamon.amago.loading import PADDED_SAMPLING_MODES, RLData_pad_collate, RLDataset
 from metamon.amago.run_layout import RunLayout
 from metamon.amago.utils import AmagoError, amago_warning
@@ -257,20 +264,26 @@ class Experiment:
     def init_model(self) -> None:
         """Agent, optimizer and warm-up schedule, prepared by accelerate.
 
-        LR factor(step) = step / max(1, lr_warmup_steps) while step < lr_warmup_steps, else 1
-        (so the very first update runs at lr 0, as in AMAGO).
+        LR factor(step) = w(step)·m with w(step) = step / max(1, lr_warmup_steps) while
+        step < lr_warmup_steps, else 1 (so the very first update runs at lr 0, as in AMAGO), and m
+        the agent's damping controller's LR multiplier (1 without one): ``damping.controlled_lr_lambda``.
+        The agent's damping reference is then reset to its (initial) weights.
         """
         policy = self.build_agent()
         optimizer = self.init_optimizer(policy)
-        warmup = self.lr_warmup_steps
-
-        def warmup_factor(step: int) -> float:
-            return step / max(1, warmup) if step < warmup else 1.0
-
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_factor)
+        damping = getattr(policy, "damping", None)
+        controller = None if damping is None else damping.controller
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, controlled_lr_lambda(self.lr_warmup_steps, controller))
         self._policy_aclr, self.optimizer, self.lr_schedule = self.accelerator.prepare(policy, optimizer, schedule)
         self.optimizer.zero_grad()
         self.grad_update_counter = 0
+        self._reset_reference()
+
+    def _reset_reference(self) -> None:
+        """The agent's damping reference ← its current weights (agents without damping: nothing)."""
+        reset = getattr(self.policy, "reset_reference", None)
+        if reset is not None:
+            reset()
 
     def init_checkpoints(self) -> None:
         """Checkpoint folders, after the main process has cleaned up what writers killed in an
@@ -384,7 +397,10 @@ class Experiment:
         for i, batch in enumerate(self.train_dloader):
             micro_step = epoch * self.train_batches_per_epoch + i
             log_step = micro_step % self.log_interval == 0
+            updates_before = self.grad_update_counter
             metrics = self.train_step(batch, log_step=log_step)  # the prepared DataLoader placed it
+            if self.grad_update_counter != updates_before:
+                self.after_update(batch)
             if log_step:
                 self.log(metrics, key="train-update")
             bar.update(1)
@@ -475,6 +491,22 @@ class Experiment:
             f"{self.nonfinite_updates} in all; {limit})"
         )
 
+    def after_update(self, batch) -> None:
+        """Hook after each optimizer update (``batch``: its last micro-batch): the agent's damping
+        bookkeeping (per-update KL, controller, reference refresh; ``Agent.after_update``). A
+        damping controller's new LR multiplier is applied at once: the LRs are recomputed from the
+        schedule's own lambda at its current step (the next update uses them)."""
+        hook = getattr(self.policy, "after_update", None)
+        if hook is None:
+            return
+        hook(batch)
+        damping = getattr(self.policy, "damping", None)
+        if damping is not None and damping.controller is not None:
+            schedule = getattr(self.lr_schedule, "scheduler", self.lr_schedule)  # accelerate wraps it
+            for group, factor in zip(self.optimizer.param_groups, schedule.lr_lambdas):
+                group["lr"] = group["initial_lr"] * factor(schedule.last_epoch)
+            schedule._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
     def grad_norms(self) -> dict:
         """L2 norms of the current gradients of the actor, critics and both encoders."""
         policy = self.policy
@@ -559,13 +591,20 @@ class Experiment:
             model=self.policy,
             optimizer=self.optimizer,
             scheduler=self.lr_schedule,
-            extra={"epoch": self.epoch, "grad_update_counter": self.grad_update_counter},
+            extra=self._checkpoint_extra(),
             process_index=self.accelerator.process_index,
             num_processes=self.accelerator.num_processes,
             barrier=self.accelerator.wait_for_everyone,
         )
         if self.accelerator.is_main_process:
             checkpoints.save_weights(self.policy, weights)
+
+    def _checkpoint_extra(self) -> dict:
+        extra = {"epoch": self.epoch, "grad_update_counter": self.grad_update_counter}
+        damping = getattr(self.policy, "damping", None)
+        if damping is not None:
+            extra["damping"] = damping.state_dict()
+        return extra
 
     def _missing_checkpoint(self, what: str, epoch: int, path: Path, training_states: bool) -> AmagoError:
         if not self.run_dir.is_dir():
@@ -603,10 +642,16 @@ class Experiment:
         self.epoch = int(extra["epoch"])
         self.next_epoch = self.epoch + 1
         self.grad_update_counter = int(extra["grad_update_counter"])
+        damping = getattr(policy, "damping", None)
+        if damping is not None and "damping" in extra:
+            damping.load_state_dict(extra["damping"])
+        self._reset_reference()
 
     def load_policy_weights(self, path) -> None:
-        """Load a ``.safetensors`` Agent state dict into the policy (strict; clear error on mismatch)."""
+        """Load a ``.safetensors`` Agent state dict into the policy (strict; clear error on
+        mismatch), then reset the agent's damping reference to these weights."""
         checkpoints.load_weights(self.policy, path, strict=True)
+        self._reset_reference()
 
 
 def _gin_config_to_dict(config: str) -> dict[str, Any]:

@@ -83,6 +83,8 @@ def test_every_config_builds_the_same_agent_as_before(model, training):
                         max_seq_len=structure["max_seq_len"], tstep_encoder_type=StubTstep,
                         traj_encoder_type=StubTraj, agent_type=agent_type)
     assert type(agent) is agent_type
+    damping = old.pop("damping", None)  # a gin reference (@DampingConfig()); the agent holds its runtime state
+    assert (agent.damping is None) == (damping is None)
     assert hyper_parameters(agent) == old
 
 

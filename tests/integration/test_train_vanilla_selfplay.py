@@ -1,0 +1,109 @@
+"""The generational self-play loop on a tiny setup (random tiny agent, a few battles, 1 epoch of
+2 updates, 2 iterations, damped with reference refresh) on a real local Showdown server: state,
+ratings and progress files, and a resume after a failure that redoes no finished step."""
+
+import json
+
+import gin
+import pytest
+import torch
+
+import metamon.selfplay.train_vanilla_selfplay as loop
+from metamon.amago.checkpoints import save_weights
+from metamon.battles.tournament_file import ResultsFile
+from metamon.rl.run_dir import CONFIG_FILE, RunInfo, build_agent, policy_weights_path, write_run_files
+
+TINY_GIN = """
+import metamon.amago.agent
+import metamon.amago.nets.actor_critic
+import metamon.amago.nets.traj_encoders
+import metamon.rl.tstep_encoders
+import metamon.rl.actors
+import metamon.rl.experiment
+
+MetamonAMAGOExperiment.agent_type = @agent.Agent
+MetamonAMAGOExperiment.tstep_encoder_type = @MetamonTstepEncoder
+MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
+MetamonAMAGOExperiment.max_seq_len = 8
+MetamonTstepEncoder.d_model = 16
+MetamonTstepEncoder.n_layers = 1
+MetamonTstepEncoder.n_heads = 2
+MetamonTstepEncoder.scratch_tokens = 2
+MetamonTstepEncoder.numerical_tokens = 2
+TformerTrajEncoder.d_model = 16
+TformerTrajEncoder.n_layers = 1
+TformerTrajEncoder.n_heads = 2
+TformerTrajEncoder.d_ff = 32
+Agent.actor_type = @MetamonMaskedActor
+Agent.pass_obs_keys_to_actor = ["illegal_actions"]
+Agent.num_critics = 2
+MetamonMaskedActor.d_hidden = 16
+NCritics.d_hidden = 16
+"""
+
+INFO = RunInfo(observation_space="DefaultObservationSpace", action_space="DefaultActionSpace",
+               reward_function="DefaultShapedReward", tokenizer="metamon-gemma-v1", formats=["gen1ou"],
+               max_seq_len=8)
+
+
+@pytest.fixture(autouse=True)
+def clean_gin():
+    gin.clear_config()
+    yield
+    gin.clear_config()
+
+
+@pytest.mark.slow
+def test_loop_runs_rates_and_resumes(tmp_path, showdown_server, monkeypatch):
+    init = tmp_path / "init"
+    torch.manual_seed(0)
+    write_run_files(init, INFO, TINY_GIN)
+    save_weights(build_agent(INFO, [init / CONFIG_FILE]), policy_weights_path(init, 0))
+    argv = ["--run_name", "loop", "--save_dir", str(tmp_path), "--init_checkpoint", f"run:{init}@0",
+            "--epochs_per_iteration", "1", "--steps_per_epoch", "2", "--episodes_per_iteration", "4",
+            "--num_eval_battles", "2", "--eval_opponents", "RandomBaseline",
+            "--train_gin_config", "vanilla_selfplay_refresh.gin", "--battle_format", "gen1ou",
+            "--team_set", "builtin", "--batch_size_per_gpu", "2", "--dloader_workers", "0", "--min_turns", "1",
+            "--server_url", f"{showdown_server.host}:{showdown_server.port}", "--max_concurrent", "2",
+            "--bootstrap", "20", "--no_progress", "--gin_bindings", "DampingConfig.refresh_every_updates = 1"]
+    calls = []
+    real_generate, real_filter = loop.generate, loop.filter_trajectories
+
+    def counting_generate(*args, **kwargs):
+        calls.append(("generate", args[3]))
+        return real_generate(*args, **kwargs)
+
+    def failing_filter(input_dir, *args, **kwargs):
+        if "iteration_1" in str(input_dir) and not any(c[0] == "failed" for c in calls):
+            calls.append(("failed", 0))
+            raise loop.MetamonError("simulated crash")
+        return real_filter(input_dir, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "generate", counting_generate)
+    monkeypatch.setattr(loop, "filter_trajectories", failing_filter)
+    assert loop.main(argv + ["--num_iterations", "2"]) == 2             # crashed in iteration 1's filter
+    root = tmp_path / "loop"
+    state = json.loads((root / loop.STATE_FILE).read_text())
+    assert state["done"] == ["evaluate_0", "rate_0", "generate_0", "filter_0", "train_0", "evaluate_1", "rate_1",
+                             "generate_1"]
+    assert loop.main(argv + ["--num_iterations", "2"]) == 0             # resumed
+    assert [c for c in calls if c[0] == "generate"] == [("generate", 2), ("generate", 2)]  # nothing redone
+    state = json.loads((root / loop.STATE_FILE).read_text())
+    assert state["done"][-4:] == ["filter_1", "train_1", "evaluate_2", "rate_2"]
+    gens = state["generations"]
+    assert len(gens) == 3 and gens[2].endswith("gen_2@0")
+    records = ResultsFile(root / loop.RESULTS_FILE).unique()
+    assert len(records) == 2 * (1 + 2 + 3)                              # each gen vs Random and earlier gens
+    progress = json.loads((root / "progress.json").read_text())["generations"]
+    assert [r["generation"] for r in progress] == [0, 1, 2]
+    assert all(r["win_rate_vs_RandomBaseline"] is not None for r in progress)
+    assert "Damping/KL to Reference" in progress[1] and "Damping/Entropy" in progress[2]
+    ratings = json.loads((root / "ratings.json").read_text())
+    assert set(gens) | {"RandomBaseline"} == set(ratings["players"])
+    for name in ("ratings_ratings.png", "ratings_winrates.png", "progress.png"):
+        assert (root / name).stat().st_size > 0
+    run = json.loads((root / "generations" / "gen_2" / "run.json").read_text())
+    assert run["init_from"].endswith("policy_epoch_0.safetensors") and "gen_1" in run["init_from"]
+    # a third run with the same flags has nothing left to do
+    assert loop.main(argv + ["--num_iterations", "2"]) == 0
+    assert len([c for c in calls if c[0] == "generate"]) == 2
