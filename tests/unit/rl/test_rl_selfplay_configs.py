@@ -1,5 +1,5 @@
 """The vanilla_selfplay_*.gin configs: each builds a tiny agent whose damping settings are the
-seeds' values (reference §3.3, min/max LR as multipliers of the base LR), and a damped agent runs
+seeds' values (those of their vanilla_selfplay_*.gin files; min/max LR as multipliers of the base LR), and a damped agent runs
 a finite loss on replay batches once its reference is set."""
 
 import pytest
@@ -9,7 +9,7 @@ import torch
 from metamon.amago.reference import DampingConfig, PolicyDamping
 
 build, q = configs.build, configs.q
-clean_gin, replay_batch = configs.clean_gin, configs.replay_batch  # the fixtures, shared
+replay_batch = configs.replay_batch  # the fixture, shared
 
 COMMON = {"reward_multiplier": 10.0, "tau": 0.004, "critic_loss_weight": 10.0, "l2_coeff": 5e-5}
 
