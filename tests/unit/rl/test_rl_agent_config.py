@@ -24,6 +24,7 @@ from metamon.rl.tstep_encoders import MetamonTstepEncoder
 ROOT = Path(__file__).resolve().parents[3]
 MODELS = sorted(MODEL_CONFIG_DIR.glob("*.gin"))
 TRAINING = sorted(TRAINING_CONFIG_DIR.glob("*.gin"))
+CONFIGS = MODEL_CONFIG_DIR.parent  # the package's configs folder (models/, training/)
 
 # The constructor defaults before MultiTaskAgent inherited Agent's arguments. Then a
 # MultiTaskAgent read only MultiTaskAgent.* bindings and an Agent only Agent.* bindings.
