@@ -302,13 +302,18 @@ def check_server(url_or_port=DEFAULT_PORT, timeout: float = 3.0, patience: float
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists and has not exited (a zombie, exited but not yet
+    reaped by its parent, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): os.kill said it exists
 
 
 def _ps_field(pid: int, field: str) -> Optional[str]:
@@ -333,15 +338,23 @@ def _process_start_time(pid: int) -> Optional[str]:
     return _ps_field(pid, "lstart")
 
 
-def _process_command(pid: int) -> Optional[str]:
-    """Process ``pid``'s command line (arguments joined by spaces); None when gone."""
+def _process_command(pid: int, settle_s: float = 1.0) -> Optional[str]:
+    """Process ``pid``'s command line (arguments joined by spaces); None when gone.
+
+    Linux shows an empty command line for a few milliseconds while a process is being started
+    (``exec`` in progress): an empty one is read again for up to ``settle_s`` seconds."""
     proc = Path("/proc")
-    if proc.is_dir():
+    if not proc.is_dir():
+        return _ps_field(pid, "command")
+    deadline = time.monotonic() + settle_s
+    while True:
         try:
-            return (proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            command = (proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             return None
-    return _ps_field(pid, "command")
+        if command or time.monotonic() >= deadline:
+            return command
+        time.sleep(0.01)
 
 
 def _is_showdown_on(pid: int, port: int) -> bool:
