@@ -334,6 +334,8 @@ class PokeEnvWrapper(gym.Env, ABC):
                 self._forfeit_and_drain()
             except BattleError as e:
                 logger.warning("could not forfeit the open battle on close: %s", e)
+        if self._battle_task is not None and not self._battle_task.done():
+            self._battle_task.cancel()  # a start the server refused never ends: do not leave it pending
         for player in self._players():
             try:  # also ends the message handlers the last battle left pending
                 close_player(player, timeout_s=10)
