@@ -9,6 +9,9 @@
    updates (``python -m metamon.rl.train``, a new run under ``--save_dir``), then evaluated
    against RandomBaseline, GymLeader and Grunt in gen1ou (``python -m metamon.rl.evaluate``),
    printing the win-rate table. ``--train_steps 0`` skips this step.
+
+``--log_level`` (default ``quiet``: metamon's warnings, poke-env's errors) sets what is logged
+(:mod:`metamon.logs`); it is passed on to ``evaluate``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import shlex
 import sys
 import time
 
+from metamon.battles import ConnectionLostError
 from metamon.data.generate import count_trajectory_files, generate
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.env.rollout import play_episodes, random_policy, summarize
@@ -25,6 +29,7 @@ from metamon.env.wrappers import BattleAgainstBaseline
 from metamon.errors import MetamonError
 from metamon.formats import is_random_battle
 from metamon.interface import TokenizedObservationSpace, get_action_space, get_observation_space, get_reward_function
+from metamon.logs import add_log_level_argument, configure_logging
 from metamon.rl import evaluate, train
 from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
@@ -49,7 +54,9 @@ def main(argv=None) -> int:
     p.add_argument("--save_dir", default="runs", help="where the demo agent's run goes")
     p.add_argument("--train_steps", type=int, default=300, help="updates for the demo agent (0: skip)")
     p.add_argument("--eval_battles", type=int, default=20, help="evaluation battles per opponent")
+    add_log_level_argument(p)
     args = p.parse_args(argv)
+    configure_logging(args.log_level)
 
     rows = []
     try:
@@ -65,6 +72,9 @@ def main(argv=None) -> int:
             finally:
                 env.close()
             rows.append((battle_format, opponent, summarize(results)))
+    except ConnectionLostError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except MetamonError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -81,6 +91,9 @@ def main(argv=None) -> int:
         demo_dataset(args)
         if args.train_steps > 0:
             demo_agent(args)
+    except ConnectionLostError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except MetamonError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -111,7 +124,7 @@ def demo_agent(args) -> None:
     _run(evaluate, [
         "--run_name", run_name, "--ckpt_dir", args.save_dir, "--formats", "gen1ou",
         "--opponents", "RandomBaseline", "GymLeader", "Grunt", "--battles", str(args.eval_battles),
-        "--server_url", args.server_url, "--seed", str(args.seed),
+        "--server_url", args.server_url, "--seed", str(args.seed), "--log_level", args.log_level,
     ])
 
 
@@ -123,7 +136,7 @@ def demo_dataset(args) -> None:
         if missing > 0:
             print(f"\nGenerating {missing} GymLeader vs Grunt battles in {battle_format} -> {args.data_dir}")
             summary = generate("GymLeader", "Grunt", battle_format, missing, args.data_dir,
-                               server_url=args.server_url, concurrent=8, seed=args.seed)
+                               server_url=args.server_url, concurrent=8, seed=args.seed, log_level=args.log_level)
             print(summary.report("GymLeader", "Grunt"))
 
     obs_space = TokenizedObservationSpace(get_observation_space("TeamPreviewObservationSpace"),

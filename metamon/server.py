@@ -2,8 +2,11 @@
 
 The server is the npm package ``pokemon-showdown`` pinned in ``package.json`` /
 ``package-lock.json``, which ship inside this package (``metamon/server_files/``, together with
-our ``config.js``). It listens on 127.0.0.1 only, with no throttling, no guest security and no IP
-checks (the shipped ``config.js``, copied into the installed server at every start).
+our ``config.js``). It listens on 127.0.0.1 only, with no throttling, no guest security, no IP
+checks and no REPL sockets: the shipped ``config.js``, which every start hands to Node with
+``--require`` (Showdown then reads it instead of its own ``config/config.js``; see the file's
+header). Nothing is written into the installed server, so any number of servers can start at
+once from one install and every one of them uses our settings.
 
 Where the server is installed (:func:`server_dir`, the folder holding ``node_modules/``):
 
@@ -32,12 +35,22 @@ Command line (what ``make server-install`` / ``make server`` / ``make server-sto
 
 ``start`` is idempotent: when our server already answers on the port it says so and exits 0.
 Each detached server keeps ``<server_dir>/run/showdown-<port>.pid`` and ``.../showdown-<port>.log``.
+The pid file records the process id, the port and the process's start time; ``stop`` signals a
+process group only while that process is still our server on that port (same start time, a
+``pokemon-showdown start ... <port>`` command line). A pid file whose process is gone, or whose
+pid now belongs to another program, is stale and removed.
+
+``status`` tells a refused connection (nothing listens: "not running", exit 1) from a slow one (a
+server busy under load: it is retried with longer waits, up to ``--timeout`` seconds, and
+reported as running). :func:`probe_server` gives the same distinction to Python callers, and
+:func:`check_server` waits for a slow server before giving up.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import http.client
 import json
 import os
 import random
@@ -47,14 +60,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from importlib.resources import files
 from pathlib import Path
 from typing import Optional
 from urllib.parse import urlparse
 
 from metamon.errors import ServerError
+from metamon.files import atomic_write
 
 __all__ = [
     "DEFAULT_PORT",
@@ -70,6 +82,8 @@ __all__ = [
     "unique_username",
     "port_in_use",
     "server_answers",
+    "probe_server",
+    "wait_for_answer",
     "check_server",
     "parse_server_url",
     "server_configuration",
@@ -85,6 +99,8 @@ _NPM_MANIFESTS = ("package.json", "package-lock.json")
 _INSTALLED_MARKER = Path("node_modules") / ".installed"
 _RUNTIME_DIRS = ("logs/repl", "logs/chat", "logs/modlog", "config/chat-plugins", "config/ladders")
 _CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
+# What probe_server reports.
+ANSWERS, REFUSED, SLOW, UNREACHABLE = "answers", "refused", "slow", "unreachable"
 
 
 def server_dir() -> Path:
@@ -224,15 +240,47 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def server_answers(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
-    """True when a Showdown server answers HTTP on ``host:port`` (any HTTP status counts)."""
+def probe_server(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> str:
+    """One HTTP request to ``host:port``: :data:`ANSWERS` (any status below 500), :data:`REFUSED`
+    (nothing listens there), :data:`SLOW` (the connection was accepted but no answer came within
+    ``timeout`` seconds: a busy server), or :data:`UNREACHABLE` (anything else: no route, a
+    connect time-out, a reset, a server error)."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=timeout) as r:
-            return r.status < 500
-    except urllib.error.HTTPError as e:
-        return e.code < 500
-    except (OSError, ValueError):
-        return False
+        try:
+            connection.connect()
+        except ConnectionRefusedError:
+            return REFUSED
+        except (OSError, ValueError):
+            return UNREACHABLE
+        try:
+            connection.request("GET", "/")
+            return ANSWERS if connection.getresponse().status < 500 else UNREACHABLE
+        except TimeoutError:
+            return SLOW
+        except (OSError, http.client.HTTPException):
+            return UNREACHABLE
+    finally:
+        connection.close()
+
+
+def wait_for_answer(port: int, host: str = "127.0.0.1", patience: float = 30.0, first_timeout: float = 2.0) -> str:
+    """:func:`probe_server` until the server answers or refuses, giving a slow one up to
+    ``patience`` seconds in all (each try waits twice as long as the one before, from
+    ``first_timeout``). Returns the last probe's result."""
+    deadline = time.monotonic() + patience
+    timeout = first_timeout
+    while True:
+        state = probe_server(port, host, timeout=max(0.1, min(timeout, deadline - time.monotonic())))
+        if state != SLOW or time.monotonic() >= deadline - 0.05:
+            return state
+        timeout *= 2
+
+
+def server_answers(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
+    """True when a Showdown server answers HTTP on ``host:port`` within ``timeout`` seconds (any
+    HTTP status below 500 counts)."""
+    return probe_server(port, host, timeout) == ANSWERS
 
 
 def parse_server_url(url_or_port) -> tuple[str, int]:
@@ -274,25 +322,90 @@ def server_configuration(url_or_port=DEFAULT_PORT):
     return ServerConfiguration(f"ws://{host}:{port}/showdown/websocket", "")
 
 
-def check_server(url_or_port=DEFAULT_PORT, timeout: float = 3.0) -> tuple[str, int]:
-    """Raise :class:`ServerError` unless a Showdown server answers at ``url_or_port``."""
+def check_server(url_or_port=DEFAULT_PORT, timeout: float = 3.0, patience: float = 30.0) -> tuple[str, int]:
+    """Raise :class:`ServerError` unless a Showdown server answers at ``url_or_port``.
+
+    A refused or unreachable address fails after one try of ``timeout`` seconds; a server that
+    accepts the connection but is slow to answer (busy) is given up to ``patience`` seconds."""
     host, port = parse_server_url(url_or_port)
-    if not server_answers(port, host, timeout=timeout):
+    state = wait_for_answer(port, host, patience=max(patience, timeout), first_timeout=timeout)
+    if state == SLOW:
         raise ServerError(
-            f"No Pokémon Showdown server answers at {host}:{port}. Start one with `make server` "
-            f"or `python -m metamon.server start --port {port}`, or pass the right --server_url."
+            f"The server at {host}:{port} accepts connections but did not answer within "
+            f"{max(patience, timeout):.0f} s; is it overloaded or stuck? Check it with "
+            f"`python -m metamon.server status --port {port}`."
+        )
+    if state != ANSWERS:
+        raise ServerError(
+            f"No Pokémon Showdown server answers at {host}:{port} (connection {state}). Start one with "
+            f"`make server` or `python -m metamon.server start --port {port}`, or pass the right --server_url."
         )
     return host, port
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists and has not exited (a zombie, exited but not yet
+    reaped by its parent, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): os.kill said it exists
+
+
+def _ps_field(pid: int, field: str) -> Optional[str]:
+    """``ps -o <field>= -p <pid>`` (systems without ``/proc``); None when the process is gone."""
+    try:
+        out = subprocess.run(["ps", "-o", f"{field}=", "-p", str(pid)], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _process_start_time(pid: int) -> Optional[str]:
+    """When process ``pid`` started, as the OS records it (Linux: field 22 of
+    ``/proc/<pid>/stat``, clock ticks since boot; elsewhere ``ps -o lstart``); None when gone.
+    A pid reused by a later process has another start time."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        try:
+            return (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[19]
+        except (OSError, IndexError):
+            return None
+    return _ps_field(pid, "lstart")
+
+
+def _process_command(pid: int, settle_s: float = 1.0) -> Optional[str]:
+    """Process ``pid``'s command line (arguments joined by spaces); None when gone.
+
+    Linux shows an empty command line for a few milliseconds while a process is being started
+    (``exec`` in progress): an empty one is read again for up to ``settle_s`` seconds."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return _ps_field(pid, "command")
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            command = (proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            return None
+        if command or time.monotonic() >= deadline:
+            return command
+        time.sleep(0.01)
+
+
+def _is_showdown_on(pid: int, port: int) -> bool:
+    """True when ``pid`` runs ``pokemon-showdown start ... <port>`` (our server's command)."""
+    command = _process_command(pid)
+    if not command:
+        return False
+    words = command.split()
+    return "pokemon-showdown" in command and "start" in words and str(port) in words
 
 
 class LocalShowdownServer:
@@ -345,16 +458,40 @@ class LocalShowdownServer:
     def log_file(self) -> Path:
         return self.run_dir / f"showdown-{self.port}.log"
 
+    def _write_pid_file(self, pid: int) -> None:
+        record = {"pid": pid, "port": self.port, "started": _process_start_time(pid)}
+        atomic_write(self.pid_file, json.dumps(record) + "\n")
+
     def _recorded_pid(self) -> Optional[int]:
+        """The pid in the pid file while that process is still our server on this port (same
+        start time when recorded, our command line); otherwise the pid file is stale: it is
+        removed and None returned. Old pid files holding only a number are checked by command."""
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            text = self.pid_file.read_text().strip()
+        except OSError:
             return None
-        return pid if _pid_alive(pid) else None
+        try:
+            record = json.loads(text)
+            if isinstance(record, int):
+                record = {"pid": record}
+            pid, started = int(record["pid"]), record.get("started")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pid, started = None, None
+        if (
+            pid is not None and pid > 0 and _pid_alive(pid) and _is_showdown_on(pid, self.port)
+            and (started is None or started == _process_start_time(pid))
+        ):
+            return pid
+        self.pid_file.unlink(missing_ok=True)
+        return None
 
     # -- life cycle ------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return server_answers(self.port, self.host)
+    def is_running(self, patience: float = 0.0) -> bool:
+        """True when a server answers on the port; a busy one (slow to answer) counts as running
+        when it answers within ``patience`` seconds (0: one try of 2 s)."""
+        if patience <= 0:
+            return server_answers(self.port, self.host)
+        return wait_for_answer(self.port, self.host, patience=patience) == ANSWERS
 
     def _check_installation(self) -> Path:
         if shutil.which("node") is None:
@@ -375,8 +512,9 @@ class LocalShowdownServer:
         ``detach=True`` leaves it running after this Python process exits (``make server``);
         otherwise :meth:`stop` (or the context manager) ends it.
         """
-        if self._recorded_pid() and self.is_running():
-            print(f"Showdown server already running at {self.url} (pid {self._recorded_pid()})")
+        pid = self._recorded_pid()
+        if pid and wait_for_answer(self.port, self.host, patience=min(timeout, 30.0)) in (ANSWERS, SLOW):
+            print(f"Showdown server already running at {self.url} (pid {pid})")
             return self
         package = self._check_installation()
         if port_in_use(self.port, self.host):
@@ -386,7 +524,6 @@ class LocalShowdownServer:
             )
         for d in _RUNTIME_DIRS:
             (package / d).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(SERVER_FILES_DIR / "config.js", package / "config" / "config.js")
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
         env = dict(os.environ)
@@ -397,14 +534,18 @@ class LocalShowdownServer:
             METAMON_LOG_CHALLENGES="1" if self.log_challenges else "0",
             BIND_IP=self.host,
         )
-        cmd = ["node", "pokemon-showdown", "start", "--skip-build", "--no-security", str(self.port)]
+        # --require: Node preloads our config.js, which makes Showdown read it instead of its
+        # own config/config.js (see that file's header); forked children inherit the flag.
+        config = str(SERVER_FILES_DIR / "config.js")
+        cmd = ["node", "--require", config, "pokemon-showdown", "start", "--skip-build", "--no-security",
+               str(self.port)]
         log = open(self.log_file, "ab")
         self._proc = subprocess.Popen(
             cmd, cwd=package, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
         log.close()
-        self.pid_file.write_text(str(self._proc.pid))
+        self._write_pid_file(self._proc.pid)
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -432,7 +573,10 @@ class LocalShowdownServer:
             return "(no log)"
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """SIGTERM the server's process group and wait for it; True if something was stopped."""
+        """SIGTERM the server's process group and wait for it; True if something was stopped.
+
+        A server started by another process is found through the pid file and signalled only
+        while that pid is still our server on this port; a stale pid file is removed."""
         pid = self._proc.pid if self._proc is not None else self._recorded_pid()
         if pid is None:
             return False
@@ -478,7 +622,8 @@ def _main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--simulators", type=int, default=1)
     parser.add_argument("--log_challenges", action="store_true")
-    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="start: seconds to wait for the server to answer; status: how long a busy server may take")
     args = parser.parse_args(argv)
     try:
         server = LocalShowdownServer(args.port, args.host, args.simulators, args.log_challenges, root=args.dir)
@@ -493,10 +638,15 @@ def _main(argv=None) -> int:
                   f"No server started by metamon is running on port {args.port}")
         else:
             pid = server._recorded_pid()
-            if server.is_running():
-                print(f"running at {server.url}" + (f" (pid {pid})" if pid else " (not started by metamon)"))
+            owner = f" (pid {pid})" if pid else " (not started by metamon)"
+            state = wait_for_answer(args.port, args.host, patience=args.timeout)
+            if state == ANSWERS:
+                print(f"running at {server.url}{owner}")
+            elif state == SLOW:
+                print(f"running at {server.url}{owner}, but busy: it accepted the connection and did not "
+                      f"answer within {args.timeout:.0f} s")
             else:
-                print(f"not running on port {args.port}")
+                print(f"not running on port {args.port}" + ("" if state == REFUSED else f" ({state} at {args.host})"))
                 return 1
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -10,7 +10,9 @@ prints the player's wins / losses / ties, its win rate with a 95% Wilson interva
 throughput. ``--player`` / ``--opponent`` take any player spec
 (:class:`metamon.battles.PlayerSpec`): a registered baseline name, a dotted path to any poke-env
 ``Player`` class, or a trained run ``run:DIR@EPOCH``. Exit code 2 means bad input (unknown
-format or player, missing team set, no server).
+format or player, missing team set, no server); 1 means the server went away during the run
+(nothing is reported then). ``--log_level`` (default ``quiet``) sets what metamon and poke-env
+log (:mod:`metamon.logs`).
 
 Python: the loop under this CLI is the battle engine, :mod:`metamon.battles`::
 
@@ -33,9 +35,18 @@ from typing import Optional, Sequence
 from tqdm import tqdm
 
 from metamon.baselines.registry import make_player
-from metamon.battles import BattleResult, PlayerFactory, check_spec, close_players, play_battles, summarize
+from metamon.battles import (
+    BattleResult,
+    ConnectionLostError,
+    PlayerFactory,
+    check_spec,
+    close_players,
+    play_battles,
+    summarize,
+)
 from metamon.errors import MetamonError
 from metamon.formats import check_format
+from metamon.logs import add_log_level_argument, configure_logging
 from metamon.server import DEFAULT_PORT, LocalShowdownServer, check_server, server_configuration, unique_username
 from metamon.stats import wilson_interval
 from metamon.teams import get_metamon_teams
@@ -77,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seeds Python's random module and the baselines' own generators (the server's "
         "random numbers still make battles differ)",
     )
+    add_log_level_argument(parser)
     return parser
 
 
@@ -98,6 +110,7 @@ def _report(args, results: Sequence[BattleResult], elapsed: float) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    configure_logging(args.log_level)
     try:
         if args.battles < 1 or args.concurrent < 1:
             raise MetamonError("--battles and --concurrent must be at least 1")
@@ -115,22 +128,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     seeds = [None, None] if args.seed is None else [args.seed, args.seed + 1]
     server = LocalShowdownServer() if args.start_server else None
     factory = None
+    players = []
     try:
         if server is not None:
             server.start()
         config = server.server_configuration if server is not None else server_configuration(args.server_url)
         factory = PlayerFactory(args.battle_format, server_configuration=config, team_set=args.team_set,
                                 max_concurrent_battles=args.concurrent)
-        player, opponent = (factory.build(spec, seed=seed) for spec, seed in zip(specs, seeds, strict=True))
+        players = [factory.build(spec, seed=seed) for spec, seed in zip(specs, seeds, strict=True)]
         start = time.monotonic()
         with tqdm(total=args.battles, desc=f"{args.player} vs {args.opponent}", unit="battle") as bar:
-            results = play_battles(player, opponent, args.battles, args.timeout, progress=bar.update)
+            results = play_battles(players[0], players[1], args.battles, args.timeout, progress=bar.update)
         elapsed = time.monotonic() - start
-        close_players(player, opponent)
+    except ConnectionLostError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except MetamonError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
+        close_players(*players)
         if factory is not None:
             factory.close()
         if server is not None:

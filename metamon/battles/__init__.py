@@ -25,19 +25,22 @@ processes, each with its own local server).
 
 from __future__ import annotations
 
-from metamon.battles.engine import play_battles, wait_for_battles
-from metamon.battles.players import close_players, new_player
+from metamon.battles.engine import ConnectionLostError, play_battles, wait_for_battles
+from metamon.battles.players import close_player, close_players, connection_closed, new_player
 from metamon.battles.results import OUTCOMES, BattleResult, battle_results, new_finished, summarize
 from metamon.battles.spec import PlayerFactory, PlayerSpec, check_spec, register_player_kind
 
 __all__ = [
     "OUTCOMES",
     "BattleResult",
+    "ConnectionLostError",
     "PlayerFactory",
     "PlayerSpec",
     "battle_results",
     "check_spec",
+    "close_player",
     "close_players",
+    "connection_closed",
     "new_finished",
     "new_player",
     "play_battles",

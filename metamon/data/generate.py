@@ -6,7 +6,7 @@ metamon's self-play workflow)::
     python -m metamon.data.generate --player GymLeader --opponent Grunt \\
         --battle_format gen1ou --team_set builtin --num_battles 1000 --output_dir OUT \\
         [--parallel 4 | --server_url 127.0.0.1:8000] [--concurrent 5] [--timeout 120]
-        [--battle_timeout 300] [--seed 0]
+        [--battle_timeout 300] [--seed 0] [--log_level quiet]
 
 Both players are recorded (:func:`metamon.data.recording.recording_player`), so every battle
 gives two files, one per point of view, sharing one battle id, in ``OUT/<battle_format>/``.
@@ -34,10 +34,17 @@ and the summary lists it. As a last resort, a batch in which no battle finishes 
 is abandoned (its open battles are forfeited and counted as errors) and the worker carries on
 with fresh players.
 
+A server that goes away (stopped, crashed) is noticed within a second
+(:class:`metamon.battles.ConnectionLostError`): the run stops with a message naming the server,
+the battles finished before it are kept (each file is complete) and the exit code is 1; with
+``--parallel`` the worker that lost its server reports it and the exit code is 1 as well.
+
 At the end a summary is printed: battles finished, wins of each side, ties, errors, mean turns,
 the invalid-action rate (decisions whose first choice the server rejected / all recorded
 decisions of both players, from the recorded ``invalid_actions`` flags) and battles/s.
-Exit code 2 means bad input (unknown format or player, missing team set, no server).
+Exit code 2 means bad input (unknown format or player, missing team set, no server); 1 means
+nothing finished, a worker failed or the server went away. ``--log_level`` (default ``quiet``)
+sets what metamon and poke-env log, in every worker (:mod:`metamon.logs`).
 """
 
 from __future__ import annotations
@@ -55,10 +62,11 @@ from typing import Callable, List, Optional, Sequence
 
 from tqdm import tqdm
 
-from metamon.battles import PlayerFactory, PlayerSpec, check_spec, close_players, play_battles
+from metamon.battles import ConnectionLostError, PlayerFactory, PlayerSpec, check_spec, close_players, play_battles
 from metamon.data.recording import recording_player
 from metamon.errors import MetamonError
 from metamon.formats import check_format
+from metamon.logs import add_log_level_argument, configure_logging
 from metamon.server import LocalShowdownServer, check_server, server_configuration, unique_username
 from metamon.teams import get_metamon_teams
 
@@ -260,11 +268,14 @@ def play_recorded_battles(
     return records, write_errors, timed_out, abandoned
 
 
-def _worker(index: int, kwargs: dict, server_url: Optional[str], messages) -> None:
-    """Worker process body: own server (unless ``server_url``), report through ``messages``."""
+def _worker(index: int, kwargs: dict, server_url: Optional[str], messages, log_level: Optional[str] = None) -> None:
+    """Worker process body: own server (unless ``server_url``), report through ``messages``;
+    ``log_level`` (a ``--log_level`` value) is applied first (a spawned process starts afresh)."""
     def progress(k: int) -> None:
         messages.put(("progress", index, k))
 
+    if log_level is not None:
+        configure_logging(log_level)
     try:
         if server_url is not None:
             outcome = play_recorded_battles(config=server_configuration(server_url), progress=progress, **kwargs)
@@ -282,7 +293,8 @@ def _split(total: int, parts: int) -> List[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
 
-def _run_workers(kwargs: dict, num_battles: int, parallel: int, server_url, bar, summary) -> None:
+def _run_workers(kwargs: dict, num_battles: int, parallel: int, server_url, bar, summary,
+                 log_level: Optional[str] = None) -> None:
     ctx = multiprocessing.get_context("spawn")  # poke-env runs an event-loop thread: never fork
     messages = ctx.Queue()
     shares = _split(num_battles, parallel)
@@ -292,7 +304,7 @@ def _run_workers(kwargs: dict, num_battles: int, parallel: int, server_url, bar,
         if share == 0:
             continue
         worker_kwargs = dict(kwargs, num_battles=share, seed=None if seed is None else seed + 1000 * i)
-        procs[i] = ctx.Process(target=_worker, args=(i, worker_kwargs, server_url, messages), daemon=True)
+        procs[i] = ctx.Process(target=_worker, args=(i, worker_kwargs, server_url, messages, log_level), daemon=True)
         procs[i].start()
     pending = set(procs)
     try:
@@ -338,12 +350,16 @@ def generate(
     battle_timeout_s: Optional[float] = 300.0,
     seed: Optional[int] = None,
     show_progress: bool = True,
+    log_level: Optional[str] = None,
 ) -> GenerationSummary:
     """Play and record ``num_battles`` battles of ``player`` vs ``opponent`` (default: itself).
 
     ``parallel == 1`` with ``server_url`` plays in this process on that server; otherwise
     ``parallel`` worker processes (spawned) each play their share, on ``server_url`` or on
-    their own local server. Bad input raises :class:`MetamonError` before anything starts.
+    their own local server (``log_level``: a ``--log_level`` value each worker applies). Bad
+    input raises :class:`MetamonError` before anything starts; losing the server in this
+    process raises :class:`~metamon.battles.ConnectionLostError` (a worker reports it in
+    ``worker_failures``).
     """
     opponent = opponent or player
     if num_battles < 1 or concurrent < 1 or parallel < 1:
@@ -383,7 +399,7 @@ def generate(
                 summary.battle_timeouts += timed_out
                 summary.abandoned += abandoned
             else:
-                _run_workers(kwargs, num_battles, parallel, server_url, bar, summary)
+                _run_workers(kwargs, num_battles, parallel, server_url, bar, summary, log_level)
         finally:
             summary.seconds = time.monotonic() - start
     return summary
@@ -414,20 +430,25 @@ def build_parser(prog: str = "python -m metamon.data.generate", **defaults) -> a
                         help="seconds after a player's first decision before it forfeits a battle still running")
     parser.add_argument("--seed", type=int, default=None, help="seeds usernames, team draws and baselines")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    add_log_level_argument(parser)
     parser.set_defaults(**defaults)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.ArgumentParser] = None) -> int:
     args = (parser or build_parser()).parse_args(argv)
+    configure_logging(args.log_level)
     opponent = args.opponent or args.player
     try:
         summary = generate(
             args.player, opponent, args.battle_format, args.num_battles, Path(args.output_dir).expanduser(),
             team_set=args.team_set, parallel=args.parallel, server_url=args.server_url,
             concurrent=args.concurrent, timeout_s=args.timeout, battle_timeout_s=args.battle_timeout, seed=args.seed,
-            show_progress=not args.no_progress,
+            show_progress=not args.no_progress, log_level=args.log_level,
         )
+    except ConnectionLostError as error:
+        print(f"error: {error}\nbattles that finished before are saved; re-run to add more", file=sys.stderr)
+        return 1
     except (MetamonError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -435,7 +456,7 @@ def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.Argumen
         print("interrupted: battles that finished are saved; re-run to add more", file=sys.stderr)
         return 130
     print(summary.report(args.player, opponent))
-    return 0 if summary.finished else 1
+    return 0 if summary.finished and not summary.worker_failures else 1
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Example::
     python -m metamon.env --battle_format gen1ou --team_set builtin --opponent GymLeader --battles 20
 
 The agent plays uniformly random actions (``--policy random``: any of the action space's slots,
-so illegal picks exercise the fallback; ``random_legal``: only legal ones).
+so illegal picks exercise the fallback; ``random_legal``: only legal ones). ``--log_level``
+(default ``quiet``) sets what metamon and poke-env log (:mod:`metamon.logs`). Exit code 2 means
+bad input, 1 that the server went away during the run.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from metamon.battles import ConnectionLostError
 from metamon.env.rollout import play_episodes, random_policy, summarize
 from metamon.env.wrappers import BattleAgainstBaseline
 from metamon.errors import MetamonError
 from metamon.formats import is_random_battle
+from metamon.logs import add_log_level_argument, configure_logging
 from metamon.server import LocalShowdownServer
 
 
@@ -36,7 +40,9 @@ def main(argv=None) -> int:
     p.add_argument("--server_url", default="127.0.0.1:8000")
     p.add_argument("--start_server", action="store_true", help="start a private server on a free port")
     p.add_argument("--seed", type=int, default=None)
+    add_log_level_argument(p)
     args = p.parse_args(argv)
+    configure_logging(args.log_level)
 
     server = LocalShowdownServer().start() if args.start_server else None
     env = None
@@ -59,6 +65,9 @@ def main(argv=None) -> int:
               f"{s['win_rate']:.1%} (95% CI {lo:.1%}-{hi:.1%}), mean return {s['mean_return']:.2f}, "
               f"mean turns {s['mean_turns']:.1f}, valid/invalid actions "
               f"{env.valid_action_count}/{env.invalid_action_count}, {s['steps_per_s']:.1f} steps/s")
+    except ConnectionLostError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except MetamonError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

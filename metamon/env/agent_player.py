@@ -22,6 +22,8 @@ from poke_env.battle import AbstractBattle
 from poke_env.concurrency import POKE_LOOP
 from poke_env.player import BattleOrder, Player
 
+from metamon.logs import apply_poke_env_level
+
 __all__ = ["Decision", "Finished", "ServerPopup", "ExternalDecisionPlayer", "forward_popups"]
 
 
@@ -71,7 +73,10 @@ class _PopupForwarder(logging.Handler):
 
 
 def forward_popups(player: Player, events: queue.Queue) -> None:
-    """Queue a :class:`ServerPopup` on ``events`` whenever the server shows ``player`` a popup."""
+    """Queue a :class:`ServerPopup` on ``events`` whenever the server shows ``player`` a popup.
+    The player's own log output follows ``--log_level`` (:func:`metamon.logs.apply_poke_env_level`:
+    popups, logged at WARNING, still reach the forwarder when poke-env's output is quieter)."""
+    apply_poke_env_level(player.logger)
     player.logger.addHandler(_PopupForwarder(events, player.username))
 
 

@@ -43,6 +43,8 @@ from poke_env.player import ForfeitBattleOrder, Player
 from poke_env.ps_client.account_configuration import AccountConfiguration
 
 from metamon.baselines import get_baseline
+from metamon.battles.engine import ConnectionLostError
+from metamon.battles.players import close_player, connection_closed
 from metamon.data.trajectory_file import write_battle
 from metamon.env.agent_player import Decision, ExternalDecisionPlayer, Finished, ServerPopup, forward_popups
 from metamon.errors import BattleError, TeamError
@@ -185,7 +187,8 @@ class PokeEnvWrapper(gym.Env, ABC):
     def _next_event(self, timeout: float) -> Union[Decision, Finished]:
         """The next Decision/Finished of our player. A server popup before the battle started
         (a rejected team or challenge) raises; later ones, and popups about commands sent to an
-        earlier battle's room, are logged."""
+        earlier battle's room, are logged. A closed connection (the server stopped) raises
+        :class:`~metamon.battles.ConnectionLostError` at once."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -199,6 +202,8 @@ class PokeEnvWrapper(gym.Env, ABC):
                     )
                 logger.warning("server popup for %s: %s", event.username, event.message)
             except queue.Empty:
+                if connection_closed(self.player):
+                    raise ConnectionLostError.of(self.player) from None
                 task = self._battle_task
                 if task is not None and task.done() and task.exception() is not None:
                     raise BattleError(
@@ -329,10 +334,11 @@ class PokeEnvWrapper(gym.Env, ABC):
                 self._forfeit_and_drain()
             except BattleError as e:
                 logger.warning("could not forfeit the open battle on close: %s", e)
+        if self._battle_task is not None and not self._battle_task.done():
+            self._battle_task.cancel()  # a start the server refused never ends: do not leave it pending
         for player in self._players():
-            fut = asyncio.run_coroutine_threadsafe(player.ps_client.stop_listening(), POKE_LOOP)
-            try:
-                fut.result(timeout=10)
+            try:  # also ends the message handlers the last battle left pending
+                close_player(player, timeout_s=10)
             except Exception as e:  # closing is best effort; report, do not raise
                 logger.warning("closing the connection of %s failed: %r", player.username, e)
 

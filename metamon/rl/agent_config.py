@@ -1,11 +1,15 @@
 """Apply a metamon agent's gin configuration, the same way for training and for loading.
 
-``configure_agent(gin_files, params=None, bindings=(), tokenizer=None)``:
+``configure_agent(gin_files, params=None, bindings=(), tokenizer=None, untrusted=False)``:
 
 1. ``gin.clear_config()``; bind ``params`` (``{"X.y": value}``), parse ``gin_files`` in order,
    then the ``bindings`` strings (``"X.y = z"``): later ones win (``amago.cli_utils.use_config``,
    not finalized). Every configurable of ``metamon.rl`` is registered first, so files need no
-   ``import`` line for them.
+   ``import`` line for them. ``untrusted=True`` (a run folder's ``config.gin``, anything
+   downloaded) parses the files and binding strings with
+   :func:`metamon.rl.safe_gin.use_untrusted_config`: only metamon's own modules may be imported
+   and only its own configurables bound or referenced, anything else is refused naming
+   ``file:line``. The default keeps full gin for the user's own files (training).
 2. Read the agent's structure, the :data:`~metamon.amago.build.STRUCTURE_ARGS` the files bind on
    ``MetamonAMAGOExperiment`` (or ``Experiment``): ``max_seq_len``, ``tstep_encoder_type``,
    ``traj_encoder_type``, ``agent_type``. A missing one is an error naming the binding.
@@ -30,6 +34,7 @@ from metamon.amago.build import STRUCTURE_ARGS, bound_structure
 from metamon.amago.cli_utils import use_config
 from metamon.rl import MetamonRLError
 from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.safe_gin import use_untrusted_config
 
 __all__ = ["configure_agent", "bind_tokenizer"]
 
@@ -41,10 +46,15 @@ def configure_agent(
     params: Optional[dict] = None,
     bindings: Sequence[str] = (),
     tokenizer: Optional[str] = None,
+    *,
+    untrusted: bool = False,
 ) -> dict:
     """Configure gin for one agent and return its structure (module docstring)."""
     gin.clear_config()
-    use_config(params or {}, [str(f) for f in gin_files], finalize=False, bindings=list(bindings))
+    if untrusted:
+        use_untrusted_config(params, list(gin_files), list(bindings))
+    else:
+        use_config(params or {}, [str(f) for f in gin_files], finalize=False, bindings=list(bindings))
     structure = bound_structure(MetamonAMAGOExperiment)
     missing = [name for name in STRUCTURE_ARGS if name not in structure]
     if missing:

@@ -32,10 +32,15 @@ format on the same server is matched: another evaluate process as above, a
 ``metamon.env.QueueOnLocalLadder`` env, or a human on the server's web client. Ladder mode needs
 ``--server_url`` (a server started here would be unknown to the other side).
 
-Output: a tqdm progress bar, then one table row per (format, opponent): battles, win rate with
-its 95% Wilson interval, valid-action % (decisions whose chosen action was legal and accepted),
-mean turns, and decision latency p50/p95 (ms, request to order). ``--json_out`` writes the same
-rows (plus the run, epoch and settings) as JSON. Exit code 2 means bad input.
+Output: a tqdm progress bar, then one table row per (format, opponent): battles, errors
+(battles that did not finish: stuck and forfeited, or never started; the win rate counts only
+finished ones), win rate with its 95% Wilson interval, valid-action % (decisions whose chosen
+action was legal and accepted), mean turns, and decision latency p50/p95 (ms, request to order).
+``--json_out`` writes the same rows (plus the run, epoch and settings) as JSON. Exit code 2 means
+bad input; 1 means the server went away during the run (noticed within a second,
+:class:`metamon.battles.ConnectionLostError`): no table and no ``--json_out`` file are written
+then, since the rows would be partial. ``--log_level`` (default ``quiet``) sets what metamon and
+poke-env log (:mod:`metamon.logs`).
 
 Python (the training loop's validation calls this between epochs)::
 
@@ -63,6 +68,7 @@ from tqdm import tqdm
 from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES
 from metamon.battles import (
     BattleResult,
+    ConnectionLostError,
     PlayerFactory,
     PlayerSpec,
     battle_results,
@@ -76,6 +82,7 @@ from metamon.battles import (
 from metamon.data.recording import recording_player
 from metamon.errors import MetamonError
 from metamon.formats import check_format
+from metamon.logs import add_log_level_argument, apply_poke_env_level, configure_logging
 from metamon.rl import MetamonRLError
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
 from metamon.rl.run_dir import RunInfo, available_epochs, build_spaces, check_output_dir, load_agent, run_path
@@ -101,10 +108,13 @@ def _policy_player(agent, run_info: RunInfo, battle_format: str, *, batcher, tea
         seed=seed,
     )
     if save_trajectories_to is not None:
-        return recording_player(PolicyPlayer)(
+        player = recording_player(PolicyPlayer)(
             agent, obs_space, action_space, reward_fn, save_trajectories_to=save_trajectories_to, **kwargs
         )
-    return PolicyPlayer(agent, obs_space, action_space, reward_fn, **kwargs)
+    else:
+        player = PolicyPlayer(agent, obs_space, action_space, reward_fn, **kwargs)
+    apply_poke_env_level(player.logger)
+    return player
 
 
 def _row(battle_format: str, opponent: str, results: Sequence[BattleResult], player: PolicyPlayer) -> dict:
@@ -239,10 +249,10 @@ def _num(x: float, fmt: str = ".1f") -> str:
 
 def format_table(rows: Sequence[dict]) -> str:
     """Rows as a fixed-width text table."""
-    header = ("format", "opponent", "battles", "win %", "95% CI", "valid %", "turns", "p50 ms", "p95 ms")
+    header = ("format", "opponent", "battles", "errors", "win %", "95% CI", "valid %", "turns", "p50 ms", "p95 ms")
     lines = [
         (
-            r["format"], r["opponent"], str(r["battles"]), _pct(r["win_rate"]),
+            r["format"], r["opponent"], str(r["battles"]), str(r.get("error", 0)), _pct(r["win_rate"]),
             f"{_pct(r['ci_low'])}-{_pct(r['ci_high'])}", _num(r["valid_action_pct"]), _num(r["mean_turns"]),
             _num(r["latency_p50_ms"]), _num(r["latency_p95_ms"]),
         )
@@ -291,6 +301,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds without a finished battle before giving up (default 120; ladder 600)")
+    add_log_level_argument(parser)
     return parser
 
 
@@ -334,6 +345,7 @@ def _check_args(args) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    configure_logging(args.log_level)
     try:
         _check_args(args)
         if args.server_url is not None:
@@ -373,6 +385,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         agent, info, battle_format, args.opponents, args.battles, url,
                         max_concurrent=args.max_concurrent, timeout_s=args.timeout or 120.0, **common,
                     )
+    except ConnectionLostError as error:
+        print(f"error: {error}\nno results are written: they would be partial", file=sys.stderr)
+        return 1
     except MetamonError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -23,7 +23,10 @@ Usage::
 :func:`load_agent` clears gin's global configuration (``gin.clear_config()``) and leaves the
 run's configuration bound afterwards. It builds the agent with
 :func:`metamon.amago.build.build_agent` (no trainer, no accelerator): the structure comes from
-the run's ``config.gin`` (:func:`metamon.rl.agent_config.configure_agent`).
+the run's ``config.gin`` (:func:`metamon.rl.agent_config.configure_agent`), parsed as untrusted
+data (:mod:`metamon.rl.safe_gin`): a ``config.gin`` that imports a module outside metamon, turns on
+gin's dynamic registration, includes a file or references a configurable that is not metamon's
+is refused with its file and line, before anything of it runs.
 """
 
 from __future__ import annotations
@@ -187,16 +190,18 @@ def build_spaces(info: RunInfo):
     return obs_space, get_action_space(info.action_space), get_reward_function(info.reward_function)
 
 
-def build_agent(info: RunInfo, gin_files: Sequence[PathLike], gin_bindings: Optional[dict] = None):
+def build_agent(info: RunInfo, gin_files: Sequence[PathLike], gin_bindings: Optional[dict] = None, *,
+                untrusted: bool = False):
     """A freshly initialised (random) agent for ``info``'s spaces, configured by ``gin_files``.
 
     Configures gin with :func:`~metamon.rl.agent_config.configure_agent` (``gin_bindings`` bound
     first, then ``gin_files`` in order; the encoder gets ``info.tokenizer`` unless the files bind
     one), checks that the configured ``max_seq_len`` equals ``info.max_seq_len``, then builds the
     agent as training does, with :func:`metamon.amago.build.build_agent`. Returns the agent in
-    train mode on the CPU.
+    train mode on the CPU. ``untrusted=True`` parses the files with :mod:`metamon.rl.safe_gin`
+    (metamon's own configurables only; :func:`load_agent` always does).
     """
-    structure = configure_agent(gin_files, params=gin_bindings, tokenizer=info.tokenizer)
+    structure = configure_agent(gin_files, params=gin_bindings, tokenizer=info.tokenizer, untrusted=untrusted)
     if structure["max_seq_len"] != info.max_seq_len:
         raise MetamonRLError(
             f"The gin configuration sets max_seq_len={structure['max_seq_len']} but the run info says "
@@ -237,7 +242,7 @@ def load_agent(run_dir: PathLike, epoch: Optional[int] = None, device="cpu") -> 
             f"{run_dir} has no weights for epoch {epoch}; available epochs: {epochs}"
         )
     try:
-        agent = build_agent(info, [config])
+        agent = build_agent(info, [config], untrusted=True)  # a run folder is data: no code from its gin
     except AmagoError as error:  # a gin error in the run's config.gin (unknown name, bad value type)
         raise MetamonRLError(f"cannot rebuild the agent of {run_dir}: {error}") from error
     weights = layout.policy_weights(epoch)

@@ -12,6 +12,14 @@ per (format, opponent) pair, AMAGO's metric names::
 A format whose battles fail is reported as ``"Validation Errors in {format}" = 1.0`` with a
 warning: a failed validation must not stop training. Nothing (an empty dict) when there are no
 formats, no opponents or ``battles < 1``.
+
+An unreachable ``server_url`` must not cost minutes per epoch: :meth:`BattleValidation.check`
+raises :class:`~metamon.errors.ServerError` at once when no server answers there (the trainer
+calls it before the first epoch, so a mistyped ``--eval_server_url`` stops the run up front). A
+server that refuses, cannot be reached or dies during a round is noticed by the battle engine as
+soon as the players' connections close (:class:`~metamon.battles.ConnectionLostError`): the
+format is reported as failed in seconds, not after every stall timeout.
+The players' log output follows :func:`metamon.logs.configure_logging` (quiet unless configured).
 """
 
 from __future__ import annotations
@@ -21,11 +29,14 @@ from typing import Optional, Sequence
 
 import torch
 
+from metamon.errors import ServerError
 from metamon.rl.evaluate import evaluate_against_baselines
 from metamon.rl.run_dir import RunInfo
-from metamon.server import LocalShowdownServer
+from metamon.server import LocalShowdownServer, check_server
 
 __all__ = ["BattleValidation"]
+
+CHECK_PATIENCE_S = 10.0  # how long a busy validation server may take to answer the up-front check
 
 
 class BattleValidation:
@@ -49,8 +60,23 @@ class BattleValidation:
         self.battles, self.server_url = battles, server_url
         self._server: Optional[LocalShowdownServer] = None
 
+    @property
+    def enabled(self) -> bool:
+        """True when a round plays battles (some formats, some opponents, ``battles >= 1``)."""
+        return bool(self.formats and self.opponents and self.battles >= 1)
+
+    def check(self, patience: float = CHECK_PATIENCE_S) -> None:
+        """Raise :class:`~metamon.errors.ServerError` now unless the server at ``server_url``
+        answers (a busy one is given ``patience`` seconds). Nothing to check when validation is
+        disabled or when no ``server_url`` was given (a local server is started when needed)."""
+        if self.enabled and self.server_url is not None:
+            try:
+                check_server(self.server_url, patience=patience)
+            except ServerError as error:
+                raise ServerError(f"validation battles (--eval_server_url {self.server_url}): {error}") from error
+
     def __call__(self, policy: torch.nn.Module) -> dict:
-        if not self.formats or not self.opponents or self.battles < 1:
+        if not self.enabled:
             return {}
         metrics = {}
         server_url = self.server_url or self._local_server_url()

@@ -1,11 +1,21 @@
+import shutil
 import socket
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
 from metamon.errors import ServerError
-from metamon.server import LocalShowdownServer, find_free_port, server_answers
+from metamon.server import (
+    SERVER_FILES_DIR,
+    LocalShowdownServer,
+    find_free_port,
+    server_answers,
+    server_dir,
+    showdown_dir,
+)
 
 
 def _listening_addresses(port):
@@ -71,3 +81,78 @@ def test_cli_start_status_stop(tmp_path):
     assert stopped.returncode == 0 and "Stopped" in stopped.stdout
     status = run("status")
     assert status.returncode == 1 and "not running" in status.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrent starts use our config (issue 15, item 8)
+# ---------------------------------------------------------------------------------------------
+def _private_install(shared_root: Path, root: Path) -> Path:
+    """A copy of the installed server under ``root`` that no other test or process starts from:
+    the package's files hard-linked (instant, no space), ``config/`` copied and ``logs/`` fresh
+    (the server writes there), its dependencies linked beside it."""
+    shared = showdown_dir(shared_root).resolve()
+    modules = root / "node_modules"
+    modules.mkdir(parents=True)
+    for dep in shared.parent.iterdir():
+        if dep.name != "pokemon-showdown":
+            (modules / dep.name).symlink_to(dep.resolve())
+    package = modules / "pokemon-showdown"
+    subprocess.run(["cp", "-al", str(shared), str(package)], check=True)
+    for folder in ("config", "logs"):
+        shutil.rmtree(package / folder)
+    shutil.copytree(shared / "config", package / "config", ignore=shutil.ignore_patterns("config.js"))
+    for d in ("logs/repl", "logs/chat", "logs/modlog"):
+        (package / d).mkdir(parents=True)
+    return root
+
+
+def _process_tree(psutil, pid: int):
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
+
+
+def test_concurrent_starts_bind_loopback_only_and_open_no_repl(tmp_path):
+    """Four servers start at once from one install while its config/config.js is being rewritten
+    in a tight loop (what every start used to do): each must use our config, i.e. listen on
+    127.0.0.1 only and open no REPL socket."""
+    psutil = pytest.importorskip("psutil")
+    root = _private_install(server_dir(), tmp_path / "install")
+    package = showdown_dir(root)
+    stop_copying = threading.Event()
+
+    def copy_loop():
+        while not stop_copying.is_set():
+            shutil.copyfile(SERVER_FILES_DIR / "config.js", package / "config" / "config.js")
+
+    servers = [LocalShowdownServer(root=root, run_dir=tmp_path / "run") for _ in range(4)]
+    errors = []
+
+    def start(server):
+        try:
+            server.start(timeout=180)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(f"{server.port}: {error}")
+
+    copier = threading.Thread(target=copy_loop, daemon=True)
+    copier.start()
+    threads = [threading.Thread(target=start, args=(s,)) for s in servers]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stop_copying.set()
+        copier.join()
+        assert not errors, errors
+        for server in servers:
+            tree = _process_tree(psutil, server._proc.pid)
+            listening = {(c.laddr.ip, c.laddr.port) for p in tree for c in p.net_connections(kind="inet")
+                         if c.status == psutil.CONN_LISTEN}
+            assert listening == {("127.0.0.1", server.port)}, (server.port, listening)
+            unix = [c.laddr for p in tree for c in p.net_connections(kind="unix") if c.laddr]
+            assert not any("repl" in path for path in unix), unix
+        assert [p.name for p in (package / "logs" / "repl").iterdir()] == []
+    finally:
+        stop_copying.set()
+        for server in servers:
+            server.stop()

@@ -21,6 +21,7 @@ from metamon.rl.tstep_encoders import MetamonTstepEncoder
 
 MODELS = sorted(MODEL_CONFIG_DIR.glob("*.gin"))
 TRAINING = sorted(TRAINING_CONFIG_DIR.glob("*.gin"))
+CONFIGS = MODEL_CONFIG_DIR.parent  # the package's configs folder (models/, training/)
 
 # The constructor defaults before MultiTaskAgent inherited Agent's arguments. Then a
 # MultiTaskAgent read only MultiTaskAgent.* bindings and an Agent only Agent.* bindings.

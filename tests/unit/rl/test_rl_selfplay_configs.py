@@ -1,5 +1,6 @@
 """The vanilla_selfplay_*.gin configs: each builds a tiny agent whose damping settings are the
-seeds' values (those of their vanilla_selfplay_*.gin files; min/max LR as multipliers of the base LR), and a damped agent runs
+seeds' values (those of their vanilla_selfplay_*.gin files; min/max LR as multipliers of the
+base LR), and a damped agent runs
 a finite loss on replay batches once its reference is set."""
 
 import pytest
