@@ -52,6 +52,7 @@ from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.errors import MetamonError
 from metamon.formats import check_format
 from metamon.interface import TokenizedObservationSpace, get_action_space, get_observation_space, get_reward_function
+from metamon.logs import add_log_level_argument, configure_logging
 from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR
 from metamon.rl.agent_config import configure_agent
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
@@ -119,13 +120,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_server_url", default=d.eval_server_url, help="default: start a local server")
     p.add_argument("--log", action="store_true", help="log to wandb (WANDB_MODE=offline works)")
     p.add_argument("--seed", type=int, default=d.seed)
+    add_log_level_argument(p)
     return p
+
+
+def _parse(argv: Optional[Sequence[str]]) -> tuple[TrainConfig, str]:
+    args = vars(_parser().parse_args(argv))
+    log_level = args.pop("log_level")
+    return TrainConfig(**args), log_level
 
 
 def config_from_argv(argv: Optional[Sequence[str]] = None) -> TrainConfig:
     """The command line (``sys.argv[1:]`` when None) as a :class:`TrainConfig`. Bad flags exit
     (argparse); bad values raise :class:`~metamon.errors.MetamonError` naming the field."""
-    return TrainConfig(**vars(_parser().parse_args(argv)))
+    return _parse(argv)[0]
 
 
 def resolve_configs(model: str, training: str) -> tuple[Path, Path]:
@@ -265,6 +273,7 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
         battles=config.eval_battles,
         server_url=config.eval_server_url,
     )
+    validation.check()  # an unreachable --eval_server_url fails now, not after the first epoch
     experiment.configure_validation(validation, close=validation.close)
     info.max_seq_len = experiment.max_seq_len
     if config.init_from_checkpoint is not None:
@@ -335,7 +344,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """The CLI; bad input (any :class:`MetamonError` / :class:`AmagoError`, or an ``OSError``
     before training starts) stops it with one line on stderr and exit status 2."""
     try:
-        config = config_from_argv(argv)
+        config, log_level = _parse(argv)
+        configure_logging(log_level)
         experiment = build_experiment(config)
     except (MetamonError, AmagoError, OSError) as error:
         raise _usage_error(error) from None

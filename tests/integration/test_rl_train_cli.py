@@ -70,6 +70,7 @@ def test_train_validates_between_epochs_and_writes_a_self_describing_run(battles
         (["--gin_bindings", "NoSuchEncoder.d_model = 3"], "NoSuchEncoder"),
         (["--model_gin_config", "no_such_model"], "no_such_model"),
         (["--formats", "gen2ou"], "gen2ou"),
+        (["--eval_gens", "1", "--eval_server_url", "127.0.0.1:1"], "--eval_server_url 127.0.0.1:1"),
     ],
 )
 def test_bad_input_fails_before_training_naming_it(battles, tmp_path, extra, message):
