@@ -37,6 +37,7 @@ __all__ = [
     "add_log_level_argument",
     "apply_poke_env_level",
     "configure_logging",
+    "configured_log_level",
     "poke_env_level",
 ]
 
@@ -51,6 +52,7 @@ _POKE_ENV_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # wha
 # whether their errors are printed without tracebacks (quiet mode).
 _poke_env_level: Optional[int] = None
 _brief = False
+_level_name: Optional[str] = None  # the --log_level value configure_logging was last called with
 
 
 class _BriefFormatter(logging.Formatter):
@@ -90,7 +92,7 @@ def configure_logging(level: str = DEFAULT_LOG_LEVEL) -> None:
     metamon gets it through :func:`apply_poke_env_level`. Raises ``ValueError`` for an unknown
     level name.
     """
-    global _poke_env_level, _brief
+    global _poke_env_level, _brief, _level_name
     ours, theirs = _levels(level)
     metamon_logger = logging.getLogger("metamon")
     metamon_logger.setLevel(ours)
@@ -99,7 +101,13 @@ def configure_logging(level: str = DEFAULT_LOG_LEVEL) -> None:
         handler.setFormatter(logging.Formatter(_FORMAT))
         metamon_logger.addHandler(handler)
     logging.getLogger(POKE_ENV_LOGGER).setLevel(theirs)
-    _poke_env_level, _brief = theirs, level == "quiet"
+    _poke_env_level, _brief, _level_name = theirs, level == "quiet", level
+
+
+def configured_log_level() -> Optional[str]:
+    """The ``--log_level`` value :func:`configure_logging` was called with (None: never). Worker
+    processes, which start afresh, pass it on to their own :func:`configure_logging`."""
+    return _level_name
 
 
 def poke_env_level() -> Optional[int]:

@@ -32,6 +32,7 @@ import signal
 import sys
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
+from metamon.logs import configure_logging, configured_log_level
 from metamon.server import LocalShowdownServer
 
 __all__ = ["TaskOutcome", "run_on_servers"]
@@ -84,11 +85,15 @@ def _in_process(open_worker: OpenWorker, tasks: Sequence, server_url: Optional[s
             yield TaskOutcome(index, None, f"not played: {reason}")
 
 
-def _worker_main(worker: int, open_worker: OpenWorker, server_url: Optional[str], tasks, messages) -> None:
+def _worker_main(worker: int, open_worker: OpenWorker, server_url: Optional[str], tasks, messages,
+                 log_level: Optional[str] = None) -> None:
     """Worker process body: pull ``(index, task)`` from ``tasks`` until ``None``; report
-    ``("start" | "progress" | "done" | "failed" | "crashed", worker, payload)`` on ``messages``."""
+    ``("start" | "progress" | "done" | "failed" | "crashed", worker, payload)`` on ``messages``.
+    ``log_level``: the parent's ``--log_level`` (a spawned process starts afresh)."""
     # SIGTERM (the parent stopping us) unwinds the with-blocks, so the server is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if log_level is not None:
+        configure_logging(log_level)
 
     def progress(k: int) -> None:
         messages.put(("progress", worker, k))
@@ -121,8 +126,8 @@ def _in_processes(open_worker: OpenWorker, tasks: Sequence, parallel: int, serve
         task_queue.put(None)
     procs: List = []
     for worker in range(parallel):
-        proc = ctx.Process(target=_worker_main, args=(worker, open_worker, server_url, task_queue, messages),
-                           daemon=True)
+        proc = ctx.Process(target=_worker_main, daemon=True,
+                           args=(worker, open_worker, server_url, task_queue, messages, configured_log_level()))
         proc.start()
         procs.append(proc)
 

@@ -49,6 +49,7 @@ from metamon.baselines import HEURISTIC_COMPOSITE_BASELINES
 from metamon.battles import PlayerSpec, check_spec
 from metamon.errors import MetamonError
 from metamon.files import atomic_write
+from metamon.logs import add_log_level_argument, configure_logging
 from metamon.nash.errors import NashError
 from metamon.nash.meta_solvers import META_SOLVERS, get_meta_solver
 from metamon.nash.oracle import RLBestResponseOracle
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dloader_workers", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", action="store_true", help="log oracle training to wandb")
+    add_log_level_argument(p)
     return p
 
 
@@ -173,7 +175,8 @@ def _summary(result: PSROResult) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
+    logger.setLevel(logging.INFO)  # the per-iteration report (σ, support, exploitability) is the output
     try:
         if args.num_iterations < 0 or args.battles_per_pair < 1:
             raise NashError("--num_iterations must be >= 0 and --battles_per_pair >= 1")

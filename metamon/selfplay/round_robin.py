@@ -41,6 +41,7 @@ from metamon.battles.tournament import TournamentReport, canonical_spec, play_to
 from metamon.battles.tournament_file import ResultsFile, flip_result
 from metamon.errors import MetamonError
 from metamon.files import atomic_write
+from metamon.logs import add_log_level_argument, configure_logging
 from metamon.selfplay.elo import RESULTS_FILE, rate_records, ratings_table
 from metamon.selfplay.ratings import RatingError
 
@@ -96,11 +97,13 @@ def build_parser(prog: str = "python -m metamon.selfplay.round_robin", **default
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the rating intervals")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     parser.set_defaults(**defaults)
+    add_log_level_argument(parser)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None, parser: Optional[argparse.ArgumentParser] = None) -> int:
     args = (parser or build_parser()).parse_args(argv)
+    configure_logging(args.log_level)
     out = Path(args.output_dir).expanduser()
     try:
         matchups = round_robin(args.models, args.battles_per_matchup)

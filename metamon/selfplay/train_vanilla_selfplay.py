@@ -61,6 +61,7 @@ from metamon.data.generate import count_trajectory_files, generate
 from metamon.errors import MetamonError
 from metamon.files import atomic_write
 from metamon.formats import check_format
+from metamon.logs import add_log_level_argument, configure_logging
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, available_epochs
 from metamon.rl.train import run_training
 from metamon.rl.train_config import TrainConfig
@@ -73,7 +74,7 @@ CONFIG_JSON = "config.json"
 RESULTS_FILE = "tournament_results.jsonl"
 #: flags that may change between a run and its resume (they do not shape the results)
 _FREE_FLAGS = {"parallel", "server_url", "max_concurrent", "dloader_workers", "bootstrap", "no_progress",
-               "num_iterations"}
+               "num_iterations", "log_level"}
 _DAMPING_METRICS = ("Damping/KL to Reference", "Damping/KL per Update", "Damping/Entropy",
                     "Damping/KL Coefficient", "Learning Rate")
 
@@ -112,6 +113,7 @@ def build_parser(prog: str = "python -m metamon.selfplay.train_vanilla_selfplay"
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no_progress", action="store_true")
+    add_log_level_argument(p)
     return p
 
 
@@ -311,6 +313,7 @@ def _plot_progress(rows: List[dict], opponents: Sequence[str], path: Path) -> No
 def run_loop(argv: Optional[Sequence[str]] = None) -> Path:
     """Parse ``argv`` and run (or resume) the loop; returns the loop directory."""
     args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
     for name in ("num_iterations", "epochs_per_iteration", "steps_per_epoch", "episodes_per_iteration",
                  "num_eval_battles", "parallel", "max_concurrent"):
         if getattr(args, name) < 1:
