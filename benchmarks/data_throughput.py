@@ -16,10 +16,10 @@ Measures, over the same files:
 
 and prints timesteps/s of each (states per CPU second), the ratio ``item / raw`` (target >=
 0.5) and, for reference, ``item / raw_stdlib``. Timing is per file: in each of ``--repeats``
-rounds every phase processes file ``i`` in a random order before any phase moves on to file ``i + 1``, and each (phase, file) keeps its
-fastest round; the rate is timesteps / the sum of those minima. On a shared machine a busy
-moment then hits every phase alike and is discarded file by file (the minimum of whole passes,
-the earlier method, penalised the longest pass most).
+rounds every phase processes file ``i`` in a random order before any phase moves on to file
+``i + 1``, and each (phase, file) keeps its fastest round; the rate is timesteps / the sum of
+those minima. On a shared machine a busy moment then hits every phase alike and is discarded
+file by file (the minimum of whole passes, the earlier method, penalised the longest pass most).
 It also times indexing ``--index_files`` empty files with valid names (listing never opens a
 file, so empty files are enough).
 

@@ -63,3 +63,20 @@ def test_dry_run_lists_every_step_and_the_benchmark_takes_its_flags(tmp_path, ge
         assert args.device == "cuda" and args.paths == ["ours"] and args.json_out is not None
     assert {tuple(bench._parser().parse_args(r[2:]).dtype) for r in runs} == {("bf16",), ("nf4",)}
     assert {tuple(bench._parser().parse_args(r[2:]).seq_len) for r in runs} == {(128,), (200,)}
+
+
+def test_benchmark_precisions_and_4bit_refusal_on_cpu():
+    spec = importlib.util.spec_from_file_location("gemma_encoder_bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = bench._parser().parse_args(["--dtype", "bf16", "nf4", "--batch", "1", "--seq_len", "128",
+                                       "--paths", "ours", "--gradient_checkpointing"])
+    cases = bench._cases(args, "cuda", {"270m": Path("m")})
+    assert [(c["dtype"], c["four_bit"]) for c in cases] == [("bf16", False), ("bf16", True)]
+    assert all(c["gradient_checkpointing"] for c in cases)
+    args = bench._parser().parse_args(["--dtype", "nf4", "--four_bit", "--batch", "1", "--seq_len", "128",
+                                       "--paths", "ours"])
+    cases = bench._cases(args, "cuda", {"270m": Path("m")})
+    assert [(c["dtype"], c["four_bit"]) for c in cases] == [("bf16", True)]  # nf4 once
+    with pytest.raises(SystemExit, match="needs --device cuda"):
+        bench.main(["--device", "cpu", "--dtype", "nf4"])
