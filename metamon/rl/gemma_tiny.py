@@ -7,7 +7,7 @@ same ``from_pretrained`` path as ``google/gemma-3-270m``. :func:`save_tiny_gemma
     path = save_tiny_gemma("models/tiny-gemma")            # ~0.2M params, fp32, ~1 s
     path = save_tiny_gemma("models/random-270m", "270m")    # the real 270M shapes, bf16, ~0.5 GB
 
-    python -m metamon.rl.gemma_tiny OUT_DIR [--size tiny|270m] [--seed 0]
+    python -m metamon.rl.gemma_tiny OUT_DIR [--size tiny|270m] [--seed 0] [--hf_tokenizer DIR]
 
 The directory holds ``config.json`` + ``model.safetensors`` (a ``Gemma3ForCausalLM`` whose
 ``AutoModel`` view is the ``Gemma3TextModel`` backbone) and the tokenizer files; the weights are
@@ -108,19 +108,27 @@ def save_tiny_gemma(
     seed: int = 0,
     tokenizer: Optional[str] = None,
     split_words: bool = True,
+    hf_tokenizer_dir: Optional[Union[str, os.PathLike]] = None,
 ) -> Path:
     """Write a random ``size`` Gemma-3 model and a subword tokenizer trained on the words of the
     metamon vocabulary ``tokenizer`` (default: the shipped default) into ``out_dir``; returns it.
+
+    ``hf_tokenizer_dir``: copy the Hugging Face tokenizer saved there instead of training one
+    (e.g. the real 262,144-piece Gemma tokenizer of a ``python -m metamon.rl.gemma_gguf``
+    conversion, which gives a ``"270m"`` model with random weights and real token counts).
 
     Same ``seed``, same files. ``"tiny"`` is saved in fp32, ``"270m"`` in bf16 (like the Hub).
     """
     # lazy: torch/transformers are heavy, import the module without them
     import torch
-    from transformers import Gemma3ForCausalLM
+    from transformers import AutoTokenizer, Gemma3ForCausalLM
 
     config = tiny_gemma_config(size)
-    words = get_tokenizer(tokenizer or DEFAULT_TOKENIZER).all_words
-    hf_tokenizer = train_subword_tokenizer(words, seed=seed, split_words=split_words)
+    if hf_tokenizer_dir is not None:
+        hf_tokenizer = AutoTokenizer.from_pretrained(str(hf_tokenizer_dir))
+    else:
+        words = get_tokenizer(tokenizer or DEFAULT_TOKENIZER).all_words
+        hf_tokenizer = train_subword_tokenizer(words, seed=seed, split_words=split_words)
     if len(hf_tokenizer) > config.vocab_size:
         raise MetamonRLError(f"tokenizer has {len(hf_tokenizer)} ids, more than the model's {config.vocab_size}")
     torch.manual_seed(seed)
@@ -140,8 +148,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--size", choices=SIZES, default="tiny")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tokenizer", default=None, help="metamon vocabulary whose words train the BPE")
+    p.add_argument("--hf_tokenizer", default=None,
+                   help="copy this saved Hugging Face tokenizer (e.g. a gemma_gguf conversion) instead of a BPE")
     args = p.parse_args(argv)
-    print(save_tiny_gemma(args.out_dir, args.size, args.seed, args.tokenizer))
+    print(save_tiny_gemma(args.out_dir, args.size, args.seed, args.tokenizer, hf_tokenizer_dir=args.hf_tokenizer))
     return 0
 
 
