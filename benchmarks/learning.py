@@ -1,17 +1,32 @@
-"""Does the training core learn? Imitation (il.gin) and offline RL (binary_rl.gin) on CPU.
+"""Does the training core learn, and does offline RL improve on its data? IL vs RL on CPU.
 
 Steps (each one is the user-facing command, printed before it runs):
 
-1. ``python -m metamon.data.generate``: ``--battles`` heuristic-vs-heuristic battles (default
-   GymLeader vs GymLeader in gen1ou with the builtin teams), both perspectives recorded. Skipped
-   when the data folder already holds enough files.
+1. ``python -m metamon.data.generate``: the training data.
+   * default: ``--battles`` demonstrator-vs-demonstrator battles (GymLeader mirror in gen1ou with
+     the builtin teams), both perspectives recorded, in ``DATA/``;
+   * ``--mixed``: mixed-quality data, ``DATA/mirror`` (the demonstrator mirror) and ``DATA/eps``
+     (``eps:EPSILON:GymLeader`` vs GymLeader: a GymLeader that plays a random legal order with
+     probability ``--epsilon``), mixed per trajectory with weight ``--mix_weight`` on ``eps``
+     (``train --custom_replay_dir``), plus a held-out set ``DATA/heldout``
+     (RandomBaseline vs GymLeader and a GymLeader mirror, ``--heldout_battles`` each, another seed).
+   A folder that already holds enough files is not generated again.
 2. ``python -m metamon.rl.train`` with ``--model_gin_config`` (default ``tiny_agent.gin``) and
-   ``il.gin``, then again with ``binary_rl.gin``.
+   each ``--train_configs`` entry, all with the same budget and seed. An entry is a gin file
+   (the run is named after it) or ``LABEL=GIN`` (named LABEL); ``--run_bindings LABEL "X.y = z"``
+   adds bindings to one run only (e.g. the same recipe with and without the detached critic).
 3. ``python -m metamon.rl.evaluate`` of each run's last checkpoint against ``RandomBaseline`` and
-   the demonstrator, ``--eval_battles`` battles each (win rate with a 95% Wilson interval).
+   the demonstrator, ``--eval_battles`` sampled-action battles each (win rate, 95 % Wilson interval).
+4. Learning curves of the diagnostics (``OUT/plots/*.png``, from each run's ``logs/metrics.csv``)
+   and, with held-out data, the held-out checks of every run (``learning_report.heldout_report``).
 
-Targets (issue 4): IL >= 95% vs RandomBaseline and >= 45% vs the demonstrator over >= 200
-battles. Prints a table and writes it as JSON to ``OUT/learning.json``.
+Targets. Demonstrator-only data (issue 4): IL >= 95 % vs RandomBaseline and >= 45 % vs the
+demonstrator over >= 200 battles; RL no worse than IL − 5 points vs the demonstrator. Mixed data
+(issue 11): an RL run beats IL vs GymLeader with non-overlapping 95 % intervals and is within 5
+points of IL (or better) vs RandomBaseline; held out, the random player's actions are approved at
+least 20 points less than the demonstrator's, no slot with >= 5 % of the steps is approved < 10 %
+or > 90 % of the time, and RL keeps more than half of IL's entropy. Prints a table and writes
+``OUT/learning.json`` (rows, verdicts, held-out reports, plots, timings, arguments).
 """
 
 from __future__ import annotations
@@ -25,7 +40,10 @@ import sys
 import time
 from pathlib import Path
 
+from learning_report import heldout_report, plot_diagnostics
+
 ROOT = Path(__file__).resolve().parents[1]
+MIXED_CONFIGS = ["il.gin", "binary_rl.gin", "binary_rl_warmup.gin", "exp_rl.gin", "exp_rl_warmup.gin"]
 
 
 def run(cmd: list[str]) -> float:
@@ -40,72 +58,168 @@ def count_files(folder: Path) -> int:
     return sum(1 for p in folder.glob("*.json*")) if folder.is_dir() else 0
 
 
+def generate(py: str, root: Path, player: str, opponent: str, battles: int, fmt: str, seed: int,
+             concurrent: int) -> float:
+    """Generate battles into ``root`` until it holds 2·battles files; seconds spent (0 if none)."""
+    have = count_files(root / fmt)
+    if have >= 2 * battles:
+        return 0.0
+    return run([
+        py, "-m", "metamon.data.generate", "--player", player, "--opponent", opponent,
+        "--battle_format", fmt, "--num_battles", str(battles - have // 2), "--team_set", "builtin",
+        "--output_dir", str(root), "--concurrent", str(concurrent), "--seed", str(seed),
+    ])
+
+
+def parse_train_configs(entries: list[str]) -> list[tuple[str, str]]:
+    """``["il.gin", "warm_shared=binary_rl_warmup.gin"]`` -> ``[("il", "il.gin"), ("warm_shared", ...)]``."""
+    out = []
+    for entry in entries:
+        label, sep, gin_file = entry.partition("=")
+        out.append((label, gin_file) if sep else (Path(entry).stem, entry))
+    labels = [label for label, _ in out]
+    if len(set(labels)) != len(labels):
+        raise SystemExit(f"error: --train_configs labels must be distinct, got {labels}")
+    return out
+
+
+def verdicts(rows: list[dict], demonstrator: str) -> dict:
+    """Each non-IL run against the IL run: vs the demonstrator, does its Wilson interval lie
+    above IL's (``beats_il_non_overlapping``) and is it no worse than IL − 5 points
+    (``no_collapse``); vs RandomBaseline, is it within 5 points of IL or better."""
+    table = {(r["label"], r["opponent"]): r for r in rows}
+    labels = sorted({r["label"] for r in rows})
+    if "il" not in labels:
+        return {}
+    out = {}
+    for label in labels:
+        if label == "il":
+            continue
+        v = {}
+        rl, il = table.get((label, demonstrator)), table.get(("il", demonstrator))
+        if rl and il:
+            v["beats_il_non_overlapping"] = rl["ci_low"] > il["ci_high"]
+            v["no_collapse"] = rl["win_rate"] >= il["win_rate"] - 0.05
+        rl, il = table.get((label, "RandomBaseline")), table.get(("il", "RandomBaseline"))
+        if rl and il:
+            v["within_5_points_vs_random"] = rl["win_rate"] >= il["win_rate"] - 0.05
+        out[label] = v
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="runs/learning_benchmark")
     p.add_argument("--data", default=None, help="data root (default: OUT/data)")
     p.add_argument("--demonstrator", default="GymLeader")
     p.add_argument("--battle_format", default="gen1ou")
-    p.add_argument("--battles", type=int, default=2000, help="battles to generate (two files each)")
+    p.add_argument("--battles", type=int, default=2000, help="battles to generate (two files each) per data set")
+    p.add_argument("--mixed", action="store_true", help="mixed-quality data (module docstring)")
+    p.add_argument("--epsilon", type=float, default=0.4, help="--mixed: the eps player's random-order rate")
+    p.add_argument("--mix_weight", type=float, default=0.5, help="--mixed: sampling weight of DATA/eps")
+    p.add_argument("--heldout_battles", type=int, default=100, help="--mixed: held-out battles per pairing")
+    p.add_argument("--concurrent", type=int, default=8, help="battles played at once while generating")
     p.add_argument("--model_gin_config", default="tiny_agent.gin")
-    p.add_argument("--train_configs", nargs="+", default=["il.gin", "binary_rl.gin"])
+    p.add_argument("--train_configs", nargs="+", default=None,
+                   help=f"gin files or LABEL=GIN (default: il.gin binary_rl.gin; --mixed: {' '.join(MIXED_CONFIGS)})")
+    p.add_argument("--run_bindings", nargs=2, action="append", default=[], metavar=("LABEL", "BINDING"),
+                   help="a gin binding for one run only (repeatable)")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--steps_per_epoch", type=int, default=500)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--dloader_workers", type=int, default=1)
+    p.add_argument("--log_interval", type=int, default=100)
     p.add_argument("--eval_battles", type=int, default=200)
     p.add_argument("--greedy", action="store_true", help="evaluate with the argmax action instead of sampling")
     p.add_argument("--gin_bindings", action="append", default=[])
+    p.add_argument("--skip_eval", action="store_true", help="train, plot and check held out, but play no battles")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     py = sys.executable
     out = Path(args.out)
     data = Path(args.data) if args.data else out / "data"
+    fmt, demo = args.battle_format, args.demonstrator
+    configs = parse_train_configs(args.train_configs or (MIXED_CONFIGS if args.mixed else ["il.gin", "binary_rl.gin"]))
+    unknown = {label for label, _ in args.run_bindings} - {label for label, _ in configs}
+    if unknown:
+        raise SystemExit(f"error: --run_bindings names runs that --train_configs does not: {sorted(unknown)}")
     rows, timings = [], {}
 
-    have = count_files(data / args.battle_format)
-    if have < 2 * args.battles:
-        timings["generate_s"] = run([
-            py, "-m", "metamon.data.generate", "--player", args.demonstrator, "--opponent", args.demonstrator,
-            "--battle_format", args.battle_format, "--num_battles", str(args.battles - have // 2),
-            "--team_set", "builtin", "--output_dir", str(data), "--concurrent", "8", "--seed", str(args.seed),
-        ])
-    print(f"data: {count_files(data / args.battle_format)} files in {data / args.battle_format}")
+    heldout_dir = None
+    if args.mixed:
+        main_dir, eps_dir, heldout_dir = data / "mirror", data / "eps", data / "heldout"
+        s = args.seed
+        timings["generate_mirror_s"] = generate(py, main_dir, demo, demo, args.battles, fmt, s, args.concurrent)
+        timings["generate_eps_s"] = generate(py, eps_dir, f"eps:{args.epsilon}:{demo}", demo, args.battles, fmt,
+                                             s + 1, args.concurrent)
+        timings["generate_heldout_s"] = (
+            generate(py, heldout_dir, "RandomBaseline", demo, args.heldout_battles, fmt, s + 2, args.concurrent)
+            + generate(py, heldout_dir, demo, demo, 2 * args.heldout_battles, fmt, s + 3, args.concurrent)
+        )
+        data_flags = ["--parsed_replay_dir", str(main_dir), "--custom_replay_dir", str(eps_dir),
+                      "--custom_replay_sample_weight", str(args.mix_weight)]
+        for folder in (main_dir, eps_dir, heldout_dir):
+            print(f"data: {count_files(folder / fmt)} files in {folder / fmt}")
+    else:
+        main_dir = data
+        timings["generate_s"] = generate(py, main_dir, demo, demo, args.battles, fmt, args.seed, args.concurrent)
+        data_flags = ["--parsed_replay_dir", str(main_dir)]
+        print(f"data: {count_files(main_dir / fmt)} files in {main_dir / fmt}")
 
-    for train_gin in args.train_configs:
-        run_name = f"{Path(args.model_gin_config).stem}_{Path(train_gin).stem}_s{args.seed}"
+    run_dirs = {}
+    for label, train_gin in configs:
+        run_name = f"{Path(args.model_gin_config).stem}_{label}_s{args.seed}"
+        run_dirs[label] = out / "runs" / run_name
         cmd = [
             py, "-m", "metamon.rl.train", "--run_name", run_name, "--save_dir", str(out / "runs"),
             "--model_gin_config", args.model_gin_config, "--train_gin_config", train_gin,
-            "--parsed_replay_dir", str(data), "--formats", args.battle_format,
+            *data_flags, "--formats", fmt,
             "--epochs", str(args.epochs), "--steps_per_epoch", str(args.steps_per_epoch),
             "--batch_size_per_gpu", str(args.batch_size), "--dloader_workers", str(args.dloader_workers),
-            "--ckpt_interval", str(args.epochs), "--log_interval", "100", "--eval_gens", "--seed", str(args.seed),
+            "--ckpt_interval", str(args.epochs), "--log_interval", str(args.log_interval), "--eval_gens",
+            "--seed", str(args.seed),
         ]
-        for binding in args.gin_bindings:
+        for binding in args.gin_bindings + [b for run_label, b in args.run_bindings if run_label == label]:
             cmd += ["--gin_bindings", binding]
-        timings[f"train_{run_name}_s"] = run(cmd)
+        if not (run_dirs[label] / "ckpts" / "policy_weights" / f"policy_epoch_{args.epochs - 1}.safetensors").is_file():
+            timings[f"train_{label}_s"] = run(cmd)
+        if args.skip_eval:
+            continue
         table = out / f"eval_{run_name}.json"
-        timings[f"eval_{run_name}_s"] = run([
+        timings[f"eval_{label}_s"] = run([
             py, "-m", "metamon.rl.evaluate", "--run_name", run_name, "--ckpt_dir", str(out / "runs"),
-            "--formats", args.battle_format, "--opponents", "RandomBaseline", args.demonstrator,
+            "--formats", fmt, "--opponents", "RandomBaseline", demo,
             "--battles", str(args.eval_battles), "--json_out", str(table), "--seed", str(args.seed),
             *(["--greedy"] if args.greedy else []),
         ])
         for row in json.loads(table.read_text())["rows"]:
-            rows.append({"run": run_name, **row})
+            rows.append({"run": run_name, "label": label, **row})
+
+    start = time.monotonic()
+    plots = plot_diagnostics(run_dirs, out / "plots")
+    heldout = {}
+    if heldout_dir is not None:
+        il_dir = run_dirs.get("il")
+        for label, run_dir in run_dirs.items():
+            heldout[label] = heldout_report(run_dir, heldout_dir, None if label == "il" else il_dir, battle_format=fmt)
+    timings["report_s"] = time.monotonic() - start
 
     print("\nrun | opponent | win rate [95% CI] | valid actions | battles")
     for r in rows:
         print(
-            f"{r['run']} | {r['opponent']} | {r['win_rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+            f"{r['label']} | {r['opponent']} | {r['win_rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
             f" | {r['valid_actions']:.3f} | {r['finished']}"
         )
+    for label, report in heldout.items():
+        print(f"held out {label}: approval {report.get('approval')}, entropy {report['entropy']:.3f}, "
+              f"checks {report['checks']}")
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.0f}")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "learning.json").write_text(json.dumps({"rows": rows, "timings_s": timings, "args": vars(args)}, indent=2))
+    payload = {"rows": rows, "verdicts": verdicts(rows, demo), "heldout": heldout, "plots": plots,
+               "timings_s": timings, "args": vars(args)}
+    (out / "learning.json").write_text(json.dumps(payload, indent=2))
     return 0
 
 

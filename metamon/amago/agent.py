@@ -16,6 +16,22 @@ The loss contract: ``forward`` returns an `AgentOutput` with the unreduced losse
 say which entries count (m_t and a_t known, see ``loading.known_action_mask``) and the logged
 statistics; `weighted_loss` reduces it to the one optimised scalar.
 
+Schedules around those losses (gin arguments of `Agent`; the defaults leave the losses exactly
+as above). ``forward(batch, log_step, update=u)`` takes the number u of optimizer updates finished
+before this batch (`Experiment` passes its ``grad_update_counter``, which checkpoints carry):
+
+    critic warm-up     u < critic_warmup_steps: the actor loss is a constant 0 (no graph), so the
+                       actor gets no gradient at all and AdamW skips its parameters (not even
+                       weight decay moves them); the critic, PopArt and the encoders train as usual
+    filter gate        f ≡ 1 (plain BC) until the critic's normalised TD loss is good enough, then
+                       the configured filter, for good (`metamon.amago.filter_gate.FilterGate`)
+    critic isolation   detach_critic_from_encoders: the critic sees stopgrad(s), so its loss
+                       trains the critic head only; separate_critic_encoder: the critic reads
+                       its own tstep/traj encoder pair (critic_tstep_encoder, critic_traj_encoder)
+
+On log steps ``forward`` also fills ``AgentOutput.steps`` (`metamon.amago.diagnostics`:
+approval by action slot, critic argmax rate, normalised TD loss, ...) and their summary.
+
 Only discrete action spaces are supported. All randomness (ensemble draws, action samples) uses
 torch's global RNG.
 """
@@ -23,14 +39,18 @@ torch's global RNG.
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, NamedTuple, Optional
 
 import gin
 import torch
+import torch.distributed as dist
 from gymnasium import spaces
 from torch import nn
 
+from metamon.amago.diagnostics import StepDiagnostics, critic_argmax, normalized_td_loss, summarize
+from metamon.amago.filter_gate import FilterGate
 from metamon.amago.loading import Batch, known_action_mask, valid_step_mask
 from metamon.amago.nets.actor_critic import Actor, NCritics, NCriticsTwoHot, PopArtLayer
 from metamon.amago.nets.policy_dists import DiscreteLikeContinuous
@@ -161,6 +181,7 @@ class AgentOutput:
                  and a_t is known (``loading.known_action_mask``)
     critic_mask  (B, L−1, C, G, 1) bool, the same mask broadcast over critics (None with critic)
     metrics      scalar statistics for logging (filled on log steps, else empty)
+    steps        per-step diagnostics of the counted entries (log steps only, else None)
     """
 
     actor: torch.Tensor
@@ -168,6 +189,24 @@ class AgentOutput:
     actor_mask: torch.Tensor
     critic_mask: Optional[torch.Tensor]
     metrics: dict
+    steps: Optional[StepDiagnostics] = None
+
+
+class CriticTerms(NamedTuple):
+    """What an agent's critic pass returns (B batch, L observations, C critics, G gammas).
+
+    loss          (B, L−1, C, G, 1) unreduced critic loss
+    adv           (B, L−1, G, 1) filter input, no grad (None when the agent does not filter)
+    online_value  (B, L−1, G, 1) the online (DPG) value, or None when online_coeff == 0
+    td_sq_err     (B, L−1, C, G, 1) squared TD error in PopArt-normalised units, no grad
+    td_target     (B, L−1, 1, G, 1) the PopArt-normalised TD target ŷ, no grad
+    """
+
+    loss: torch.Tensor
+    adv: Optional[torch.Tensor]
+    online_value: Optional[torch.Tensor]
+    td_sq_err: torch.Tensor
+    td_target: torch.Tensor
 
 
 def weighted_loss(
@@ -189,6 +228,30 @@ def weighted_loss(
 
 
 # --------------------------------------------------------------------------------------- agent
+
+
+@contextmanager
+def _eval_mode(module: nn.Module):
+    """Run ``module`` in eval mode (no dropout, so no RNG draws), then restore its mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def _mean_over_processes(value: float) -> float:
+    """The mean of a finite ``value`` over the processes of a torch.distributed run (NaN values
+    count for nothing; NaN if no process has one); ``value`` itself outside one."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    finite = value == value
+    pair = torch.tensor([value if finite else 0.0, float(finite)], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        pair = pair.cuda()
+    dist.all_reduce(pair)
+    return float(pair[0] / pair[1]) if pair[1] > 0 else float("nan")
 
 
 def _masked_stats(x: torch.Tensor, mask: torch.Tensor) -> tuple:
@@ -225,6 +288,24 @@ class Agent(nn.Module):
     β·KL(π_θ ‖ π_ref) − η·H(π_θ) to the actor loss against a frozen reference copy of the policy
     network (:mod:`metamon.amago.reference`); :meth:`reset_reference` snapshots the current weights
     and :meth:`after_update` does the per-update bookkeeping (both called by the Experiment).
+
+    Schedules (module docstring; defaults = AMAGO's behaviour, the state dict is unchanged):
+
+    * ``critic_warmup_steps`` N: the first N updates train only the critic (and, unless it is
+      detached, the encoders through the critic loss); the actor loss is 0 with no graph. An
+      enabled filter gate cannot open before update N.
+    * ``filter_gate_td_threshold`` / ``filter_gate_min_steps`` / ``filter_gate_max_steps`` /
+      ``filter_gate_ema_decay``: the `FilterGate` (sub-module ``filter_gate``) keeps the filter
+      weight at 1 until its criterion holds on the test-time head's normalised TD loss; a gate
+      with threshold None and min_steps 0 is always open.
+    * ``detach_critic_from_encoders``: the critic loss trains only the critic head (it sees
+      stopgrad(s)); with a warm-up the critic then learns on the initial encoder's features.
+    * ``separate_critic_encoder``: the critic reads its own ``critic_tstep_encoder`` /
+      ``critic_traj_encoder`` (same types, trained by the critic loss only; one more encoder
+      pass per batch). Not together with ``detach_critic_from_encoders``.
+
+    In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
+    or an enabled gate is configured.
     """
 
     class_defaults = {
@@ -260,6 +341,13 @@ class Agent(nn.Module):
         critic_type: Optional[Callable] = None,
         pass_obs_keys_to_actor: Optional[list] = None,
         damping: Optional[DampingConfig] = None,
+        critic_warmup_steps: int = 0,
+        filter_gate_td_threshold: Optional[float] = None,
+        filter_gate_min_steps: int = 0,
+        filter_gate_max_steps: Optional[int] = None,
+        filter_gate_ema_decay: float = 0.95,
+        detach_critic_from_encoders: bool = False,
+        separate_critic_encoder: bool = False,
     ):
         super().__init__()
         defaults = self.class_defaults
@@ -285,6 +373,18 @@ class Agent(nn.Module):
             raise AmagoError(f"tau must be in (0, 1], got {tau}")
         if min(num_actions_for_value_in_critic_loss, num_actions_for_value_in_actor_loss) < 1:
             raise AmagoError("num_actions_for_value_in_critic_loss / _actor_loss must be >= 1")
+        if not isinstance(critic_warmup_steps, int) or critic_warmup_steps < 0:
+            raise AmagoError(f"critic_warmup_steps must be an int >= 0, got {critic_warmup_steps!r}")
+        if detach_critic_from_encoders and separate_critic_encoder:
+            raise AmagoError("choose one of detach_critic_from_encoders and separate_critic_encoder")
+        gate_set = filter_gate_td_threshold is not None or filter_gate_min_steps > 0
+        if fake_filter and online_coeff == 0 and (
+            critic_warmup_steps or gate_set or detach_critic_from_encoders or separate_critic_encoder
+        ):
+            raise AmagoError(
+                "critic_warmup_steps, the filter gate and the critic-encoder options need a critic, but "
+                "fake_filter=True with online_coeff=0 trains none (imitation learning)"
+            )
 
         self.obs_space, self.rl2_space, self.action_space = obs_space, rl2_space, action_space
         self.action_dim = int(action_space.n)
@@ -338,6 +438,22 @@ class Agent(nn.Module):
         ):
             target.load_state_dict(online.state_dict())
             target.requires_grad_(False)
+        self.critic_warmup_steps = critic_warmup_steps
+        self.detach_critic_from_encoders = bool(detach_critic_from_encoders)
+        self.separate_critic_encoder = bool(separate_critic_encoder)
+        self.filter_gate = FilterGate(
+            td_threshold=filter_gate_td_threshold,
+            min_steps=max(filter_gate_min_steps, critic_warmup_steps) if gate_set else 0,
+            max_steps=filter_gate_max_steps,
+            ema_decay=filter_gate_ema_decay,
+        )
+        if self.separate_critic_encoder:  # built last: the shared modules' initialisation is unchanged
+            self.critic_tstep_encoder = tstep_encoder_type(obs_space=obs_space, rl2_space=rl2_space)
+            self.critic_traj_encoder = traj_encoder_type(
+                tstep_dim=self.critic_tstep_encoder.emb_dim, max_seq_len=max_seq_len
+            )
+            if self.critic_traj_encoder.emb_dim != self.emb_dim:
+                raise AmagoError("the critic encoder's emb_dim differs from the shared encoder's")
         # damping (metamon.amago.reference): plain attribute, so the reference copies it holds are
         # not sub-modules (not in parameters(), the optimizer or the saved weights)
         self.damping = None if damping is None else PolicyDamping(damping)
@@ -365,10 +481,17 @@ class Agent(nn.Module):
     @property
     def trainable_params(self) -> Iterator[nn.Parameter]:
         """Parameters the optimizer updates: those of tstep_encoder, traj_encoder, critics and
-        actor that require gradients (a frozen or LoRA-wrapped backbone contributes only its
-        trainable part)."""
-        modules = (self.tstep_encoder, self.traj_encoder, self.critics, self.actor)
+        actor (and the critic's own encoders with ``separate_critic_encoder``) that require
+        gradients (a frozen or LoRA-wrapped backbone contributes only its trainable part)."""
+        modules = (self.tstep_encoder, self.traj_encoder, self.critics, self.actor, *self.critic_encoders)
         return (p for p in itertools.chain.from_iterable(m.parameters() for m in modules) if p.requires_grad)
+
+    @property
+    def critic_encoders(self) -> tuple:
+        """(critic_tstep_encoder, critic_traj_encoder) with ``separate_critic_encoder``, else ()."""
+        if not self.separate_critic_encoder:
+            return ()
+        return (self.critic_tstep_encoder, self.critic_traj_encoder)
 
     @torch.no_grad()
     def soft_sync_targets(self) -> None:
@@ -419,8 +542,13 @@ class Agent(nn.Module):
         """False for pure behaviour cloning (fake_filter and online_coeff == 0): the critic is skipped."""
         return not (self.fake_filter and self.online_coeff == 0)
 
-    def forward(self, batch: Batch, log_step: bool) -> AgentOutput:
-        """Unreduced losses, their masks and (on log steps) statistics for one batch."""
+    def forward(self, batch: Batch, log_step: bool, update: Optional[int] = None) -> AgentOutput:
+        """Unreduced losses, their masks and (on log steps) statistics for one batch.
+
+        ``update``: the optimizer updates finished before this batch (`Experiment` passes its
+        ``grad_update_counter``); required in training mode with a critic warm-up or an enabled
+        filter gate, ignored otherwise.
+        """
         log_dict = {} if log_step else None
         emb = self.tstep_encoder(batch.obs, batch.rl2s, log_dict=log_dict)
         s, _ = self.traj_encoder(emb, batch.time_idxs, log_dict=log_dict)  # (B, L, D)
@@ -430,46 +558,126 @@ class Agent(nn.Module):
         a_buf = torch.cat((actions, actions[:, -1:]), dim=1)                       # (B, L, A)
         a_buf = a_buf.unsqueeze(2).expand(B, L, G, self.action_dim)               # (B, L, G, A)
         mask = valid_step_mask(batch.rl2s)[:, 1:]                                  # (B, L−1)
+        trained = mask & known_action_mask(batch)                                  # (B, L−1)
         rews = self.reward_multiplier * batch.rews                                 # (B, L−1, 1)
         straight = self._straight_from_obs(batch.obs)
         pi = self._policy(self.actor(s, log_dict=log_dict, straight_from_obs=straight))
         log_pi = self._buffer_log_prob(pi, a_buf)[:, :-1]                          # (B, L−1, G, 1)
+        warming_up = self._critic_warmup_active(update)
 
         info = {} if log_step else None
         actor_loss = torch.zeros(B, L - 1, G, 1, device=s.device, dtype=log_pi.dtype)
-        critic_loss, adv, online_value = None, None, None
+        critic, s_critic = None, None
         if self.uses_critic:
-            critic_loss, adv, online_value = self._critic_terms(
-                s, a_buf, pi, rews, batch.dones, mask, straight, info
-            )
-        if self.online_coeff > 0:
-            actor_loss = actor_loss - self.online_coeff * online_value
+            s_critic = self._critic_state(batch, s)
+            critic = self._critic_terms(s, s_critic, a_buf, pi, rews, batch.dones, mask, straight, info)
+        gate_open = self._step_filter_gate(critic, trained, update)
+        if self.online_coeff > 0 and not warming_up:
+            actor_loss = actor_loss - self.online_coeff * critic.online_value
         if self.fake_filter:
             weights = torch.ones_like(log_pi)
         else:
             with torch.no_grad():
-                weights = self.fbc_filter_func(adv)
-        if self.offline_coeff > 0:
+                weights = self.fbc_filter_func(critic.adv)
+            if not gate_open:
+                weights = torch.ones_like(weights)
+        if self.offline_coeff > 0 and not warming_up:
             actor_loss = actor_loss + self.offline_coeff * filtered_bc_loss(log_pi, weights)
-        if self.damping is not None:  # β·KL(π_θ ‖ π_ref) − η·H(π_θ), metamon.amago.reference
+        if self.damping is not None and not warming_up:  # β·KL(π_θ ‖ π_ref) − η·H(π_θ), reference.py
             actor_loss = actor_loss + self.damping.actor_term(self.policy_network(), s, batch, straight, info)
 
+        steps = None
         if log_step:
             self._log_policy(info, pi, mask)
             self._log_filter(info, log_pi, weights, mask)
             self._log_rewards(info, batch, mask)
             info.update(log_dict)
-        trained = mask & known_action_mask(batch)                                  # (B, L−1)
+            steps = self._step_diagnostics(s_critic, pi, log_pi, a_buf, critic, trained, straight)
+            info.update(summarize(steps, self.gammas.tolist(), self.action_dim))
+            info["Critic Warm-up Active"] = float(warming_up)
+            info["Filter Gate Open"] = float(gate_open)
+            if self.filter_gate.enabled:
+                info["Filter Gate TD EMA"] = float(self.filter_gate.td_ema)
         critic_mask = None
-        if critic_loss is not None:
-            critic_mask = trained[:, :, None, None, None].expand(critic_loss.shape)
+        if critic is not None:
+            critic_mask = trained[:, :, None, None, None].expand(critic.loss.shape)
         return AgentOutput(
             actor=actor_loss,
-            critic=critic_loss,
+            critic=None if critic is None else critic.loss,
             actor_mask=trained[:, :, None, None].expand(actor_loss.shape),
             critic_mask=critic_mask,
             metrics=info or {},
+            steps=steps,
         )
+
+    # ------------------------------------------------------------------ schedules and views
+
+    def _critic_warmup_active(self, update: Optional[int]) -> bool:
+        """True while training within the first ``critic_warmup_steps`` updates."""
+        if self.critic_warmup_steps == 0 or not self.training:
+            return False
+        if update is None:
+            raise AmagoError(
+                "critic_warmup_steps > 0 needs the update index: call agent(batch, log_step, update=u) "
+                "(Experiment passes its grad_update_counter)"
+            )
+        return update < self.critic_warmup_steps
+
+    def _step_filter_gate(self, critic: Optional[CriticTerms], trained: torch.Tensor, update: Optional[int]) -> bool:
+        """Advance the filter gate with this batch's test-head normalised TD loss (training mode
+        only; averaged over processes in a distributed run) and say whether it is open."""
+        gate = self.filter_gate
+        if not gate.enabled or critic is None or not self.training:
+            return gate.open
+        if update is None:
+            raise AmagoError(
+                "the filter gate needs the update index: call agent(batch, log_step, update=u) "
+                "(Experiment passes its grad_update_counter)"
+            )
+        with torch.no_grad():
+            sq_err = critic.td_sq_err[:, :, :, -1:, 0][trained]                    # (N, C, 1)
+            target = critic.td_target[:, :, 0, -1:, 0][trained]                     # (N, 1)
+            td = float(normalized_td_loss(sq_err, target)[0])
+        return gate.step(_mean_over_processes(td), update)
+
+    def _critic_state(self, batch: Batch, s: torch.Tensor) -> torch.Tensor:
+        """The state the critic reads (B, L, D): s, stopgrad(s), or its own encoders' output."""
+        if self.separate_critic_encoder:
+            emb = self.critic_tstep_encoder(batch.obs, batch.rl2s)
+            return self.critic_traj_encoder(emb, batch.time_idxs)[0]
+        return s.detach() if self.detach_critic_from_encoders else s
+
+    @torch.no_grad()
+    def _q_all_actions(self, s: torch.Tensor) -> torch.Tensor:
+        """Raw critic outputs for every action: s (B, T, D) -> (B, T, C, G, A) (critics in eval mode)."""
+        B, T, _ = s.shape
+        A, G = self.action_dim, len(self.gammas)
+        eye = torch.eye(A, device=s.device, dtype=s.dtype)
+        onehots = eye[:, None, None, None, :].expand(A, B, T, G, A).reshape(1, A * B, T, G, A)
+        with _eval_mode(self.critics):
+            q = self.critics(s.repeat(A, 1, 1), onehots)[0]                        # (A·B, T, C, G, 1)
+        return q.view(A, B, T, q.shape[2], G).permute(1, 2, 3, 4, 0)
+
+    @torch.no_grad()
+    def _step_diagnostics(self, s_critic, pi, log_pi, a_buf, critic, trained, straight) -> StepDiagnostics:
+        """`StepDiagnostics` of the counted steps (``trained``, (B, L−1)) of this batch."""
+        m = trained
+        steps = StepDiagnostics(
+            action=a_buf[:, :-1, 0].argmax(dim=-1)[m],
+            log_pi=log_pi[..., 0].detach()[m],
+            entropy=pi.entropy()[:, :-1].detach()[m],
+            policy_argmax=pi.probs[:, :-1].argmax(dim=-1)[m],
+        )
+        if critic is None:
+            return steps
+        if critic.adv is not None:
+            steps.adv = critic.adv[..., 0][m]
+        steps.td_sq_err = critic.td_sq_err[..., 0][m]
+        steps.td_target = critic.td_target[:, :, 0, :, 0][m]
+        q_all = self._q_all_actions(s_critic[:, :-1].detach()).mean(dim=2)         # (B, L−1, G, A)
+        legal = self.actor.legal_mask(straight)
+        steps.critic_argmax = critic_argmax(q_all[m], None if legal is None else legal[:, :-1][m])
+        return steps
 
     def _buffer_log_prob(self, pi, a_buf: torch.Tensor) -> torch.Tensor:
         """log π̂_g(argmax a_buf) -> (B, L, G, 1); padded all-ones rows read as index 0
@@ -480,19 +688,20 @@ class Agent(nn.Module):
         actor = self.target_actor if self.use_target_actor else self.actor
         return self._policy(actor(s, straight_from_obs=straight))
 
-    def _critic_terms(self, s, a_buf, pi, rews, dones, mask, straight, info):
+    def _critic_terms(self, s, sc, a_buf, pi, rews, dones, mask, straight, info) -> CriticTerms:
         """NCritics losses with PopArt (exact expectations over π̂ for discrete actions).
 
-        Returns (critic_loss (B, L−1, C, G, 1), advantage (B, L−1, G, 1) raw scale (no grad),
-        online value PopArt(min_c V(s_t)) (B, L−1, G, 1) with gradient into π only, or None
-        when online_coeff == 0).
+        ``s`` is the actor's state (for the target policy), ``sc`` the critic's (``s`` itself
+        unless the critic is detached or has its own encoder). Returns `CriticTerms`: the loss,
+        the advantage (raw scale, no grad), the online value PopArt(min_c V(s_t)) with gradient
+        into π only (None when online_coeff == 0) and the normalised TD error and target.
         """
-        q_raw = self.critics(s[:, :-1], a_buf[None, :, :-1])[0]                   # (B, L−1, C, G, 1)
+        q_raw = self.critics(sc[:, :-1], a_buf[None, :, :-1])[0]                  # (B, L−1, C, G, 1)
         probs = pi.probs if self.online_coeff > 0 else pi.probs.detach()           # V only filters then
-        v_raw = self.maximized_critics(s.detach(), probs[None])[0]                 # (B, L, C, G, 1)
+        v_raw = self.maximized_critics(sc.detach(), probs[None])[0]                # (B, L, C, G, 1)
         with torch.no_grad():
             pi_tgt = self._target_policy(s, straight)
-            q_next = self.target_critics(s, pi_tgt.probs[None])[0]                 # (B, L, C, G, 1)
+            q_next = self.target_critics(sc, pi_tgt.probs[None])[0]                # (B, L, C, G, 1)
             q_next = self.popart(q_next, normalized=False)[:, 1:]
             y = reduce_critic_ensemble(
                 td_targets(rews, dones, self.gammas, q_next), self.num_critics_td, use_min=self.online_coeff > 0
@@ -506,7 +715,7 @@ class Agent(nn.Module):
         online_value = self.popart(v_raw.min(dim=2).values)[:, :-1] if self.online_coeff > 0 else None
         if info is not None:
             self._log_td(info, self.popart(q_raw, normalized=False).detach(), q_raw.detach(), y, mask)
-        return critic_loss, adv, online_value
+        return CriticTerms(critic_loss, adv, online_value, critic_loss.detach(), y_norm)
 
     # ------------------------------------------------------------------------------ logging
 
@@ -609,14 +818,16 @@ class MultiTaskAgent(Agent):
         """decode(critics(s, a)) for actions (K, B, L, G, A) -> values (K, B, L, C, G, 1)."""
         return critics.bin_dist_to_raw_vals(critics(s, actions))
 
-    def _critic_terms(self, s, a_buf, pi, rews, dones, mask, straight, info):
+    def _critic_terms(self, s, sc, a_buf, pi, rews, dones, mask, straight, info) -> CriticTerms:
         """Two-hot critic loss (B, L−1, C, G, 1), advantage (B, L−1, G, 1) or None under fake_filter,
-        online value (B, L−1, G, 1) or None when online_coeff == 0."""
-        dist_data = self.critics(s, a_buf[None])                                    # batch (1, B, L, C, G)
+        online value (B, L−1, G, 1) or None when online_coeff == 0, and the TD error and target
+        of the decoded values in PopArt-normalised units. ``s`` is the actor's state, ``sc``
+        the critic's (see `Agent._critic_terms`)."""
+        dist_data = self.critics(sc, a_buf[None])                                   # batch (1, B, L, C, G)
         with torch.no_grad():
             q_data = self.critics.bin_dist_to_raw_vals(dist_data)[0]               # (B, L, C, G, 1)
             a_next = self._target_policy(s, straight).sample((self.num_actions_for_value_in_critic_loss,))
-            q_next = self._decode(self.target_critics, s, a_next).mean(dim=0)[:, 1:]  # (B, L−1, C, G, 1)
+            q_next = self._decode(self.target_critics, sc, a_next).mean(dim=0)[:, 1:]  # (B, L−1, C, G, 1)
             y = reduce_critic_ensemble(
                 td_targets(rews, dones, self.gammas, q_next), self.num_critics_td, use_min=self.online_coeff > 0
             )                                                                       # (B, L−1, 1, G, 1)
@@ -626,15 +837,28 @@ class MultiTaskAgent(Agent):
             adv = None
             if not self.fake_filter:
                 a_pi = pi.sample((self.num_actions_for_value_in_actor_loss,))       # (K, B, L, G, A)
-                v = self._decode(self.critics, s, a_pi).mean(dim=(0, 3))           # (B, L, G, 1)
+                v = self._decode(self.critics, sc, a_pi).mean(dim=(0, 3))          # (B, L, G, 1)
                 adv = (q_data.mean(dim=2) - v)[:, :-1]
+            y_norm = self.popart.normalize_values(y)
+            td_sq_err = (self.popart.normalize_values(q_data[:, :-1]) - y_norm).pow(2)
         critic_loss = critic_loss_twohot(dist_data.logits[0, :, :-1], labels)
         online_value = None
         if self.online_coeff > 0:
             a_rs = pi.rsample((self.num_actions_for_value_in_actor_loss,))         # straight-through
-            v_on = self._decode(self.maximized_critics, s.detach(), a_rs).mean(dim=0).min(dim=2).values
+            v_on = self._decode(self.maximized_critics, sc.detach(), a_rs).mean(dim=0).min(dim=2).values
             online_value = self.popart.normalize_values(v_on)[:, :-1]
         if info is not None:
             q = q_data[:, :-1]
             self._log_td(info, q, q, y, mask)
-        return critic_loss, adv, online_value
+        return CriticTerms(critic_loss, adv, online_value, td_sq_err, y_norm)
+
+    @torch.no_grad()
+    def _q_all_actions(self, s: torch.Tensor) -> torch.Tensor:
+        """Decoded critic values for every action: s (B, T, D) -> (B, T, C, G, A) (eval mode)."""
+        B, T, _ = s.shape
+        A, G = self.action_dim, len(self.gammas)
+        eye = torch.eye(A, device=s.device, dtype=s.dtype)
+        onehots = eye[:, None, None, None, :].expand(A, B, T, G, A)
+        with _eval_mode(self.critics):
+            q = self._decode(self.critics, s, onehots)                              # (A, B, T, C, G, 1)
+        return q[..., 0].permute(1, 2, 3, 4, 0)

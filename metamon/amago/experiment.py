@@ -414,8 +414,9 @@ class Experiment:
         divides by batches_per_update). On the update's last micro-batch:
         clip the global grad L2 norm to ``grad_clip``; ``soft_sync_targets()`` (before the step, as
         AMAGO does, so the value estimates use critic weights one update stale);
-        ``grad_update_counter += 1``; on log steps add "Learning Rate" and the per-submodule grad norms;
-        then optimizer and schedule step and the grads are zeroed.
+        ``grad_update_counter += 1``; on log steps add "Learning Rate" and the grad norms
+        (:meth:`grad_norms`, measured *before* clipping); then optimizer and schedule step and the
+        grads are zeroed.
 
         **Non-finite guard, decided per update.** After each micro-batch's backward a non-finite
         "Total Loss" marks the update the micro-batch belongs to (its accumulated gradients are
@@ -448,6 +449,7 @@ class Experiment:
                     marked = self.accelerator.gather(mark)
                     if cause is None and bool(marked.any()):
                         cause = "loss on another process"
+                pre_clip_norms = self.grad_norms() if log_step and cause is None else {}
                 if cause is None:
                     norm = self.accelerator.clip_grad_norm_(self.policy_aclr.parameters(), self.grad_clip)
                     if norm is not None and self.accelerator.scaler is None and not math.isfinite(float(norm)):
@@ -463,7 +465,7 @@ class Experiment:
                 self.grad_update_counter += 1
                 if log_step:
                     metrics["Learning Rate"] = self.lr_schedule.get_last_lr()[0]
-                    metrics.update(self.grad_norms())
+                    metrics.update(pre_clip_norms)
                     metrics["Non-finite Updates Skipped"] = self.nonfinite_updates
             self.optimizer.step()
             self.lr_schedule.step()
@@ -508,19 +510,31 @@ class Experiment:
             schedule._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def grad_norms(self) -> dict:
-        """L2 norms of the current gradients of the actor, critics and both encoders."""
+        """L2 norms of the current gradients of the actor, critics, both encoders (and the
+        critic's own encoders when the agent has them) and of all of them together ("Global Grad
+        Norm (pre-clip)", the norm ``grad_clip`` is compared with). ``train_step`` calls it before
+        clipping. With fp16 loss scaling the norms are divided by the scaler's current scale."""
         policy = self.policy
-        return {
-            "Actor Grad Norm": _grad_norm(policy.actor),
-            "Critic Grad Norm": _grad_norm(policy.critics),
-            "TrajEncoder Grad Norm": _grad_norm(policy.traj_encoder),
-            "TstepEncoder Grad Norm": _grad_norm(policy.tstep_encoder),
+        modules = {
+            "Actor Grad Norm": policy.actor,
+            "Critic Grad Norm": policy.critics,
+            "TrajEncoder Grad Norm": policy.traj_encoder,
+            "TstepEncoder Grad Norm": policy.tstep_encoder,
         }
+        for name, encoder in zip(("Critic TstepEncoder", "Critic TrajEncoder"), getattr(policy, "critic_encoders", ())):
+            modules[f"{name} Grad Norm"] = encoder
+        scaler = getattr(self.accelerator, "scaler", None)
+        scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+        norms = {name: _grad_norm(module) / scale for name, module in modules.items()}
+        norms["Global Grad Norm (pre-clip)"] = _grad_norm(self.policy_aclr) / scale
+        return norms
 
     def compute_loss(self, batch, log_step: bool) -> dict:
         """Masked mean losses of one batch ("Total Loss" with its graph, "Actor Loss", "Critic
-        Loss") plus batch sizes and the agent's metrics (module docstring)."""
-        out = self.policy_aclr(batch, log_step=log_step)
+        Loss") plus batch sizes and the agent's metrics (module docstring). The agent gets the
+        update index ``grad_update_counter`` (updates finished before this batch) for its
+        schedules (critic warm-up, filter gate)."""
+        out = self.policy_aclr(batch, log_step=log_step, update=self.grad_update_counter)
         total, actor, critic = weighted_loss(out, self.critic_loss_weight)
         B, L_1 = out.actor.shape[:2]
         metrics = {"Total Loss": total, "Actor Loss": actor, "Critic Loss": 0.0 if critic is None else critic}

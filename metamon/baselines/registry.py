@@ -6,6 +6,9 @@
   any poke-env ``Player`` subclass, to its class.
 * :func:`make_player` — a baseline (name, dotted path or class) instantiated under a unique
   username (:func:`metamon.battles.new_player`), with ``seed`` for a :class:`Baseline`.
+* Player kinds ``baseline`` / ``class`` (:func:`build_spec_player`) and ``eps``
+  (``"eps:0.3:GymLeader"``, :func:`build_epsilon_player`: any player spec made ε-random, see
+  :mod:`metamon.baselines.epsilon`).
 
 ``ALL_BASELINES`` maps names to classes; ``BASELINES_BY_GEN[gen][tier]`` lists the baselines
 meant for a generation and tier; ``HEURISTIC_COMPOSITE_BASELINES`` is the opponent set of
@@ -19,9 +22,10 @@ from typing import Dict, List, Optional, Sequence, Type, Union
 
 from poke_env.player import Player
 
+from metamon.baselines.epsilon import epsilon_random_player, parse_epsilon_target
 from metamon.baselines.player import Baseline
 from metamon.battles.players import new_player
-from metamon.battles.spec import PlayerFactory, PlayerSpec, register_player_kind
+from metamon.battles.spec import PlayerFactory, PlayerSpec, check_spec, register_player_kind
 from metamon.errors import MetamonError, UnknownNameError
 from metamon.server import unique_username
 
@@ -36,6 +40,7 @@ __all__ = [
     "get_all_baseline_names",
     "make_player",
     "build_spec_player",
+    "build_epsilon_player",
 ]
 
 SUPPORTED_GENS = tuple(range(1, 10))
@@ -163,5 +168,29 @@ def _check_spec(spec: PlayerSpec) -> None:
         get_baseline(spec.target)
 
 
+def build_epsilon_player(
+    factory: PlayerFactory, spec: PlayerSpec, username: Optional[str], wrap, kwargs: dict
+) -> Player:
+    """Builder of the ``eps`` kind (``"eps:0.3:GymLeader"``): the inner spec's player, its class
+    made ε-random (:func:`metamon.baselines.epsilon.epsilon_random_player`) under ``wrap``, so a
+    recording wrapper records the order actually played. ``kwargs["seed"]`` (if given) also
+    seeds the ε draws."""
+    epsilon, inner = parse_epsilon_target(spec.target)
+    inner_spec = PlayerSpec.parse(inner)
+
+    def epsilon_then_wrap(cls):
+        cls = epsilon_random_player(cls, epsilon)
+        return cls if wrap is None else wrap(cls)
+
+    name = username or unique_username(f"eps{inner_spec.label}")
+    return factory.build(inner_spec, username=name, wrap=epsilon_then_wrap,
+                         epsilon_seed=kwargs.get("seed"), **kwargs)
+
+
+def _check_epsilon_spec(spec: PlayerSpec) -> None:
+    check_spec(parse_epsilon_target(spec.target)[1])
+
+
 register_player_kind("baseline", build_spec_player, _check_spec)
 register_player_kind("class", build_spec_player, _check_spec)
+register_player_kind("eps", build_epsilon_player, _check_epsilon_spec)

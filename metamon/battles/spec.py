@@ -54,6 +54,7 @@ __all__ = [
 KIND_PROVIDERS: Dict[str, str] = {
     "baseline": "metamon.baselines",
     "class": "metamon.baselines",
+    "eps": "metamon.baselines",
     "run": "metamon.rl.spec_players",
     "pretrained": "metamon.rl.pretrained",
 }

@@ -30,6 +30,9 @@ OLD_AGENT_DEFAULTS = dict(
     tau=0.003, fake_filter=False, num_actions_for_value_in_critic_loss=1, num_actions_for_value_in_actor_loss=1,
     fbc_filter_func=binary_filter, popart=True, use_target_actor=True, use_multigamma=True, actor_type=Actor,
     critic_type=NCritics, pass_obs_keys_to_actor=None,
+    # issue 11's schedules, at their defaults (AMAGO's behaviour) unless a config binds them
+    critic_warmup_steps=0, filter_gate_td_threshold=None, filter_gate_min_steps=0, filter_gate_max_steps=None,
+    filter_gate_ema_decay=0.95, detach_critic_from_encoders=False, separate_critic_encoder=False,
 )
 OLD_DEFAULTS = {
     Agent: OLD_AGENT_DEFAULTS,
@@ -69,6 +72,11 @@ def hyper_parameters(agent) -> dict:
         fbc_filter_func=agent.fbc_filter_func, popart=agent.popart.enabled, use_target_actor=agent.use_target_actor,
         use_multigamma=agent.use_multigamma, actor_type=type(agent.actor), critic_type=type(agent.critics),
         pass_obs_keys_to_actor=agent.pass_obs_keys_to_actor,
+        critic_warmup_steps=agent.critic_warmup_steps, filter_gate_td_threshold=agent.filter_gate.td_threshold,
+        filter_gate_min_steps=agent.filter_gate.min_steps, filter_gate_max_steps=agent.filter_gate.max_steps,
+        filter_gate_ema_decay=agent.filter_gate.ema_decay,
+        detach_critic_from_encoders=agent.detach_critic_from_encoders,
+        separate_critic_encoder=agent.separate_critic_encoder,
     )
 
 

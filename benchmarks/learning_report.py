@@ -1,0 +1,255 @@
+"""Offline checks and plots for the learning benchmark (``benchmarks/learning.py``).
+
+* :func:`heldout_report` — without battles, on a held-out folder of trajectory files: does a
+  trained run's critic approve the demonstrator's actions more than a random player's, is any
+  frequent action slot approved almost always or almost never, and how much entropy does the
+  policy keep compared with imitation? Works on any run directory::
+
+      python benchmarks/learning_report.py heldout --run OUT/runs/tiny_agent_binary_rl_s0 \\
+          --data OUT/data/heldout [--il_run OUT/runs/tiny_agent_il_s0] [--json_out X.json]
+
+* :func:`plot_diagnostics` — learning curves of the agent's diagnostics (approval, normalised TD
+  loss, entropy, log π(data), critic-argmax rate, pre-clip grad norms, ...) from each run's
+  ``logs/metrics.csv`` (the Experiment's long-format log: ``key, epoch, gradient_steps, metric,
+  value``), one PNG per panel group, one line per run::
+
+      python benchmarks/learning_report.py plots --runs OUT/runs/* --out OUT/plots
+
+Held-out groups: a file belongs to a group when its recording player's name (the trajectory
+file name's player field) starts with the group's prefix, the first 8 letters of the baseline's
+name as generated usernames carry them (``RandomBa…``, ``GymLeade…``). Every step with a known
+action counts; a battle longer than the run's context is cut into consecutive windows of
+``max_seq_len`` transitions (each window starts with its real time index, as training windows do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+from metamon.amago.diagnostics import StepDiagnostics, summarize
+from metamon.amago.loading import RLData, RLData_pad_collate
+from metamon.data.parsed_replay_dset import ParsedReplayDataset
+from metamon.data.trajectory_file import parse_trajectory_filename
+from metamon.rl.dataset import MetamonAMAGODataset
+from metamon.rl.run_dir import build_spaces, load_agent
+
+DEFAULT_GROUPS = {"random": "RandomBa", "demonstrator": "GymLeade"}
+SLOT_SHARE_MIN = 0.05       # slots holding at least this share of the held-out steps are checked
+SLOT_APPROVAL_BOUNDS = (0.10, 0.90)
+
+PANELS = {
+    "approval": ["Approval (test-time gamma)", "Approval When Policy Agrees (test-time gamma)",
+                 "Approval When Policy Disagrees (test-time gamma)"],
+    "critic": ["Normalised TD Loss (test-time gamma)", "Normalised TD Loss (mean over gammas)",
+               "Data Action Is Critic Argmax (test-time gamma)", "Filter Gate TD EMA"],
+    "policy": ["Policy Entropy (test-time gamma)", "Log Pi(data) (test-time gamma)",
+               "Policy Agrees With Data (test-time gamma)"],
+    "advantage": ["Advantage Mean (test-time gamma)", "Advantage Std (test-time gamma)",
+                  "Advantage q05 (test-time gamma)", "Advantage q95 (test-time gamma)"],
+    "grad_norms": ["Actor Grad Norm", "Critic Grad Norm", "TrajEncoder Grad Norm",
+                   "TstepEncoder Grad Norm", "Global Grad Norm (pre-clip)"],
+    "losses": ["Actor Loss", "Critic Loss", "Filter Gate Open", "Critic Warm-up Active"],
+}
+
+
+# ------------------------------------------------------------------------------------ held-out
+
+
+def _windows(traj: RLData, length: int) -> list[RLData]:
+    """Consecutive windows of at most ``length`` transitions covering every transition once."""
+    n = len(traj)
+    out = []
+    for start in range(0, max(n, 1), length):
+        stop = min(start + length, n)
+        out.append(RLData(
+            obs={k: v[start: stop + 1] for k, v in traj.obs.items()},
+            rews=traj.rews[start:stop], dones=traj.dones[start:stop], actions=traj.actions[start:stop],
+            time_idxs=traj.time_idxs[start: stop + 1], rl2s=traj.rl2s[start: stop + 1],
+        ))
+    return out
+
+
+@torch.no_grad()
+def _group_steps(agent, adapter: MetamonAMAGODataset, data: ParsedReplayDataset, paths: Sequence[str],
+                 batch_windows: int) -> Optional[StepDiagnostics]:
+    windows = []
+    for path in paths:
+        obs, actions, rewards, dones = data.load_item(path)
+        windows += _windows(adapter.item_to_rldata(obs, actions, rewards, dones), agent.max_seq_len)
+    parts = []
+    for i in range(0, len(windows), batch_windows):
+        batch = RLData_pad_collate(windows[i: i + batch_windows])
+        parts.append(agent(batch, log_step=True).steps)
+    return StepDiagnostics.cat(parts) if parts else None
+
+
+def _group_of(path: str, groups: dict) -> Optional[str]:
+    player = parse_trajectory_filename(path).player
+    for name, prefix in groups.items():
+        if player.startswith(prefix):
+            return name
+    return None
+
+
+def heldout_report(
+    run_dir,
+    data_dir,
+    il_run_dir=None,
+    epoch: Optional[int] = None,
+    battle_format: str = "gen1ou",
+    groups: Optional[dict] = None,
+    batch_windows: int = 16,
+) -> dict:
+    """The held-out checks of a run (module docstring) as a JSON-ready dict.
+
+    ``data_dir`` holds ``{battle_format}/`` trajectory files (e.g. RandomBaseline-vs-GymLeader
+    battles and a GymLeader mirror, generated with another seed than the training data).
+    Reported at the test-time head: ``steps`` and ``approval`` per group, ``approval_gap_points``
+    (demonstrator − random, in points), ``slots`` (share of the held-out steps and approval per
+    action slot, all groups pooled), ``entropy`` / ``log_pi_data`` / ``critic_argmax_rate`` /
+    ``normalised_td_loss`` on all steps, ``il_entropy`` and ``entropy_ratio_vs_il`` when
+    ``il_run_dir`` is given, and ``checks``:
+
+    * ``random_approval_20_points_below``: approval(random) ≤ approval(demonstrator) − 20 points;
+    * ``slot_approval_within_10_90``: every slot with ≥ 5 % of the steps is approved 10–90 %;
+    * ``entropy_above_half_of_il``: entropy ≥ ½ IL's (only with ``il_run_dir``).
+
+    A run without a critic (IL) reports only the policy statistics.
+    """
+    groups = dict(groups or DEFAULT_GROUPS)
+    agent, info = load_agent(run_dir, epoch)
+    obs_space, action_space, reward_function = build_spaces(info)
+    data = ParsedReplayDataset(obs_space, action_space, reward_function, dset_root=data_dir,
+                               formats=[battle_format], max_seq_len=None)
+    adapter = MetamonAMAGODataset(data, action_space)
+    by_group = defaultdict(list)
+    for path in data.filenames:
+        group = _group_of(path, groups)
+        if group is not None:
+            by_group[group].append(path)
+    steps = {g: _group_steps(agent, adapter, data, paths, batch_windows) for g, paths in sorted(by_group.items())}
+    steps = {g: s for g, s in steps.items() if s is not None and s.num_steps}
+    if not steps:
+        raise ValueError(f"no held-out file in {data_dir}/{battle_format} matches the groups {groups}")
+    gammas = agent.gammas.tolist()
+    pooled = StepDiagnostics.cat(list(steps.values()))
+    overall = summarize(pooled, gammas, agent.action_dim)
+    report = {
+        "run": str(run_dir),
+        "files": {g: len(p) for g, p in by_group.items()},
+        "steps": {g: s.num_steps for g, s in steps.items()},
+        "entropy": overall.get("Policy Entropy (test-time gamma)"),
+        "log_pi_data": overall.get("Log Pi(data) (test-time gamma)"),
+        "policy_agrees_with_data": overall.get("Policy Agrees With Data (test-time gamma)"),
+        "critic_argmax_rate": overall.get("Data Action Is Critic Argmax (test-time gamma)"),
+        "normalised_td_loss": overall.get("Normalised TD Loss (test-time gamma)"),
+        "checks": {},
+    }
+    if pooled.adv is not None:
+        per_group = {g: summarize(s, gammas, agent.action_dim) for g, s in steps.items()}
+        report["approval"] = {g: m.get("Approval (test-time gamma)") for g, m in per_group.items()}
+        report["slots"] = [
+            {"slot": a, "share": overall[f"Data Share Slot {a}"],
+             "approval": overall.get(f"Approval Slot {a} (test-time gamma)")}
+            for a in range(agent.action_dim) if f"Data Share Slot {a}" in overall
+        ]
+        low, high = SLOT_APPROVAL_BOUNDS
+        report["checks"]["slot_approval_within_10_90"] = all(
+            low <= s["approval"] <= high for s in report["slots"] if s["share"] >= SLOT_SHARE_MIN)
+        if "random" in report["approval"] and "demonstrator" in report["approval"]:
+            gap = 100.0 * (report["approval"]["demonstrator"] - report["approval"]["random"])
+            report["approval_gap_points"] = gap
+            report["checks"]["random_approval_20_points_below"] = gap >= 20.0
+    if il_run_dir is not None:
+        il = heldout_report(il_run_dir, data_dir, epoch=None, battle_format=battle_format, groups=groups,
+                            batch_windows=batch_windows)
+        report["il_entropy"] = il["entropy"]
+        report["entropy_ratio_vs_il"] = report["entropy"] / il["entropy"] if il["entropy"] else math.nan
+        report["checks"]["entropy_above_half_of_il"] = report["entropy_ratio_vs_il"] >= 0.5
+    return report
+
+
+# --------------------------------------------------------------------------------------- plots
+
+
+def read_metrics(run_dir, key: str = "train-update") -> dict[str, list[tuple[int, float]]]:
+    """``{metric: [(gradient_steps, value), ...]}`` of ``run_dir/logs/metrics.csv`` rows with ``key``."""
+    out: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    path = Path(run_dir) / "logs" / "metrics.csv"
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["key"] == key:
+                out[row["metric"]].append((int(row["gradient_steps"]), float(row["value"])))
+    return dict(out)
+
+
+def plot_diagnostics(run_dirs: dict, out_dir, panels: Optional[dict] = None) -> list[str]:
+    """One PNG per panel group (``PANELS``), a subplot per metric, a line per run
+    (``run_dirs``: label -> run directory). Metrics a run never logged are skipped.
+    Returns the written paths."""
+    plt.switch_backend("Agg")  # files only, no display
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curves = {label: read_metrics(d) for label, d in run_dirs.items()}
+    colors = {label: f"C{i % 10}" for i, label in enumerate(curves)}  # one colour per run in every panel
+    written = []
+    for panel, metrics in (panels or PANELS).items():
+        present = [m for m in metrics if any(m in c for c in curves.values())]
+        if not present:
+            continue
+        fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False,
+                                 layout="constrained")
+        for ax, metric in zip(axes[0], present):
+            for label, c in curves.items():
+                if metric in c:
+                    xs, ys = zip(*c[metric])
+                    ax.plot(xs, ys, label=label, color=colors[label], marker="." if len(xs) < 30 else None)
+            ax.set_title(metric, fontsize=8)
+            ax.set_xlabel("updates", fontsize=8)
+            ax.tick_params(labelsize=7)
+        handles = [plt.Line2D([], [], color=colors[label]) for label in curves]
+        fig.legend(handles, list(curves), fontsize=7, loc="outside lower center", ncol=min(len(curves), 6))
+        path = out_dir / f"{panel}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(str(path))
+    return written
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    h = sub.add_parser("heldout", help="held-out approval / slot / entropy checks of a run")
+    h.add_argument("--run", required=True)
+    h.add_argument("--data", required=True)
+    h.add_argument("--il_run", default=None)
+    h.add_argument("--epoch", type=int, default=None)
+    h.add_argument("--battle_format", default="gen1ou")
+    h.add_argument("--json_out", default=None)
+    pl = sub.add_parser("plots", help="learning curves of the diagnostics")
+    pl.add_argument("--runs", nargs="+", required=True)
+    pl.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    if args.command == "heldout":
+        report = heldout_report(args.run, args.data, args.il_run, args.epoch, args.battle_format)
+        text = json.dumps(report, indent=2)
+        print(text)
+        if args.json_out:
+            Path(args.json_out).write_text(text + "\n")
+    else:
+        for path in plot_diagnostics({Path(r).name: r for r in args.runs}, args.out):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
