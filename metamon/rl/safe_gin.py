@@ -43,7 +43,7 @@ import gin
 import gin.config
 from gin import config_parser
 
-from metamon.amago.cli_utils import alias_amago_modules
+from metamon.amago.cli_utils import alias_amago_modules, check_binding_types
 from metamon.rl import MetamonRLError
 
 __all__ = [
@@ -237,7 +237,9 @@ def use_untrusted_config(
 ) -> None:
     """:func:`metamon.amago.cli_utils.use_config`'s order (``params`` bound first, then the
     files, then the ``bindings`` strings; not finalized) with every file and binding string
-    checked. ``params`` come from Python code, not from a file, and are bound as given."""
+    checked, and then the value types (:func:`~metamon.amago.cli_utils.check_binding_types`:
+    a bad one raises naming the binding). ``params`` come from Python code, not from a file,
+    and are bound as given."""
     alias_amago_modules()
     for key, value in (params or {}).items():
         try:
@@ -248,3 +250,4 @@ def use_untrusted_config(
         parse_untrusted_gin_file(path, allowed_configurables=allowed_configurables)
     for binding in bindings:
         parse_untrusted_gin(binding, f"binding {binding!r}", allowed_configurables=allowed_configurables)
+    check_binding_types()

@@ -120,14 +120,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_server_url", default=d.eval_server_url, help="default: start a local server")
     p.add_argument("--log", action="store_true", help="log to wandb (WANDB_MODE=offline works)")
     p.add_argument("--seed", type=int, default=d.seed)
-    add_log_level_argument(p)
+    p.epilog = "--log_level {quiet,debug,info,warning,error,critical}: what is logged (default quiet)"
     return p
 
 
 def _parse(argv: Optional[Sequence[str]]) -> tuple[TrainConfig, str]:
-    args = vars(_parser().parse_args(argv))
-    log_level = args.pop("log_level")
-    return TrainConfig(**args), log_level
+    """The :class:`TrainConfig` of ``argv`` and its ``--log_level`` (a CLI option, not a field)."""
+    levels = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # "--log" is a field
+    add_log_level_argument(levels)
+    known, rest = levels.parse_known_args(argv)
+    return TrainConfig(**vars(_parser().parse_args(rest))), known.log_level
 
 
 def config_from_argv(argv: Optional[Sequence[str]] = None) -> TrainConfig:
