@@ -1,10 +1,10 @@
 """The accelerate configs shipped in metamon/configs/accelerate/ load with accelerate's own config
 loader (what `accelerate launch --config_file` uses) and say what their names promise."""
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
 from accelerate.utils import DistributedType
 
