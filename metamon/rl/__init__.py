@@ -15,8 +15,9 @@ Gin configurations for these classes ship inside the package: :data:`MODEL_CONFI
 (``metamon/configs/models/``) and :data:`TRAINING_CONFIG_DIR` (``metamon/configs/training/``),
 and so do ``accelerate launch --config_file`` files (:data:`ACCELERATE_CONFIG_DIR`,
 ``metamon/configs/accelerate/``: ``single_gpu``, ``multi_gpu``, ``deepspeed_zero2``,
-``deepspeed_zero3``, ``cpu``), all located through :mod:`importlib.resources` so that a wheel install finds them as a checkout does.
-``python -m metamon.rl.train`` resolves bare names (``small_agent.gin``, ``il``) in these folders.
+``deepspeed_zero3``, ``cpu``), all located through :mod:`importlib.resources` so that a wheel
+install finds them as a checkout does. ``python -m metamon.rl.train`` resolves bare names
+(``small_agent.gin``, ``il``) in these folders.
 
 Bad input to this package raises :class:`MetamonRLError` (a :class:`~metamon.errors.MetamonError`
 and a ``ValueError``) with a message that names the input and says what to do.
