@@ -7,7 +7,7 @@ path-like name and are replaced in the JSON by a reference; tuples, dicts with n
 and arrays keep their type through markers, so loading gives back the exact value.
 
 Atomicity: a single file is written with :mod:`metamon.files` (a temporary sibling
-``.{name}.XXXX.tmp`` moved into place with ``os.replace``). A training-state directory is written
+``.{name}.<random>.tmp`` moved into place with ``os.replace``). A training-state directory is written
 into a hidden staging directory ``.{name}.partial`` next to the target; ``complete.json`` is
 written last, then the staging directory is renamed to the target (an existing target is first
 moved aside to ``.{name}.old``, removed once the new one is in place). Killing the process at any
@@ -51,7 +51,7 @@ COMPLETE_MARKER = "complete.json"
 MODEL_FILE = "model.safetensors"  # the module's state dict inside a training-state directory
 STAGING_SUFFIX = ".partial"
 OLD_SUFFIX = ".old"
-TEMP_SUFFIX = ".tmp"  # metamon.files names its temporary siblings ".{name}.XXXX.tmp"
+TEMP_SUFFIX = ".tmp"  # metamon.files names its temporary siblings ".{name}.<random>.tmp"
 _MAX_LISTED_KEYS = 8
 
 
