@@ -1,4 +1,10 @@
-"""``ParsedReplayDataset``: metamon's trajectory files as a torch ``Dataset`` for offline RL.
+"""``ParsedReplayDataset``: metamon's trajectory files as a map-style dataset for offline RL.
+
+A map-style dataset is anything with ``len()`` and integer indexing, which is all torch's
+``DataLoader`` asks of one. The class does not subclass ``torch.utils.data.Dataset`` (whose base
+adds nothing else) so that reading trajectory files never imports torch.
+:class:`MetamonDataset` is the same dataset under the name and argument order of newer metamon
+releases (``dset_root`` first, required).
 
 Files live in ``<dset_root>/<format>/`` (see :mod:`metamon.data.trajectory_file` for the name and
 body). One item is one battle from one player's point of view, with T states and T actions
@@ -70,7 +76,6 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from metamon import SUPPORTED_BATTLE_FORMATS
 from metamon.data.trajectory_file import (
@@ -109,6 +114,7 @@ from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 # TrajectoryFileError, SKIP_REASONS, build_state, load_trajectory and parse_name_date live in
 # metamon.data.trajectory_file (the owner of the file format); they stay importable from here.
 __all__ = [
+    "MetamonDataset",
     "ParsedReplayDataset",
     "TrajectoryFileError",
     "SKIP_REASONS",
@@ -139,7 +145,7 @@ def _as_datetime(value, name: str) -> Optional[datetime]:
 # ---------------------------------------------------------------------------------------------
 # The dataset
 # ---------------------------------------------------------------------------------------------
-class ParsedReplayDataset(Dataset):
+class ParsedReplayDataset:
     """metamon's parsed-replay dataset (same constructor, items and filters as metamon 1.4).
 
     Args:
@@ -398,6 +404,30 @@ class ParsedReplayDataset(Dataset):
         dones = np.zeros(stop - start, dtype=bool)
         dones[-1] = stop == n_steps
         return obs, {"chosen": chosen, "legal": legal, "missing": missing}, rewards, dones
+
+
+class MetamonDataset(ParsedReplayDataset):
+    """:class:`ParsedReplayDataset` with the argument order of newer metamon releases, where
+    ``MetamonDataset`` is the dataset of a local folder: ``dset_root`` comes first and is
+    required; ``formats`` and every other keyword (filters, ``max_seq_len``, ``verbose``,
+    ``shuffle``, ``strict``, ``max_file_bytes``) mean what they mean there."""
+
+    def __init__(
+        self,
+        dset_root: PathLike,
+        observation_space: ObservationSpace,
+        action_space: ActionSpace,
+        reward_function: RewardFunction,
+        formats: Optional[Sequence[str]] = None,
+        **kwargs,
+    ):
+        if dset_root is None:
+            raise MetamonError(
+                "MetamonDataset reads a local folder: pass dset_root (ParsedReplayDataset with "
+                "dset_root=None reads the cache's parsed replays)"
+            )
+        super().__init__(observation_space, action_space, reward_function, dset_root=dset_root,
+                         formats=formats, **kwargs)
 
 
 def _resolve_folders(dset_root: Optional[PathLike], formats: Optional[Iterable[str]]) -> tuple[str, list[str]]:

@@ -100,7 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parsed_replay_dir", default=d.parsed_replay_dir,
                    help="root of <format>/ folders (default: the cache)")
     p.add_argument("--custom_replay_dir", default=d.custom_replay_dir, help="a second root of <format>/ folders")
-    p.add_argument("--custom_replay_sample_weight", type=float, default=d.custom_replay_sample_weight)
+    p.add_argument("--custom_replay_weight", "--custom_replay_sample_weight", type=float,
+                   dest="custom_replay_sample_weight", default=d.custom_replay_sample_weight,
+                   help="share of trajectories drawn from --custom_replay_dir (metamon 1.5 name; "
+                   "--custom_replay_sample_weight is metamon 1.4's)")
     p.add_argument("--wins_losses_both", default=d.wins_losses_both, choices=WINS_LOSSES_BOTH)
     p.add_argument("--obs_space", default=d.obs_space)
     p.add_argument("--action_space", default=d.action_space)

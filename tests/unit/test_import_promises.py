@@ -11,7 +11,9 @@ import pytest
 PROMISES = {
     # module: packages that importing it must not load
     "metamon": ["torch", "poke_env", "metamon.server"],
+    "metamon.data": ["torch"],
     "metamon.data.trajectory_file": ["torch"],
+    "metamon.data.parsed_replay_dset": ["torch"],  # metamon's dataset reads files without torch
     "metamon.tokenizer": ["torch", "poke_env"],
     "metamon.server": ["torch", "poke_env"],
     "metamon.amago": ["torch", "accelerate"],
