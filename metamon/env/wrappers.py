@@ -32,6 +32,7 @@ import asyncio
 import copy
 import logging
 import queue
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -47,7 +48,8 @@ from metamon.battles.engine import ConnectionLostError
 from metamon.battles.players import close_player, connection_closed
 from metamon.data.trajectory_file import write_battle
 from metamon.env.agent_player import Decision, ExternalDecisionPlayer, Finished, ServerPopup, forward_popups
-from metamon.errors import BattleError, TeamError
+from metamon.env.team_results import append_team_result
+from metamon.errors import BattleError, MetamonError, TeamError, UnknownNameError
 from metamon.formats import check_format, is_random_battle
 from metamon.interface import (
     ActionSpace,
@@ -401,6 +403,26 @@ class QueueOnLocalLadder(PokeEnvWrapper):
 
     ``num_battles`` caps how many battles this env will queue for (``None``: no cap);
     ``ladder_timeout`` is how long a reset waits to be matched.
+
+    metamon's keywords work as well (``QueueOnLocalLadder(battle_format=..., num_battles=...,
+    observation_space=..., action_space=..., reward_function=..., player_team_set=...,
+    player_username=...)``):
+
+    * ``player_username`` / ``player_team_set``: the same as ``username`` / ``team_set`` (give
+      one name of each pair, or equal values);
+    * ``player_avatar``: the Showdown avatar shown for the agent;
+    * ``start_timer_on_battle_start``: turn on Showdown's battle timer when a battle starts
+      (metamon's default is True; ours False, as before, so a slow agent is never timed out);
+    * ``save_team_results_to``: a folder for metamon's per-battle team-result CSV
+      (:mod:`metamon.env.team_results`);
+    * ``print_battle_bar``: after each step, rewrite one status line on stderr (username,
+      battle number, decisions so far, wins / losses / ties); default False (metamon: True);
+    * ``battle_backend``: only ``"poke-env"`` (metamon's own ``"metamon"`` backend is not
+      provided here);
+    * ``player_password``: must stay ``None``: the local server logs users in without a
+      password, and there is no login server to check one.
+
+    metamon's positional order differs (``num_battles`` second): pass ``num_battles`` by keyword.
     """
 
     def __init__(
@@ -418,15 +440,48 @@ class QueueOnLocalLadder(PokeEnvWrapper):
         server_url=DEFAULT_PORT,
         ladder_timeout: float = 600.0,
         battle_timeout: float = 300.0,
+        *,
+        player_team_set=None,
+        player_username: Optional[str] = None,
+        player_password: Optional[str] = None,
+        player_avatar: Optional[str] = None,
+        start_timer_on_battle_start: bool = False,
+        save_team_results_to: Optional[str] = None,
+        battle_backend: str = "poke-env",
+        print_battle_bar: bool = False,
     ):
+        if isinstance(observation_space, int) and not isinstance(observation_space, bool):
+            raise MetamonError(
+                f"QueueOnLocalLadder got {observation_space!r} as observation_space: metamon passes "
+                "num_battles second; here pass it by keyword (num_battles=...)"
+            )
+        if battle_backend != "poke-env":
+            raise UnknownNameError("battle backend", battle_backend, ["poke-env"])
+        if player_password is not None:
+            raise MetamonError(
+                f"player_password is not used on the local server (users log in without one); "
+                f"leave it None for {player_username or username or 'this player'}"
+            )
         self.num_battles = num_battles
         self.ladder_timeout = ladder_timeout
+        self.avatar = player_avatar
+        self.start_timer_on_battle_start = bool(start_timer_on_battle_start)
+        self.save_team_results_to = save_team_results_to
+        self.print_battle_bar = bool(print_battle_bar)
+        self.results = {"win": 0, "loss": 0, "tie": 0}
         self._battles_queued = 0
         super().__init__(
-            battle_format, observation_space, action_space, reward_function, team_set=team_set,
+            battle_format, observation_space, action_space, reward_function,
+            team_set=_one_of("team_set", team_set, "player_team_set", player_team_set),
             tokenizer=tokenizer, turn_limit=turn_limit, save_trajectories_to=save_trajectories_to,
-            server_url=server_url, username=username, battle_timeout=battle_timeout,
+            server_url=server_url, username=_one_of("username", username, "player_username", player_username),
+            battle_timeout=battle_timeout,
         )
+
+    def _player_kwargs(self, username: str, team) -> dict:
+        kwargs = super()._player_kwargs(username, team)
+        kwargs.update(avatar=self.avatar, start_timer_on_battle_start=self.start_timer_on_battle_start)
+        return kwargs
 
     @property
     def start_timeout(self) -> float:
@@ -437,6 +492,38 @@ class QueueOnLocalLadder(PokeEnvWrapper):
             raise BattleError(f"{self.username} already played its num_battles={self.num_battles} ladder battles")
         self._battles_queued += 1
         return asyncio.run_coroutine_threadsafe(self.player.ladder(1), POKE_LOOP)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.print_battle_bar:
+            done = terminated or truncated
+            print(
+                f"\r{self.username} | battle {self._battles_queued} | decision {len(self._actions)} | "
+                f"W {self.results['win']} L {self.results['loss']} T {self.results['tie']}",
+                end="\n" if done else "", file=sys.stderr, flush=True,
+            )
+        return obs, reward, terminated, truncated, info
+
+    def _end_of_battle(self, event: Finished, truncated: bool) -> dict:
+        info = super()._end_of_battle(event, truncated)
+        self.results[info["result"]] += 1
+        if self.save_team_results_to is not None:
+            team_file = getattr(self.team_set, "most_recent_team_file", None)
+            append_team_result(
+                self.save_team_results_to, self.username, self.battle_format,
+                "" if team_file is None else str(team_file), event.battle.opponent_username or "unknown",
+                info["result"], info["turns"], info["battle_tag"],
+            )
+        return info
+
+
+def _one_of(name: str, value, metamon_name: str, metamon_value):
+    """The value given under our name or metamon's (refusing two different values)."""
+    if metamon_value is None:
+        return value
+    if value is not None and value != metamon_value:
+        raise MetamonError(f"{name}={value!r} and {metamon_name}={metamon_value!r} disagree: give one of them")
+    return metamon_value
 
 
 class _SelfPlaySide(PokeEnvWrapper):
