@@ -6,15 +6,12 @@ metamon defines these classes in one module; here each lives in its own module o
 gin bindings by class name such as ``MetamonTstepEncoder.d_model`` behave the same whichever
 path imported them):
 
-==============================  =====================================================
-name                            defined in
-==============================  =====================================================
-``MetamonAMAGOExperiment``      :mod:`metamon.rl.experiment`
-``MetamonAMAGODataset``         :mod:`metamon.rl.dataset`
-``MetamonTstepEncoder``         :mod:`metamon.rl.tstep_encoders`
-``MetamonMaskedActor``          :mod:`metamon.rl.actors`
-``MetamonMaskedResidualActor``  :mod:`metamon.rl.actors`
-==============================  =====================================================
+* ``MetamonAMAGOExperiment``: :mod:`metamon.rl.experiment`
+* ``MetamonAMAGODataset``: :mod:`metamon.rl.dataset`
+* ``MetamonTstepEncoder``: :mod:`metamon.rl.tstep_encoders`
+* ``MetamonPerceiverTstepEncoder``: :mod:`metamon.rl.perceiver_tstep_encoder`
+* ``MetamonMaskedActor``, ``MetamonMaskedResidualActor``: :mod:`metamon.rl.actors`
+* ``MetamonDiscrete``: :mod:`metamon.rl.policy_dists`
 
 A gin file may ``import metamon.rl.metamon_to_amago`` to register all of them at once (the
 import is allowed by :mod:`metamon.rl.safe_gin`). metamon's environment factories
@@ -28,12 +25,16 @@ from __future__ import annotations
 from metamon.rl.actors import MetamonMaskedActor, MetamonMaskedResidualActor
 from metamon.rl.dataset import MetamonAMAGODataset
 from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.perceiver_tstep_encoder import MetamonPerceiverTstepEncoder
+from metamon.rl.policy_dists import MetamonDiscrete
 from metamon.rl.tstep_encoders import MetamonTstepEncoder
 
 __all__ = [
     "MetamonAMAGODataset",
     "MetamonAMAGOExperiment",
     "MetamonMaskedActor",
+    "MetamonDiscrete",
     "MetamonMaskedResidualActor",
+    "MetamonPerceiverTstepEncoder",
     "MetamonTstepEncoder",
 ]

@@ -7,6 +7,8 @@ import metamon.rl.metamon_to_amago as metamon_to_amago
 from metamon.rl.actors import MetamonMaskedActor, MetamonMaskedResidualActor
 from metamon.rl.dataset import MetamonAMAGODataset
 from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.perceiver_tstep_encoder import MetamonPerceiverTstepEncoder
+from metamon.rl.policy_dists import MetamonDiscrete
 from metamon.rl.safe_gin import parse_untrusted_gin
 from metamon.rl.tstep_encoders import MetamonTstepEncoder
 
@@ -16,6 +18,8 @@ DEFINED = {
     "MetamonMaskedActor": MetamonMaskedActor,
     "MetamonMaskedResidualActor": MetamonMaskedResidualActor,
     "MetamonTstepEncoder": MetamonTstepEncoder,
+    "MetamonPerceiverTstepEncoder": MetamonPerceiverTstepEncoder,
+    "MetamonDiscrete": MetamonDiscrete,
 }
 
 
