@@ -28,10 +28,11 @@ from metamon.interface import (
 )
 from metamon.rl import MODEL_CONFIG_DIR
 from metamon.rl.actors import MetamonMaskedActor
+from metamon.rl.agent_config import configure_agent
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
 from metamon.rl.experiment import MetamonAMAGOExperiment
 from metamon.rl.scratch_tstep_encoder import ScratchTstepEncoder
-from metamon.tokenizer import get_tokenizer
+from metamon.tokenizer import DEFAULT_TOKENIZER, get_tokenizer
 
 CONFIGS = MODEL_CONFIG_DIR.parent
 # metamon's model configs and the training configs with metamon-only values: test_rl_metamon_configs.py
@@ -169,7 +170,9 @@ def replay_batch(tmp_path_factory):
 
 
 def build(model, training, obs_space, tmp_path):
-    parse(model, training)
+    """The agent `train` builds: the two gins, the dataset's tokenizer bound on the turn encoder."""
+    configure_agent([CONFIGS / "models" / f"{model}.gin", CONFIGS / "training" / f"{training}.gin"],
+                    tokenizer=DEFAULT_TOKENIZER)
     experiment = MetamonAMAGOExperiment(
         run_name="test", ckpt_base_dir=str(tmp_path), dataset=None, obs_space=obs_space,
         action_space=spaces.Discrete(13),
