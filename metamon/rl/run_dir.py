@@ -111,7 +111,8 @@ class RunInfo:
     ``None`` for an untokenized observation space); ``formats`` the battle formats trained on;
     ``max_seq_len`` the agent's context length (may be filled in after construction, before
     :meth:`save`); ``init_from`` the weights file a finetuned run started from (None: scratch);
-    ``amago_version`` the version of
+    ``command`` the command line that trained it (informative: model cards show it; None when
+    not recorded); ``amago_version`` the version of
     :mod:`metamon.amago` that trained it; ``created`` an ISO-8601 UTC timestamp.
     """
 
@@ -122,6 +123,7 @@ class RunInfo:
     formats: List[str]
     max_seq_len: Optional[int] = None
     init_from: Optional[str] = None
+    command: Optional[str] = None
     amago_version: str = AMAGO_VERSION
     created: str = field(default_factory=_now)
 
@@ -150,7 +152,7 @@ class RunInfo:
         if not isinstance(data, dict):
             raise MetamonRLError(f"{path} must hold a JSON object, got {type(data).__name__}")
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name not in ("amago_version", "created", "init_from")}
+        required = {f.name for f in fields(cls) if f.name not in ("amago_version", "created", "init_from", "command")}
         missing = sorted(required - set(data))
         if missing:
             raise MetamonRLError(f"{path} lacks the key(s) {missing}")

@@ -250,6 +250,7 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
         reward_function=config.reward_function,
         tokenizer=config.tokenizer,
         formats=sorted(dataset.formats),
+        command=config.command_line(),
     )
     experiment = MetamonAMAGOExperiment(
         run_name=config.run_name,
