@@ -41,7 +41,7 @@ from typing import Optional, Sequence
 
 from gymnasium import spaces
 
-from metamon.amago.checkpoints import MODEL_FILE, weights_differences
+from metamon.amago.checkpoints import MODEL_FILE, tensor_shapes, weights_differences
 from metamon.amago.cli_utils import resolve_gin_file
 from metamon.amago.run_layout import RunLayout
 from metamon.amago.utils import AmagoError
@@ -57,6 +57,7 @@ from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR
 from metamon.rl.agent_config import configure_agent
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
 from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.legacy_encoder import adopt_legacy_encoder
 from metamon.rl.run_dir import (
     RunInfo,
     available_epochs,
@@ -210,7 +211,9 @@ def _check_resume(run_dir: Path, ckpt: int, stored: RunInfo, info: RunInfo,
         for name in _RESUME_FIELDS
         if getattr(stored, name) != getattr(info, name)
     ]
-    architecture = weights_differences(experiment.build_agent(), RunLayout(run_dir).training_state(ckpt) / MODEL_FILE)
+    weights = RunLayout(run_dir).training_state(ckpt) / MODEL_FILE
+    _adopt_legacy_encoder(experiment, weights)
+    architecture = weights_differences(experiment.build_agent(), weights)
     if architecture:
         differences.append("different architecture (checkpoint → these gin files): " + "; ".join(architecture))
     if differences:
@@ -290,6 +293,15 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
     return experiment
 
 
+def _adopt_legacy_encoder(experiment: MetamonAMAGOExperiment, weights: Path) -> None:
+    """Weights saved with this project's own encoder under its old name (``MetamonTstepEncoder``)
+    make the experiment build ``ScratchTstepEncoder`` (:mod:`metamon.rl.legacy_encoder`)."""
+    if weights.is_file():
+        experiment.tstep_encoder_type = adopt_legacy_encoder(
+            experiment.tstep_encoder_type, tensor_shapes(weights), str(weights)
+        )
+
+
 def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment) -> Path:
     """The policy weights file that ``--init_from_checkpoint`` names (a ``run:DIR@N`` spec),
     checked against the agent ``experiment`` builds: every state-dict key or shape difference is
@@ -304,6 +316,7 @@ def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment) -> Path:
     if parsed.epoch is not None and parsed.epoch not in epochs:
         raise MetamonError(f"--init_from_checkpoint {spec}: no epoch {parsed.epoch} (available epochs: {epochs})")
     weights = policy_weights_path(run_dir, epochs[-1] if parsed.epoch is None else parsed.epoch)
+    _adopt_legacy_encoder(experiment, weights)
     differences = weights_differences(experiment.build_agent(), weights)
     if differences:
         raise MetamonError(f"--init_from_checkpoint {spec}: its architecture differs from these gin files "
