@@ -19,6 +19,8 @@ One idea per module, each importing only the ones above it in this list (no cycl
 * :mod:`~metamon.interface.rewards` -- ``RewardFunction`` and the shaped / binary rewards.
 * :mod:`~metamon.interface.observations` -- ``ObservationSpace``, the four registered spaces and
   ``TokenizedObservationSpace``.
+* :mod:`~metamon.interface.pac_observations` -- the ``PAC-`` spaces (player tera types read
+  ``notype``, as metamon's PokéAgent-era checkpoints saw them).
 * :mod:`~metamon.interface.decision` -- the decision step (agent action -> legal order with a
   random-legal fallback, legal agent actions, request id) shared by env, player and dataset.
 
@@ -28,8 +30,9 @@ Deviations from metamon 1.4 (each is documented where it happens): the previous-
 (:mod:`~metamon.interface.records`); ``ExpandedObservationSpace`` guards the PP ratio against
 ``max_pp == 0`` (ratio taken as 0); ``MinimalActionSpace`` does not mutate the action it is
 given; unknown registry names raise :class:`metamon.errors.UnknownNameError` (a ``ValueError``);
-the inverse mapping :func:`battle_order_to_action_idx` is new. There are no replay-parser
-constructors.
+the inverse mapping :func:`battle_order_to_action_idx` is new; the ``PAC-`` wrapper class
+``PatchPokeAgentTeraBug`` is not itself registered (it needs the space to wrap). There are no
+replay-parser constructors.
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ from metamon.interface.observations import (
     TokenizedObservationSpace,
 )
 from metamon.interface.ordering import consistent_move_order, consistent_pokemon_order
+from metamon.interface.pac_observations import (
+    PACExpandedObservationSpace,
+    PACOpponentMoveObservationSpace,
+    PACTeamPreviewObservationSpace,
+    PatchPokeAgentTeraBug,
+)
 from metamon.interface.records import UniversalMove, UniversalPokemon, UniversalState
 from metamon.interface.registry import (
     ALL_ACTION_SPACES,
@@ -119,6 +128,10 @@ __all__ = [
     "TeamPreviewObservationSpace",
     "OpponentMoveObservationSpace",
     "TokenizedObservationSpace",
+    "PatchPokeAgentTeraBug",
+    "PACExpandedObservationSpace",
+    "PACTeamPreviewObservationSpace",
+    "PACOpponentMoveObservationSpace",
     "OBSERVATION_SPECIAL_TOKENS",
     # the special words of the observation texts, one by one
     "ANYCHOICE",

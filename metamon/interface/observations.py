@@ -5,7 +5,34 @@ previous one: :class:`DefaultObservationSpace` (87 words, 48 numbers),
 :class:`ExpandedObservationSpace` (100 words, 55 numbers), :class:`TeamPreviewObservationSpace`
 (106 words) and :class:`OpponentMoveObservationSpace` (106 words). :class:`TokenizedObservationSpace`
 wraps any of them and replaces each text by token ids. ``OBSERVATION_SPECIAL_TOKENS`` lists the
-angle-bracket words the texts use.
+angle-bracket words the texts use. (The ``PAC-`` variants live in
+:mod:`metamon.interface.pac_observations`.)
+
+The texts are metamon 1.4's word for word. 0-based word indices of each block::
+
+    block                                             Default  Expanded/TeamPreview  OpponentMove
+    <{format}> <anychoice>|<forcedswitch>             0-1      0-1                   0-1
+    <player> name item ability type type effect
+        status [tera]                                 2-9      2-10                  2-10
+    4 x <move> name type [category]                   10-25    11-26                 11-22
+    5 x <switch> name item ability <moveset>
+        m1 m2 m3 m4 [tera]                            26-70    27-76                 23-72
+    <opponent> name item ability type type effect
+        status [tera] [4 known moves]                 71-78    77-85                 73-85
+    <conditions> weather player-cond opp-cond         79-82    86-89                 86-89
+    <player_prev> move <opp_prev> move                83-86    90-93                 90-93
+    revealed opponents (6, sorted, <blank>-padded)    -        94-99                 94-99
+    team preview (6, sorted, <blank>-padded)          -        100-105 (TeamPreview) 100-105
+
+(OpponentMove: the opponent's tera is word 81, its known moves 82-85.)
+
+The format word is ``<{state.format}>`` as metamon 1.4.0 writes it (1.5.1 also maps
+``gen1oulongtimer`` / ``gen9oulongtimer`` to the plain formats; the pinned Showdown server has
+no such formats, so both versions write the same word for every format we play). metamon
+passes move names, move types and categories through ``clean_name`` once more when it writes
+them; we write the stored values, which every record constructor has already normalised
+(``move_name`` / ``clean_name``, both idempotent under ``clean_name``), so the words are the
+same for every record built from a battle, a trajectory file or a metamon dataset.
 """
 
 from __future__ import annotations
@@ -129,7 +156,7 @@ class ObservationSpace(ABC):
 class DefaultObservationSpace(ObservationSpace):
     """metamon's paper observation: 87 words of text and 48 numbers.
 
-    Text (moves and switches sorted; ``types`` is two words)::
+    Text (moves and switches sorted; ``types`` is two words; indices in the module docstring)::
 
         <{format}> <forcedswitch>|<anychoice>
         <player> name item ability type type effect status
@@ -154,13 +181,12 @@ class DefaultObservationSpace(ObservationSpace):
     share unchanged Pokémon between consecutive states, see
     :func:`metamon.data.parsed_replay_dset.build_state`). Do not edit a record in place between
     two observations; build a new one (``dataclasses.replace``). Subclasses keep
-    ``_switch_words`` (and the ``_pokemon_words(pokemon, active=False)`` it calls) a function
-    of the Pokémon alone, not of per-battle memory.
+    ``_switch_words`` a function of the Pokémon alone, not of per-battle memory.
     """
 
     n_words = 87
     n_numbers = 48
-    _inactive_pokemon_words = 3  # name item ability
+    _switch_slot_words = 8  # name item ability <moveset> 4 moves
     _active_move_words = 3  # name type category
     _move_numbers = 3  # base power, accuracy, priority
 
@@ -190,33 +216,30 @@ class DefaultObservationSpace(ObservationSpace):
 
     # --- text pieces (overridden by the larger spaces) ------------------------------------
 
-    def _pokemon_words(self, pokemon: UniversalPokemon, active: bool) -> list[str]:
-        words = [pokemon.name, pokemon.item, pokemon.ability]
-        if active:
-            words += pokemon.types.split(" ")
-            words += (pokemon.effect, pokemon.status)
-        return words
+    def _active_pokemon_words(self, pokemon: UniversalPokemon) -> list[str]:
+        """An active Pokémon's words: name item ability type type effect status."""
+        return [pokemon.name, pokemon.item, pokemon.ability, *pokemon.types.split(" "),
+                pokemon.effect, pokemon.status]
 
     def _opponent_words(self, pokemon: UniversalPokemon) -> list[str]:
-        return self._pokemon_words(pokemon, active=True)
+        return self._active_pokemon_words(pokemon)
 
     def _move_words(self, move: UniversalMove) -> list[str]:
         return [move.name, move.move_type, move.category]
 
     def _switch_words(self, pokemon: UniversalPokemon) -> list[str]:
-        """A switch slot's words after ``<switch>``: the Pokémon's words, ``<moveset>``, 4 moves."""
-        # sorting the names gives consistent_move_order's names (its key is the name)
-        moves = _padded(sorted([m.name for m in pokemon.moves]), _N_MOVE_SLOTS)
-        return self._pokemon_words(pokemon, active=False) + [MOVESET] + moves
+        """A switch slot's words after ``<switch>``: name item ability ``<moveset>`` 4 moves."""
+        names = [m.name for m in consistent_move_order(pokemon.moves)]
+        return [pokemon.name, pokemon.item, pokemon.ability, MOVESET] + _padded(names, _N_MOVE_SLOTS)
 
     def _text_words(self, state: UniversalState, slots: _Slots) -> list[str]:
         words = [f"<{state.format}>", FORCEDSWITCH if state.forced_switch else ANYCHOICE, PLAYER]
-        words += self._pokemon_words(state.player_active_pokemon, active=True)
+        words += self._active_pokemon_words(state.player_active_pokemon)
         blank_move = [BLANK] * self._active_move_words
         for move in _padded(slots.moves, _N_MOVE_SLOTS, None):
             words.append(MOVE)
             words += blank_move if move is None else self._move_words(move)
-        blank_switch = [BLANK] * (self._inactive_pokemon_words + 1 + _N_MOVE_SLOTS)
+        blank_switch = [BLANK] * self._switch_slot_words
         seen, current = self._switch_words_seen, {}
         for mon in _padded(slots.switches, _N_SWITCH_SLOTS, None):
             words.append(SWITCH)
@@ -293,8 +316,9 @@ class ExpandedObservationSpace(DefaultObservationSpace):
     """Default + tera types, PP warnings and per-battle memory: 100 words, 55 numbers.
 
     * Every Pokémon word block (player active, each switch, opponent active) ends with its
-      ``tera_type`` (for a switch: ``<switch> name item ability tera <moveset> ...``; an empty
-      switch slot is ``<switch>`` + 9 ``<blank>``).
+      ``tera_type``: after ``status`` for the active Pokémon, after the four move names for a
+      switch (``<switch> name item ability <moveset> m1 m2 m3 m4 tera``); an empty switch slot
+      is ``<switch>`` + 9 ``<blank>``.
     * After the default text: the base species of every opponent seen active this battle,
       sorted, ``<blank>``-padded to 6 words.
     * Each active-move number block gains a PP warning
@@ -303,14 +327,14 @@ class ExpandedObservationSpace(DefaultObservationSpace):
     * After the default numbers: ``any_opponent_asleep``, ``any_opponent_frozen`` (sticky over
       the battle) and ``can_tera``.
 
-    The memory is updated by each ``state_to_obs`` (or ``state_to_words``) call, so call one
-    of them once per state, in order,
-    and ``reset()`` between battles.
+    The memory is updated by each ``state_to_obs`` (or ``state_to_words``) call, before the
+    observation is built (the current opponent counts), so call one of them once per state,
+    in order, and ``reset()`` between battles.
     """
 
     n_words = 100
     n_numbers = 55
-    _inactive_pokemon_words = 4  # name item ability tera
+    _switch_slot_words = 9  # name item ability <moveset> 4 moves tera
     _move_numbers = 4  # + PP warning
 
     def reset(self) -> None:
@@ -325,8 +349,11 @@ class ExpandedObservationSpace(DefaultObservationSpace):
         self.any_opponent_frozen |= opponent.status == "frz"
         self.revealed_opponents.add(opponent.base_species)
 
-    def _pokemon_words(self, pokemon: UniversalPokemon, active: bool) -> list[str]:
-        return super()._pokemon_words(pokemon, active) + [pokemon.tera_type]
+    def _active_pokemon_words(self, pokemon: UniversalPokemon) -> list[str]:
+        return super()._active_pokemon_words(pokemon) + [pokemon.tera_type]
+
+    def _switch_words(self, pokemon: UniversalPokemon) -> list[str]:
+        return super()._switch_words(pokemon) + [pokemon.tera_type]
 
     def _move_number_features(self, move: UniversalMove) -> list[float]:
         ratio = move.current_pp / move.max_pp if move.max_pp > 0 else 0.0

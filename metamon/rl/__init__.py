@@ -2,9 +2,10 @@
 
 Modules (import the one you need; this package file imports nothing heavy):
 
-* :mod:`metamon.rl.tstep_encoders` - ``MetamonTstepEncoder``, a small transformer that turns one
-  tokenized observation (``"text_tokens"``, ``"numbers"``) plus the previous action/reward into
-  one vector per timestep.
+* :mod:`metamon.rl.tstep_encoders` - the turn encoders, which turn one tokenized observation
+  (``"text_tokens"``, ``"numbers"``) plus the previous action/reward into one vector per
+  timestep: metamon's ``MetamonTstepEncoder`` and ``MetamonPerceiverTstepEncoder`` (published
+  checkpoints load into them) and this project's own ``ScratchTstepEncoder``.
 * :mod:`metamon.rl.actors` - ``MetamonMaskedActor`` / ``MetamonMaskedResidualActor``: actor heads
   that never pick an action the observation marks illegal (``"illegal_actions"``).
 * :mod:`metamon.rl.dataset` - ``MetamonAMAGODataset``: parsed-replay trajectories as AMAGO

@@ -29,7 +29,7 @@ import gin
 
 import metamon.rl.actors  # noqa: F401  (registers the masked actors with gin)
 import metamon.rl.gemma_encoder  # noqa: F401  (registers GemmaTstepEncoder; peft/transformers load lazily)
-import metamon.rl.tstep_encoders  # noqa: F401  (registers MetamonTstepEncoder)
+import metamon.rl.tstep_encoders  # noqa: F401  (registers the turn encoders)
 from metamon.amago.build import STRUCTURE_ARGS, bound_structure
 from metamon.amago.cli_utils import use_config
 from metamon.rl import MetamonRLError

@@ -113,6 +113,7 @@ from metamon.formats import check_format
 from metamon.logs import add_log_level_argument, apply_poke_env_level, configure_logging
 from metamon.rl import MetamonRLError
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
+from metamon.rl.pretrained import get_pretrained_model
 from metamon.rl.run_dir import RunInfo, available_epochs, build_spaces, check_output_dir, load_agent, run_path
 from metamon.server import LocalShowdownServer, check_server, server_configuration, unique_username
 from metamon.teams import get_metamon_teams
@@ -422,9 +423,9 @@ def pretrained_vs_baselines(
         check_spec(opponent)
     counts = split_battles(total_battles, len(opponents))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    info = pretrained_model.run_info()  # configures gin: before the agent, whose configuration then stays bound
     agent = pretrained_model.initialize_agent(checkpoint=checkpoint, action_temperature=action_temperature)
     agent.to(device)
-    info = pretrained_model.run_info()
     if seed is not None:
         _seed_everything(seed)
     label = getattr(pretrained_model, "model_name", type(pretrained_model).__name__)
@@ -577,23 +578,15 @@ def _evaluated_agent(args) -> Tuple[PlayerSpec, List[Optional[int]]]:
     return spec, epochs
 
 
-def get_pretrained_model(name: str):
-    """:func:`metamon.rl.pretrained.get_pretrained_model` (imported on use: the registry module
-    imports this one's floor-mates)."""
-    from metamon.rl.pretrained import get_pretrained_model as lookup
-
-    return lookup(name)
-
-
 def _load(spec: PlayerSpec, epoch: Optional[int], device: str) -> Tuple[object, RunInfo, int]:
     """``(agent, run_info, epoch)`` of a ``run`` or ``pretrained`` spec at ``epoch`` (None: the
     run's latest epoch / the model's default checkpoint), the agent on ``device`` in eval mode."""
     if spec.kind == "pretrained":
         model = get_pretrained_model(spec.target)
+        info = model.run_info()  # configures gin: before the agent, whose configuration then stays bound
         agent = model.initialize_agent(checkpoint=epoch)
         agent.to(device)
-        agent.eval()
-        return agent, model.run_info(), model.default_checkpoint if epoch is None else epoch
+        return agent, info, model.default_checkpoint if epoch is None else epoch
     run_dir = Path(spec.target).expanduser()
     agent, info = load_agent(run_dir, epoch, device=device)
     return agent, info, available_epochs(run_dir)[-1] if epoch is None else epoch

@@ -85,6 +85,7 @@ from metamon.logs import add_log_level_argument, configure_logging
 from metamon.rl import MetamonRLError
 from metamon.rl.evaluate import evaluate_against_baselines, format_table, json_safe, showdown_url
 from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.pretrained import get_pretrained_model
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, available_epochs, load_agent, run_path
 from metamon.rl.safe_gin import check_gin
 from metamon.rl.train import build_experiment, train_experiment
@@ -231,13 +232,6 @@ def resolve_source(finetune_from_model: Optional[str] = None, finetune_from_run:
         reward_function=info.reward_function,
         tokenizer=info.tokenizer,
     )
-
-
-def get_pretrained_model(name: str):
-    """:func:`metamon.rl.pretrained.get_pretrained_model` (imported on use)."""
-    from metamon.rl.pretrained import get_pretrained_model as lookup
-
-    return lookup(name)
 
 
 def _mixture_weight(custom: float, replay: Optional[float]) -> float:

@@ -44,7 +44,7 @@ import gin.config
 
 from metamon.amago import __version__ as AMAGO_VERSION
 from metamon.amago.build import build_agent as build_amago_agent
-from metamon.amago.checkpoints import load_weights
+from metamon.amago.checkpoints import load_weights, tensor_shapes
 from metamon.amago.run_layout import RunLayout, run_name_problem
 from metamon.amago.utils import AmagoError
 from metamon.files import atomic_write
@@ -52,6 +52,7 @@ from metamon.interface import TokenizedObservationSpace, get_action_space, get_o
 from metamon.rl import MetamonRLError
 from metamon.rl.agent_config import configure_agent
 from metamon.rl.dataset import obs_gym_space
+from metamon.rl.legacy_encoder import adopt_legacy_encoder
 from metamon.tokenizer import get_tokenizer
 
 __all__ = [
@@ -232,7 +233,7 @@ def build_spaces(info: RunInfo):
 
 
 def build_agent(info: RunInfo, gin_files: Sequence[PathLike], gin_bindings: Optional[dict] = None, *,
-                untrusted: bool = False):
+                untrusted: bool = False, weights: Optional[PathLike] = None):
     """A freshly initialised (random) agent for ``info``'s spaces, configured by ``gin_files``.
 
     Configures gin with :func:`~metamon.rl.agent_config.configure_agent` (``gin_bindings`` bound
@@ -240,9 +241,15 @@ def build_agent(info: RunInfo, gin_files: Sequence[PathLike], gin_bindings: Opti
     one), checks that the configured ``max_seq_len`` equals ``info.max_seq_len``, then builds the
     agent as training does, with :func:`metamon.amago.build.build_agent`. Returns the agent in
     train mode on the CPU. ``untrusted=True`` parses the files with :mod:`metamon.rl.safe_gin`
-    (metamon's own configurables only; :func:`load_agent` always does).
+    (metamon's own configurables only; :func:`load_agent` always does). ``weights``: the
+    ``.safetensors`` file the agent will load; when it was saved with this project's own encoder
+    under its old name, the agent gets ``ScratchTstepEncoder`` (:mod:`metamon.rl.legacy_encoder`).
     """
     structure = configure_agent(gin_files, params=gin_bindings, tokenizer=info.tokenizer, untrusted=untrusted)
+    if weights is not None:
+        structure["tstep_encoder_type"] = adopt_legacy_encoder(
+            structure["tstep_encoder_type"], tensor_shapes(weights), str(weights)
+        )
     if structure["max_seq_len"] != info.max_seq_len:
         raise MetamonRLError(
             f"The gin configuration sets max_seq_len={structure['max_seq_len']} but the run info says "
@@ -282,11 +289,11 @@ def load_agent(run_dir: PathLike, epoch: Optional[int] = None, device="cpu") -> 
         raise MetamonRLError(
             f"{run_dir} has no weights for epoch {epoch}; available epochs: {epochs}"
         )
-    try:
-        agent = build_agent(info, [config], untrusted=True)  # a run folder is data: no code from its gin
+    weights = layout.policy_weights(epoch)
+    try:  # a run folder is data: no code from its gin
+        agent = build_agent(info, [config], untrusted=True, weights=weights)
     except AmagoError as error:  # a gin error in the run's config.gin (unknown name, bad value type)
         raise MetamonRLError(f"cannot rebuild the agent of {run_dir}: {error}") from error
-    weights = layout.policy_weights(epoch)
     try:
         load_weights(agent, weights)
     except AmagoError as error:

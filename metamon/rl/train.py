@@ -41,7 +41,7 @@ from typing import Optional, Sequence
 
 from gymnasium import spaces
 
-from metamon.amago.checkpoints import MODEL_FILE, weights_differences
+from metamon.amago.checkpoints import MODEL_FILE, tensor_shapes, weights_differences
 from metamon.amago.cli_utils import resolve_gin_file
 from metamon.amago.run_layout import RunLayout
 from metamon.amago.utils import AmagoError
@@ -57,6 +57,8 @@ from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR
 from metamon.rl.agent_config import configure_agent
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
 from metamon.rl.experiment import MetamonAMAGOExperiment
+from metamon.rl.legacy_encoder import adopt_legacy_encoder
+from metamon.rl.pretrained import get_pretrained_model
 from metamon.rl.run_dir import (
     RUN_INFO_FILE,
     RunInfo,
@@ -213,7 +215,9 @@ def _check_resume(run_dir: Path, ckpt: int, stored: RunInfo, info: RunInfo,
         for name in _RESUME_FIELDS
         if getattr(stored, name) != getattr(info, name)
     ]
-    architecture = weights_differences(experiment.build_agent(), RunLayout(run_dir).training_state(ckpt) / MODEL_FILE)
+    weights = RunLayout(run_dir).training_state(ckpt) / MODEL_FILE
+    _adopt_legacy_encoder(experiment, weights)
+    architecture = weights_differences(experiment.build_agent(), weights)
     if architecture:
         differences.append("different architecture (checkpoint → these gin files): " + "; ".join(architecture))
     if differences:
@@ -265,7 +269,7 @@ def build_experiment(config: TrainConfig, *, gin_params: Optional[dict] = None,
         reward_function=config.reward_function,
         tokenizer=config.tokenizer,
         formats=sorted(dataset.formats),
-        command=command,
+        command=command or config.command_line(),
     )
     experiment = MetamonAMAGOExperiment(
         run_name=config.run_name,
@@ -305,15 +309,17 @@ def build_experiment(config: TrainConfig, *, gin_params: Optional[dict] = None,
     return experiment
 
 
+def _adopt_legacy_encoder(experiment: MetamonAMAGOExperiment, weights: Path) -> None:
+    """Weights saved with this project's own encoder under its old name (``MetamonTstepEncoder``)
+    make the experiment build ``ScratchTstepEncoder`` (:mod:`metamon.rl.legacy_encoder`)."""
+    if weights.is_file():
+        experiment.tstep_encoder_type = adopt_legacy_encoder(
+            experiment.tstep_encoder_type, tensor_shapes(weights), str(weights)
+        )
+
+
 # what a source's spaces must share with the run that starts from its weights
 _SOURCE_SPACES = ("observation_space", "action_space", "tokenizer")
-
-
-def get_pretrained_model(name: str):
-    """:func:`metamon.rl.pretrained.get_pretrained_model` (imported on use)."""
-    from metamon.rl.pretrained import get_pretrained_model as lookup
-
-    return lookup(name)
 
 
 def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment, info: RunInfo) -> tuple[Path, str]:
@@ -333,7 +339,7 @@ def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment, info: RunInf
                                "initialisation; leave --init_from_checkpoint out to train from scratch")
         model = get_pretrained_model(parsed.target)
         epoch = model.default_checkpoint if parsed.epoch is None else parsed.epoch
-        source_info = model.run_info()
+        source_info = model  # its spaces are attributes (run_info() would reconfigure gin)
         weights = model.checkpoint_path(epoch)
         source = f"pretrained:{parsed.target}@{epoch}"
     elif parsed.kind == "run":
@@ -356,6 +362,7 @@ def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment, info: RunInf
         if spaces_differ:
             raise MetamonError(f"--init_from_checkpoint {spec}: it was trained on other inputs/outputs "
                                f"(checkpoint → new): {'; '.join(spaces_differ)}")
+    _adopt_legacy_encoder(experiment, Path(weights))
     differences = weights_differences(experiment.build_agent(), weights)
     if differences:
         raise MetamonError(f"--init_from_checkpoint {spec}: its architecture differs from these gin files "

@@ -1,38 +1,42 @@
-"""``MetamonTstepEncoder``: one tokenized Pokémon observation -> one vector, per timestep.
+"""The turn (timestep) encoders, registered with gin: metamon's ``MetamonTstepEncoder`` (defined
+here), ``MetamonPerceiverTstepEncoder`` and this project's ``ScratchTstepEncoder`` (re-exported
+from their modules). Gin files ``import metamon.rl.tstep_encoders`` to register all three.
 
-Shapes: B sequences, L timesteps, W text words (``obs_space["text_tokens"].shape[0]``), N numbers
-(``obs_space["numbers"].shape[0]``), A+1 the rl2 width (previous reward + one-hot previous action),
-d = ``d_model``, S = ``scratch_tokens``, K = ``numerical_tokens``, E = ``extra_emb_dim``.
-Every timestep is encoded on its own: the (B, L) grid is folded into B*L independent rows, so
-nothing mixes across L (the AMAGO ``TstepEncoder`` contract).
+``MetamonTstepEncoder`` is metamon's token/transformer turn encoder (all paper models,
+SmallRLGen9Beta, Abra, Kadabra), built so that a published state dict loads with
+``strict=True``. Shapes: R = B·L rows (each timestep on its own), W words, K =
+``numerical_tokens``, S = ``scratch_tokens``, d = ``d_model``, H = ``n_heads``, T = W+K+S,
+p = ``dropout``.
 
 ::
 
-    extras   = leaky_relu(Linear(A+1 -> E)(symlog(rl2s)))                    (B*L, E)
-    numeric  = Linear(N+E -> K*d)([numbers | extras]).view(K, d)            (B*L, K, d)
-    text     = Embedding(V+1, d)(ids) + pos_emb                             (B*L, W, d)
-    scratch  = learned tokens                                              (B*L, S, d)
-    h        = TransformerEncoder([scratch | numeric | text])              (B*L, S+K+W, d)
-    out      = LayerNorm(flatten(h[:, :S]))                                (B, L, S*d)
+    x       = front end (metamon.rl.turn_embedding): [W text tokens | K numeric tokens]   (R, W+K, d)
+    x       = [x | S zero tokens] + PE[0 … T−1]                                     (R, T, d)
+    h       = emb_transformer(x)      n_layers pre-LN layers, then LayerNorm(d)     (R, T, d)
+    out     = h[:, T−S:].reshape(S·d)  scratch-major: unit s·d + c                  (B, L, S·d)
 
-``ids`` are the vocabulary ids ``0..V-1`` (V = ``len(tokenizer)``); the unknown word ``-1`` reads
-the extra row V. The encoder layers are pre-norm (``norm_first``), non-causal, GELU, with a
-feed-forward width of ``4*d`` (our choice; the references do not give it).
+* PE[t, 2i] = sin(t·ω_i), PE[t, 2i+1] = cos(t·ω_i), ω_i = exp(−2i·ln(10000)/d) (d even),
+  recomputed on every call (no buffer); it is added to every token, the scratch tokens included.
+  The scratch tokens are all zeros: no parameters.
+* Each layer (PyTorch ``nn.TransformerEncoderLayer``, non-causal, no padding mask, LayerNorm eps
+  1e-5): x += drop(MHA(LN1(x))); x += drop(linear2(drop(leaky_relu(linear1(LN2(x)))))), FF width
+  4d, head dim d/H, attention-probability dropout p.
+* ``emb_dim = S·d``.
 
-Padding: AMAGO pads a batch with the value 4.0 in every tensor, so a padded timestep has
-``text_tokens == 4`` (a real word id) and ``rl2s`` all 4.0. Timesteps whose rl2s are all 4.0 are
-read as all-unknown text, so they never depend on the vocabulary size; their outputs are
-masked out of every loss anyway, and padding sits at the right end, so it cannot reach a real
-timestep through the causal trajectory encoder.
+State-dict keys (9 + 12·n_layers, no buffers), besides the front end's ``extra_emb.*``,
+``turn_embedding.token_embedding.text_emb.weight`` and ``turn_embedding.multimodal_fuse.*``:
+``turn_embedding.tformer_embedding.emb_transformer.layers.{i}.{self_attn.in_proj_weight (3d, d),
+self_attn.in_proj_bias, self_attn.out_proj.*, linear1.* (4d, d), linear2.* (d, 4d), norm1.*,
+norm2.*}`` and ``turn_embedding.tformer_embedding.emb_transformer.norm.*``.
 
-``token_mask_aug`` (training mode only): each sequence, with probability 0.8, draws a rate
-``r ~ U[0, 0.33)`` and replaces each of its words by the unknown id with probability ``r``.
+AMAGO padding (4.0 everywhere) needs nothing special: text id 4 is an ordinary word, numbers 4.0
+and rl2s 4.0 are ordinary inputs (see :mod:`metamon.rl.turn_embedding` for the id checks).
 """
 
 from __future__ import annotations
 
-import os
-from typing import Optional, Union
+import math
+from typing import Union
 
 import gin
 import gymnasium as gym
@@ -40,61 +44,90 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metamon.amago.loading import MAGIC_PAD_VAL
-from metamon.amago.nets.tstep_encoders import TstepEncoder
-from metamon.amago.nets.utils import symlog
 from metamon.rl import MetamonRLError
-from metamon.tokenizer import DEFAULT_TOKENIZER, UNKNOWN_TOKEN, PokemonTokenizer, get_tokenizer
+from metamon.rl.perceiver_tstep_encoder import MetamonPerceiverTstepEncoder
+from metamon.rl.scratch_tstep_encoder import ScratchTstepEncoder
+from metamon.rl.turn_embedding import MetamonTurnEncoder, MultiModalFusion, TokenEmbedding
+from metamon.rl.turn_inputs import OBS_KEYS, positive_int
+from metamon.tokenizer import PokemonTokenizer
 
-__all__ = ["MetamonTstepEncoder", "OBS_KEYS"]
+__all__ = [
+    "MetamonTstepEncoder",
+    "MetamonPerceiverTstepEncoder",
+    "ScratchTstepEncoder",
+    "OBS_KEYS",
+    "sinusoidal_positions",
+]
 
-OBS_KEYS = ("text_tokens", "numbers")
-TOKEN_MASK_SEQ_PROB = 0.8  # a sequence is augmented with this probability
-TOKEN_MASK_MAX_RATE = 0.33  # its word-masking rate is drawn from U[0, this)
-FF_MULT = 4  # feed-forward width = FF_MULT * d_model (our choice)
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise MetamonRLError(f"MetamonTstepEncoder.{name} must be an int >= 1, got {value!r}")
-    return value
+FF_MULT = 4  # feed-forward width = FF_MULT * d_model
 
 
-def _vector_size(obs_space, key: str) -> int:
-    space = obs_space[key]
-    shape = getattr(space, "shape", None)
-    if shape is None or len(shape) != 1:
-        raise MetamonRLError(
-            f"MetamonTstepEncoder needs obs_space[{key!r}] to be a 1-D Box, got {space!r}"
+def sinusoidal_positions(length: int, d_model: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """PE (length, d_model): PE[t, 2i] = sin(t·ω_i), PE[t, 2i+1] = cos(t·ω_i), ω_i = exp(−2i·ln(10000)/d)."""
+    freqs = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / d_model))
+    angles = torch.arange(length, dtype=torch.float32, device=device)[:, None] * freqs  # (length, d/2)
+    return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(-2).to(dtype)
+
+
+class TransformerEmbedding(nn.Module):
+    """``emb_transformer`` over [tokens | S zero scratch tokens] + sinusoidal positions; returns
+    the last S outputs flattened scratch-major (module docstring)."""
+
+    def __init__(self, d_model: int, n_layers: int, n_heads: int, scratch_tokens: int, dropout: float):
+        super().__init__()
+        self.d_model = d_model
+        self.scratch_tokens = scratch_tokens
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, dim_feedforward=FF_MULT * d_model, dropout=dropout,
+            activation=F.leaky_relu, batch_first=True, norm_first=True,
         )
-    return int(shape[0])
+        self.emb_transformer = nn.TransformerEncoder(
+            layer, n_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
+        )
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        rows, _, d = tokens.shape
+        S = self.scratch_tokens
+        x = torch.cat([tokens, tokens.new_zeros(rows, S, d)], dim=1)  # (R, T, d)
+        x = x + sinusoidal_positions(x.shape[1], d, device=x.device, dtype=x.dtype)
+        h = self.emb_transformer(x)
+        return h[:, -S:].reshape(rows, S * d)
+
+
+class TransformerTurnEmbedding(nn.Module):
+    """metamon's ``TransformerTurnEmbedding``: ``token_embedding``, ``multimodal_fuse``, then
+    ``tformer_embedding``; ids (R, W), numeric (R, N+E) -> (R, S·d)."""
+
+    def __init__(self, token_embedding: TokenEmbedding, tformer_embedding: TransformerEmbedding,
+                 multimodal_fuse: MultiModalFusion):
+        super().__init__()
+        self.token_embedding = token_embedding
+        self.tformer_embedding = tformer_embedding
+        self.multimodal_fuse = multimodal_fuse
+
+    def forward(self, ids: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        return self.tformer_embedding(self.multimodal_fuse(self.token_embedding(ids), numeric))
 
 
 @gin.configurable
-class MetamonTstepEncoder(TstepEncoder):
-    """Transformer over one turn's words, numbers and previous action/reward (module docstring).
+class MetamonTstepEncoder(MetamonTurnEncoder):
+    """metamon's token/transformer turn encoder (module docstring).
 
     Args:
-        obs_space: ``gym.spaces.Dict`` holding at least ``"text_tokens"`` (W,) and ``"numbers"``
-            (N,); other keys (``"illegal_actions"``, ...) are ignored.
-        rl2_space: ``Box`` of shape (A+1,).
-        tokenizer: a shipped vocabulary name, a vocabulary file path, or a ``PokemonTokenizer``;
-            only its size (and name, kept as ``tokenizer_name``) is used.
-        extra_emb_dim: E, width of the rl2 embedding.
-        d_model, n_layers, n_heads: the turn transformer (``d_model % n_heads == 0``).
-        scratch_tokens: S, learned tokens whose outputs form the embedding.
-        numerical_tokens: K, tokens the numbers (with the rl2 embedding) are projected into.
-        token_mask_aug: word-dropout augmentation in training mode.
-        dropout: dropout inside the transformer layers.
-
-    ``emb_dim = scratch_tokens * d_model``.
+        obs_space: ``gym.spaces.Dict`` with ``"text_tokens"`` (W,) and ``"numbers"`` (N,) (other
+            keys are ignored).
+        rl2_space: ``Box`` (A+1,).
+        tokenizer: required: the vocabulary the observations were tokenized with (a name, a
+            vocabulary file, or a ``PokemonTokenizer``); only its size V is used.
+        extra_emb_dim, d_model, n_layers, n_heads, scratch_tokens, numerical_tokens,
+        token_mask_aug, dropout: metamon's arguments, with metamon's defaults.
     """
 
     def __init__(
         self,
         obs_space: gym.spaces.Dict,
         rl2_space: gym.spaces.Box,
-        tokenizer: Union[str, PokemonTokenizer] = DEFAULT_TOKENIZER,
+        tokenizer: Union[str, PokemonTokenizer] = gin.REQUIRED,
         extra_emb_dim: int = 18,
         d_model: int = 100,
         n_layers: int = 3,
@@ -104,115 +137,18 @@ class MetamonTstepEncoder(TstepEncoder):
         token_mask_aug: bool = False,
         dropout: float = 0.05,
     ):
-        super().__init__(obs_space=obs_space, rl2_space=rl2_space)
-        missing = [k for k in OBS_KEYS if k not in getattr(obs_space, "spaces", {})]
-        if missing:
-            raise MetamonRLError(
-                f"MetamonTstepEncoder needs an observation space with keys {list(OBS_KEYS)} "
-                f"(a TokenizedObservationSpace); {missing} missing from {obs_space!r}"
-            )
-        for name, value in (
-            ("extra_emb_dim", extra_emb_dim), ("d_model", d_model), ("n_layers", n_layers),
-            ("n_heads", n_heads), ("scratch_tokens", scratch_tokens),
-            ("numerical_tokens", numerical_tokens),
-        ):
-            _positive_int(name, value)
-        if d_model % n_heads:
-            raise MetamonRLError(
-                f"MetamonTstepEncoder.d_model ({d_model}) must be divisible by n_heads ({n_heads})"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise MetamonRLError(f"MetamonTstepEncoder.dropout must be in [0, 1), got {dropout!r}")
-        if isinstance(tokenizer, (str, os.PathLike)):
-            tokenizer = get_tokenizer(tokenizer)
-        if not isinstance(tokenizer, PokemonTokenizer):
-            raise MetamonRLError(
-                "MetamonTstepEncoder.tokenizer must be a vocabulary name, a vocabulary file or a "
-                f"PokemonTokenizer, got {type(tokenizer).__name__}"
-            )
-        if len(tokenizer) < 1:
-            raise MetamonRLError("MetamonTstepEncoder.tokenizer has an empty vocabulary")
-        self.tokenizer_name = getattr(tokenizer, "name", None)
-        self.vocab_size = len(tokenizer)
-        self.n_words = _vector_size(obs_space, "text_tokens")
-        self.n_numbers = _vector_size(obs_space, "numbers")
-        self.rl2_dim = int(rl2_space.shape[-1])
-        self.d_model = d_model
-        self.scratch_tokens = scratch_tokens
-        self.numerical_tokens = numerical_tokens
-        self.token_mask_aug = bool(token_mask_aug)
-
-        self.extra_emb = nn.Linear(self.rl2_dim, extra_emb_dim)
-        self.numbers_to_tokens = nn.Linear(self.n_numbers + extra_emb_dim, numerical_tokens * d_model)
-        self.token_emb = nn.Embedding(self.vocab_size + 1, d_model)  # row V = unknown word
-        self.pos_emb = nn.Parameter(0.02 * torch.randn(self.n_words, d_model))
-        self.scratch = nn.Parameter(0.02 * torch.randn(scratch_tokens, d_model))
-        layer = nn.TransformerEncoderLayer(
-            d_model, n_heads, dim_feedforward=FF_MULT * d_model, dropout=dropout,
-            activation="gelu", batch_first=True, norm_first=True,
+        super().__init__(
+            obs_space, rl2_space, tokenizer, extra_emb_dim=extra_emb_dim, d_model=d_model,
+            n_layers=n_layers, n_heads=n_heads, numerical_tokens=numerical_tokens,
+            token_mask_aug=token_mask_aug, dropout=dropout,
         )
-        self.transformer = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
-        self.out_norm = nn.LayerNorm(scratch_tokens * d_model)
+        self.scratch_tokens = positive_int(type(self).__name__, "scratch_tokens", scratch_tokens)
+        if d_model % 2:
+            raise MetamonRLError(f"{type(self).__name__}.d_model must be even (sinusoidal positions), got {d_model}")
+        token_embedding, multimodal_fuse = self.front_end()
+        tformer = TransformerEmbedding(d_model, n_layers, n_heads, self.scratch_tokens, dropout)
+        self.turn_embedding = TransformerTurnEmbedding(token_embedding, tformer, multimodal_fuse)
 
     @property
     def emb_dim(self) -> int:
         return self.scratch_tokens * self.d_model
-
-    def _inputs(self, obs: dict, rl2s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        missing = [k for k in OBS_KEYS if k not in obs]
-        if missing:
-            raise MetamonRLError(
-                f"MetamonTstepEncoder expects observation keys {list(OBS_KEYS)}; missing {missing} "
-                f"(got {sorted(obs)})"
-            )
-        tokens, numbers = obs["text_tokens"], obs["numbers"]
-        if tokens.dim() != 3 or tokens.shape[-1] != self.n_words:
-            raise MetamonRLError(
-                f"obs['text_tokens'] must be (B, L, {self.n_words}), got {tuple(tokens.shape)}"
-            )
-        lead = tokens.shape[:2]
-        if tuple(numbers.shape) != (*lead, self.n_numbers):
-            raise MetamonRLError(
-                f"obs['numbers'] must be {(*lead, self.n_numbers)}, got {tuple(numbers.shape)}"
-            )
-        if tuple(rl2s.shape) != (*lead, self.rl2_dim):
-            raise MetamonRLError(f"rl2s must be {(*lead, self.rl2_dim)}, got {tuple(rl2s.shape)}")
-        if tokens.is_floating_point():
-            raise MetamonRLError(f"obs['text_tokens'] must hold integers, got {tokens.dtype}")
-        return tokens.long(), numbers.float()
-
-    def _token_ids(self, tokens: torch.Tensor, rl2s: torch.Tensor) -> torch.Tensor:
-        """Vocabulary ids (B, L, W) -> embedding rows, unknown (-1) -> row V (module docstring)."""
-        padded_step = (rl2s == MAGIC_PAD_VAL).all(dim=-1, keepdim=True)  # (B, L, 1)
-        tokens = tokens.masked_fill(padded_step, UNKNOWN_TOKEN)
-        bad = (tokens < UNKNOWN_TOKEN) | (tokens >= self.vocab_size)
-        if bad.any():
-            value = int(tokens[bad][0])
-            raise MetamonRLError(
-                f"obs['text_tokens'] holds id {value}, outside -1..{self.vocab_size - 1} of "
-                f"tokenizer {self.tokenizer_name!r}: the observations were tokenized with another "
-                "vocabulary (set MetamonTstepEncoder.tokenizer to the one the data used)"
-            )
-        if self.token_mask_aug and self.training:
-            B, L, W = tokens.shape
-            augment = torch.rand(B, 1, 1, device=tokens.device) < TOKEN_MASK_SEQ_PROB
-            rate = TOKEN_MASK_MAX_RATE * torch.rand(B, 1, 1, device=tokens.device)
-            drop = augment & (torch.rand(B, L, W, device=tokens.device) < rate)
-            tokens = tokens.masked_fill(drop, UNKNOWN_TOKEN)
-        return torch.where(tokens < 0, self.vocab_size, tokens)
-
-    def inner_forward(
-        self, obs: dict, rl2s: torch.Tensor, log_dict: Optional[dict] = None
-    ) -> torch.Tensor:
-        tokens, numbers = self._inputs(obs, rl2s)
-        B, L, W = tokens.shape
-        S, K, d = self.scratch_tokens, self.numerical_tokens, self.d_model
-        rows = self._token_ids(tokens, rl2s).reshape(B * L, W)
-        text = self.token_emb(rows) + self.pos_emb  # (B*L, W, d)
-        extras = F.leaky_relu(self.extra_emb(symlog(rl2s.float())))  # (B, L, E)
-        numeric = self.numbers_to_tokens(torch.cat([numbers, extras], dim=-1))  # (B, L, K*d)
-        numeric = numeric.reshape(B * L, K, d)
-        scratch = self.scratch.expand(B * L, S, d)
-        h = self.transformer(torch.cat([scratch, numeric, text], dim=1))  # (B*L, S+K+W, d)
-        out = self.out_norm(h[:, :S].reshape(B * L, S * d))
-        return out.reshape(B, L, S * d)

@@ -15,6 +15,12 @@ from metamon.data.generate import generate
 from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR, finetune_from_hf
 from metamon.rl.evaluate import main as evaluate_main
 from metamon.rl.evaluate import pretrained_vs_baselines
+from metamon.rl.pretrained import (
+    PRETRAINED_MODELS,
+    PretrainedModel,
+    get_pretrained_model,
+    register_pretrained_model,
+)
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, available_epochs, build_agent, policy_weights_path, write_run_files
 
 FMT = "gen1ou"
@@ -41,9 +47,8 @@ def _tiny_agent(tmp_path):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A registry entry whose hub is a local folder holding {model}/ckpts/policy_weights/policy_epoch_2.pt."""
-    from metamon.rl.pretrained import PretrainedModel, register_pretrained_model
-
+    """A registry entry whose hub is a local folder holding {model}/ckpts/policy_weights/policy_epoch_2.pt
+    (registered for this module only)."""
     root = tmp_path_factory.mktemp("hub")
     agent = _tiny_agent(tmp_path_factory.mktemp("tiny_source"))
     with torch.no_grad():  # non-trivial buffers too (PopArt statistics), so a fresh init cannot match them
@@ -57,9 +62,11 @@ def published(tmp_path_factory):
         model_gin_config="tiny_agent", train_gin_config="il", model_name="tiny-finetune-test",
         tokenizer=INFO.tokenizer, observation_space=INFO.observation_space, action_space=INFO.action_space,
         reward_function=INFO.reward_function, default_checkpoint=EPOCH, hf_repo_id=str(root),
-        hf_cache_dir=str(tmp_path_factory.mktemp("hf_cache")),
     ), name=MODEL)
-    return path
+    try:
+        yield path
+    finally:
+        del PRETRAINED_MODELS[MODEL]
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +179,6 @@ def test_bad_sources_fail_before_anything_is_written(data, published, source_run
 
 
 def test_pretrained_vs_baselines_and_the_agent_flag_play_the_registry_model(data, published, tmp_path, capsys):
-    from metamon.rl.pretrained import get_pretrained_model
-
     _, url = data
     metrics = pretrained_vs_baselines(get_pretrained_model(MODEL), FMT, "builtin", total_battles=3,
                                       parallel_actors_per_baseline=0, baselines=["RandomBaseline"], server_url=url,

@@ -22,14 +22,14 @@ import metamon.rl.actors
 import metamon.rl.experiment
 
 MetamonAMAGOExperiment.agent_type = @agent.Agent
-MetamonAMAGOExperiment.tstep_encoder_type = @MetamonTstepEncoder
+MetamonAMAGOExperiment.tstep_encoder_type = @ScratchTstepEncoder
 MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
 MetamonAMAGOExperiment.max_seq_len = 8
-MetamonTstepEncoder.d_model = 16
-MetamonTstepEncoder.n_layers = 1
-MetamonTstepEncoder.n_heads = 2
-MetamonTstepEncoder.scratch_tokens = 2
-MetamonTstepEncoder.numerical_tokens = 2
+ScratchTstepEncoder.d_model = 16
+ScratchTstepEncoder.n_layers = 1
+ScratchTstepEncoder.n_heads = 2
+ScratchTstepEncoder.scratch_tokens = 2
+ScratchTstepEncoder.numerical_tokens = 2
 TformerTrajEncoder.d_model = 16
 TformerTrajEncoder.n_layers = 1
 TformerTrajEncoder.n_heads = 2

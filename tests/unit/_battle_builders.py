@@ -210,3 +210,44 @@ def gen9_battle_with_request(can_tera: bool = True, disabled: Iterable[str] = ()
         )
     )
     return battle
+
+
+def gen9_tera_battle() -> Battle:
+    """A recorded gen9ou battle at turn 4 with a terastallised Pokémon on each side.
+
+    Turn 1: Great Tusk switches to Dragapult, Gholdengo uses Make It Rain. Turn 2: Dragapult
+    terastallises (Ghost) and uses Shadow Ball; Gholdengo terastallises (Fairy) and uses Shadow
+    Ball. Turn 3: Dragapult switches back to Great Tusk, Gholdengo uses Make It Rain again and
+    Stealth Rock goes up on our side. Then the turn-4 request: Great Tusk active (no tera left),
+    Dragapult on the bench with tera type Ghost.
+    """
+    battle = gen9_battle()
+    feed(
+        battle,
+        "|switch|p1a: Dragapult|Dragapult, F|317/317",
+        "|move|p2a: Gholdengo|Make It Rain|p1a: Dragapult",
+        "|-damage|p1a: Dragapult|251/317",
+        "|turn|2",
+        "|-terastallize|p1a: Dragapult|Ghost",
+        "|move|p1a: Dragapult|Shadow Ball|p2a: Gholdengo",
+        "|-damage|p2a: Gholdengo|55/100",
+        "|-terastallize|p2a: Gholdengo|Fairy",
+        "|move|p2a: Gholdengo|Shadow Ball|p1a: Dragapult",
+        "|-damage|p1a: Dragapult|120/317",
+        "|turn|3",
+        "|switch|p1a: Great Tusk|Great Tusk|357/357",
+        "|move|p2a: Gholdengo|Make It Rain|p1a: Great Tusk",
+        "|-damage|p1a: Great Tusk|300/357",
+        f"|-sidestart|p1: {USERNAME}|move: Stealth Rock",
+        "|turn|4",
+    )
+    side = gen9_side()
+    for entry in side:
+        if entry["ident"] == "p1: Great Tusk":
+            entry["condition"] = "300/357"
+        if entry["ident"] == "p1: Dragapult":
+            entry["condition"] = "120/317"
+            entry["details"] = "Dragapult, F, tera:Ghost"
+            entry["terastallized"] = "Ghost"
+    battle.parse_request(request(side, active_request(GREAT_TUSK_MOVES)))
+    return battle

@@ -17,7 +17,7 @@ from metamon.amago.nets.tstep_encoders import TstepEncoder
 from metamon.rl import MODEL_CONFIG_DIR, TRAINING_CONFIG_DIR, MetamonRLError
 from metamon.rl.agent_config import configure_agent
 from metamon.rl.gemma_encoder import GemmaTstepEncoder
-from metamon.rl.tstep_encoders import MetamonTstepEncoder
+from metamon.rl.scratch_tstep_encoder import ScratchTstepEncoder
 
 MODELS = sorted(MODEL_CONFIG_DIR.glob("*.gin"))
 TRAINING = sorted(TRAINING_CONFIG_DIR.glob("*.gin"))
@@ -99,18 +99,18 @@ def test_every_config_builds_the_same_agent_as_before(model, training):
 
 def test_configure_agent_binds_the_tokenizer_unless_the_config_does(tmp_path):
     configure_agent([MODEL_CONFIG_DIR / "tiny_agent.gin", TRAINING_CONFIG_DIR / "il.gin"], tokenizer="tok-a")
-    assert gin.query_parameter("MetamonTstepEncoder.tokenizer") == "tok-a"
+    assert gin.query_parameter("ScratchTstepEncoder.tokenizer") == "tok-a"
     gemma = MODEL_CONFIG_DIR / "gemma_tiny_agent.gin"
     structure = configure_agent([gemma], tokenizer="tok-a", bindings=["GemmaTstepEncoder.tokenizer = 'tok-b'"])
     assert structure["tstep_encoder_type"] is GemmaTstepEncoder
     assert gin.query_parameter("GemmaTstepEncoder.tokenizer") == "tok-b"
     with pytest.raises(ValueError):  # only the configured encoder gets a binding
-        gin.query_parameter("MetamonTstepEncoder.tokenizer")
+        gin.query_parameter("ScratchTstepEncoder.tokenizer")
     configure_agent([gemma], tokenizer="tok-a")
     assert gin.query_parameter("GemmaTstepEncoder.tokenizer") == "tok-a"
     configure_agent([gemma], tokenizer=None)
     assert "tokenizer" not in gin.get_bindings(GemmaTstepEncoder)
-    assert structure["traj_encoder_type"].__name__ == "TformerTrajEncoder" and MetamonTstepEncoder
+    assert structure["traj_encoder_type"].__name__ == "TformerTrajEncoder" and ScratchTstepEncoder
 
 
 def test_configure_agent_needs_the_structure(tmp_path):

@@ -29,7 +29,7 @@ from metamon.rl import MODEL_CONFIG_DIR
 from metamon.rl.actors import MetamonMaskedActor
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
 from metamon.rl.experiment import MetamonAMAGOExperiment
-from metamon.rl.tstep_encoders import MetamonTstepEncoder
+from metamon.rl.scratch_tstep_encoder import ScratchTstepEncoder
 from metamon.tokenizer import get_tokenizer
 
 CONFIGS = MODEL_CONFIG_DIR.parent
@@ -62,7 +62,7 @@ def test_every_pair_parses(model, training):
     assert agent in ("Agent", "MultiTaskAgent")
     assert ref_name(q(f"{agent}.actor_type")) == "MetamonMaskedActor"
     assert q(f"{agent}.pass_obs_keys_to_actor") == ["illegal_actions"]
-    assert ref_name(q("MetamonAMAGOExperiment.tstep_encoder_type")) == "MetamonTstepEncoder"
+    assert ref_name(q("MetamonAMAGOExperiment.tstep_encoder_type")) == "ScratchTstepEncoder"
     assert ref_name(q("MetamonAMAGOExperiment.traj_encoder_type")) == "TformerTrajEncoder"
     assert ref_name(q(f"{agent}.critic_type")) == ("NCritics" if agent == "Agent" else "NCriticsTwoHot")
     if training.startswith("vanilla_selfplay"):
@@ -94,8 +94,8 @@ def test_model_sizes(model):
     assert ref_name(q("MetamonAMAGOExperiment.agent_type")) == agent
     assert q("MetamonAMAGOExperiment.max_seq_len") == seq
     names = ("d_model", "n_layers", "n_heads", "scratch_tokens", "numerical_tokens", "token_mask_aug")
-    assert tuple(q(f"MetamonTstepEncoder.{n}") for n in names) == tstep
-    assert q("MetamonTstepEncoder.extra_emb_dim") == 18 and q("MetamonTstepEncoder.dropout") == 0.05
+    assert tuple(q(f"ScratchTstepEncoder.{n}") for n in names) == tstep
+    assert q("ScratchTstepEncoder.extra_emb_dim") == 18 and q("ScratchTstepEncoder.dropout") == 0.05
     assert tuple(q(f"TformerTrajEncoder.{n}") for n in ("d_model", "n_layers", "n_heads", "d_ff")) == traj
     critic = "NCritics" if agent == "Agent" else "NCriticsTwoHot"
     assert q("MetamonMaskedActor.d_hidden") == hidden == q(f"{critic}.d_hidden")
@@ -178,7 +178,7 @@ def build(model, training, obs_space, tmp_path):
 def test_tiny_agent_trains_on_replays(replay_batch, tmp_path, training, gammas):
     batch, obs_space = replay_batch
     agent = build("tiny_agent", training, obs_space, tmp_path)
-    assert isinstance(agent.tstep_encoder, MetamonTstepEncoder) and agent.tstep_encoder.emb_dim == 64
+    assert isinstance(agent.tstep_encoder, ScratchTstepEncoder) and agent.tstep_encoder.emb_dim == 64
     assert isinstance(agent.traj_encoder, TformerTrajEncoder) and agent.emb_dim == 64
     assert isinstance(agent.actor, MetamonMaskedActor) and agent.actor.strict_mask
     assert len(agent.gammas) == gammas and len(agent.critics) == 4

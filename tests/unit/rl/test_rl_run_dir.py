@@ -31,14 +31,14 @@ import metamon.rl.actors
 import metamon.rl.experiment
 
 MetamonAMAGOExperiment.agent_type = @agent.Agent
-MetamonAMAGOExperiment.tstep_encoder_type = @MetamonTstepEncoder
+MetamonAMAGOExperiment.tstep_encoder_type = @ScratchTstepEncoder
 MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
 MetamonAMAGOExperiment.max_seq_len = 8
-MetamonTstepEncoder.d_model = 16
-MetamonTstepEncoder.n_layers = 1
-MetamonTstepEncoder.n_heads = 2
-MetamonTstepEncoder.scratch_tokens = 2
-MetamonTstepEncoder.numerical_tokens = 2
+ScratchTstepEncoder.d_model = 16
+ScratchTstepEncoder.n_layers = 1
+ScratchTstepEncoder.n_heads = 2
+ScratchTstepEncoder.scratch_tokens = 2
+ScratchTstepEncoder.numerical_tokens = 2
 TformerTrajEncoder.d_model = {d_model}
 TformerTrajEncoder.n_layers = 1
 TformerTrajEncoder.n_heads = 2
@@ -152,5 +152,5 @@ def test_load_agent_builds_no_trainer(tmp_path, monkeypatch):
     monkeypatch.setattr(amago_experiment, "Accelerator", forbidden)
     monkeypatch.setattr(Experiment, "__post_init__", forbidden)
     agent, info = load_agent(run_dir)
-    assert type(agent.tstep_encoder).__name__ == "MetamonTstepEncoder"
+    assert type(agent.tstep_encoder).__name__ == "ScratchTstepEncoder"
     assert agent.tstep_encoder.tokenizer_name == info.tokenizer

@@ -1,4 +1,4 @@
-"""MetamonTstepEncoder: shapes, per-timestep independence, unknown/pad ids, augmentation."""
+"""ScratchTstepEncoder: shapes, per-timestep independence, unknown/pad ids, augmentation."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from gymnasium import spaces
 
 from metamon.interface import TeamPreviewObservationSpace, TokenizedObservationSpace
 from metamon.rl import MetamonRLError
-from metamon.rl.tstep_encoders import MetamonTstepEncoder
+from metamon.rl.scratch_tstep_encoder import ScratchTstepEncoder
 from metamon.tokenizer import PokemonTokenizer, get_tokenizer
 
 W, N, A = 7, 5, 4  # words, numbers, actions
@@ -32,7 +32,7 @@ def encoder(tokenizer=None, **kwargs):
     torch.manual_seed(0)
     kwargs = {"d_model": 16, "n_layers": 1, "n_heads": 2, "scratch_tokens": 3,
               "numerical_tokens": 2, "dropout": 0.0, **kwargs}
-    return MetamonTstepEncoder(*spaces_for(), tokenizer=tokenizer or small_tokenizer(), **kwargs)
+    return ScratchTstepEncoder(*spaces_for(), tokenizer=tokenizer or small_tokenizer(), **kwargs)
 
 
 def inputs(B=2, L=3, vocab=10, seed=1):
@@ -141,7 +141,7 @@ def test_default_tokenizer_and_real_observation_space():
     tok = get_tokenizer()
     space = TokenizedObservationSpace(TeamPreviewObservationSpace(), tok).gym_space
     rl2 = spaces.Box(-np.inf, np.inf, (14,), np.float32)
-    enc = MetamonTstepEncoder(space, rl2, d_model=8, n_layers=1, n_heads=2, scratch_tokens=2,
+    enc = ScratchTstepEncoder(space, rl2, d_model=8, n_layers=1, n_heads=2, scratch_tokens=2,
                               numerical_tokens=1).eval()
     assert enc.vocab_size == len(tok) and enc.tokenizer_name == tok.name
     assert enc.n_words == 106 and enc.n_numbers == 55
@@ -160,8 +160,8 @@ def test_bad_inputs():
         enc(dict(obs, numbers=obs["numbers"][..., :2]), rl2s)
     obs_space, rl2_space = spaces_for()
     with pytest.raises(MetamonRLError, match=r"keys \['text_tokens', 'numbers'\]"):
-        MetamonTstepEncoder(spaces.Dict({"numbers": obs_space["numbers"]}), rl2_space)
+        ScratchTstepEncoder(spaces.Dict({"numbers": obs_space["numbers"]}), rl2_space)
     with pytest.raises(MetamonRLError, match="divisible by n_heads"):
-        MetamonTstepEncoder(obs_space, rl2_space, tokenizer=small_tokenizer(), d_model=10, n_heads=3)
+        ScratchTstepEncoder(obs_space, rl2_space, tokenizer=small_tokenizer(), d_model=10, n_heads=3)
     with pytest.raises(MetamonRLError, match="scratch_tokens must be an int >= 1"):
-        MetamonTstepEncoder(obs_space, rl2_space, tokenizer=small_tokenizer(), scratch_tokens=0)
+        ScratchTstepEncoder(obs_space, rl2_space, tokenizer=small_tokenizer(), scratch_tokens=0)
