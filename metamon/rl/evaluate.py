@@ -290,7 +290,7 @@ def evaluate_against_baselines(
     counts = [battles] * len(opponents) if isinstance(battles, int) else list(battles)
     if len(counts) != len(opponents) or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):
         raise MetamonRLError(f"battles must be an int or one int >= 0 per opponent {opponents}, got {battles!r}")
-    if isinstance(battles, int) and battles < 1 or max_concurrent < 1:
+    if (isinstance(battles, int) and battles < 1) or max_concurrent < 1:
         raise MetamonRLError(f"battles and max_concurrent must be at least 1, got {battles} and {max_concurrent}")
     config = server_configuration(server_url)
     named_set = isinstance(team_set, str)
@@ -596,7 +596,7 @@ def _check_args(args) -> List[str]:
     """Check the flags that need no agent; return the battle formats to play."""
     check_battle_backend(args.battle_backend)
     battles = args.battles if args.total_battles is None else args.total_battles
-    if battles is not None and battles < 1 or args.max_concurrent < 1:
+    if (battles is not None and battles < 1) or args.max_concurrent < 1:
         raise MetamonError("--battles, --total_battles and --max_concurrent must be at least 1")
     formats = battle_formats(args.formats, args.gens)
     for name in args.opponents or ():
