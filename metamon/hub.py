@@ -9,6 +9,8 @@ Layers:
 * :func:`hub_download` - one file of any Hub repository (dataset or model) at a named revision,
   with every Hub or network failure turned into a :class:`~metamon.errors.MetamonError` that
   names the repository, file and revision and says what to do.
+* :func:`hub_snapshot` - the files of a Hub repository that match some patterns (a pushed run,
+  :mod:`metamon.rl.run_sharing`), with the same errors.
 * :func:`download_and_extract` / :func:`extract_local_archive` - a ``.tar.gz`` dataset archive
   fetched (or already on disk) and extracted safely and atomically into a fixed cache folder,
   recorded in ``$METAMON_CACHE_DIR/version_reference.json`` as
@@ -46,7 +48,7 @@ import tarfile
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import huggingface_hub
 
@@ -67,6 +69,7 @@ __all__ = [
     "extract_local_archive",
     "get_active_dataset_versions",
     "hub_download",
+    "hub_snapshot",
     "team_sets_for",
     "version_reference_path",
 ]
@@ -285,6 +288,41 @@ def hub_download(
     except LocalEntryNotFoundError:
         raise _unreachable(where, None, offline_hint) from None
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as e:
+        raise MetamonError(f"The Hugging Face Hub has no {where}: {type(e).__name__}") from None
+    except _network_errors() as e:
+        raise _unreachable(where, e, offline_hint) from None
+    return Path(path)
+
+
+def hub_snapshot(
+    repo_id: str,
+    *,
+    local_dir: PathLike,
+    allow_patterns: Sequence[str],
+    revision: Optional[str] = None,
+    repo_type: str = "model",
+    offline_hint: str = "",
+) -> Path:
+    """Download the files of the Hub repository ``repo_id`` (at ``revision``; None: its default
+    branch) whose paths match ``allow_patterns`` (``fnmatch`` patterns such as
+    ``"ckpts/policy_weights/*.safetensors"``) into ``local_dir``, keeping their paths; return
+    ``local_dir``. Raises :class:`MetamonError` naming the repository and revision when the Hub has
+    no such repository or revision or cannot be reached."""
+    from huggingface_hub.errors import (  # loads the HTTP client; only a download needs it
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"the Hub {repo_type} {repo_id!r} at revision {revision or 'main'!r}"
+    try:
+        path = huggingface_hub.snapshot_download(
+            repo_id=repo_id, repo_type=repo_type, revision=revision, local_dir=local_dir,
+            allow_patterns=list(allow_patterns),
+        )
+    except LocalEntryNotFoundError:
+        raise _unreachable(where, None, offline_hint) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as e:
         raise MetamonError(f"The Hugging Face Hub has no {where}: {type(e).__name__}") from None
     except _network_errors() as e:
         raise _unreachable(where, e, offline_hint) from None

@@ -1,7 +1,11 @@
 """Pickle-free, crash-safe checkpoints: model weights and the full training state.
 
-Nothing here uses ``pickle`` or ``torch.load``; every file is either a ``.safetensors`` archive
-(named tensors only) or JSON. A nested Python value (an optimizer state dict, RNG states, ...) is
+Nothing here unpickles; every file written is either a ``.safetensors`` archive (named tensors
+only) or JSON. The one foreign format read is AMAGO's / metamon's ``.pt`` policy weights
+(``torch.save(agent.state_dict())``): :func:`read_weights` opens them with
+``torch.load(path, map_location="cpu", weights_only=True)`` — torch's restricted unpickler, which
+refuses any global other than tensors, storages and plain containers before anything is called —
+and then requires a flat ``{str: Tensor}`` mapping. A nested Python value (an optimizer state dict, RNG states, ...) is
 stored with a tiny codec: tensors and numpy arrays go into the ``.safetensors`` file under a
 path-like name and are replaced in the JSON by a reference; tuples, dicts with non-string keys
 and arrays keep their type through markers, so loading gives back the exact value.
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -49,6 +54,8 @@ from metamon.files import atomic_path, atomic_write
 FORMAT_VERSION = 1
 COMPLETE_MARKER = "complete.json"
 MODEL_FILE = "model.safetensors"  # the module's state dict inside a training-state directory
+SAFETENSORS_SUFFIX = ".safetensors"
+TORCH_SUFFIXES = (".pt", ".pth", ".bin")  # torch.save files: read with weights_only=True, never written
 STAGING_SUFFIX = ".partial"
 OLD_SUFFIX = ".old"
 TEMP_SUFFIX = ".tmp"  # metamon.files names its temporary siblings ".{name}.<random>.tmp"
@@ -143,8 +150,79 @@ def _first(keys, n=_MAX_LISTED_KEYS) -> str:
     return ", ".join(keys[:n]) + more
 
 
+def _unpickler_reason(message: str) -> str:
+    """The cause in torch's weights-only unpickler error (``"Unsupported global: GLOBAL x.Y"``,
+    ``"Unsupported operand 110"``), without torch's advice to load the file unsafely."""
+    tail = message.split("WeightsUnpickler error:", 1)[-1].strip()
+    first = tail.splitlines()[0] if tail else message
+    return first.split(" was not an allowed global")[0].strip()
+
+
+def _read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict written by ``torch.save``, read with torch's restricted unpickler (no code runs):
+    refused with :class:`AmagoError` unless it is a flat ``{str: Tensor}`` mapping."""
+    if not path.is_file():
+        raise AmagoError(f"checkpoint file {path} does not exist")
+    try:
+        try:
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as error:  # a pre-zip (legacy) torch.save file cannot be memory-mapped
+            if "mmap" not in str(error):
+                raise
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:  # weights_only refused the file: nothing was called
+        reason = _unpickler_reason(str(error))
+        if not reason.startswith("Unsupported global"):
+            raise AmagoError(f"cannot read the torch checkpoint {path}: not a torch.save file ({reason})") from None
+        raise AmagoError(
+            f"refusing to load {path}: it holds Python objects other than tensors and plain containers "
+            f"({reason}; torch.load(weights_only=True) refused it, nothing in it was executed). Only "
+            f"weights saved as torch.save(module.state_dict()) or as safetensors are read"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise AmagoError(f"cannot read the torch checkpoint {path}: {error}") from None
+    if not isinstance(loaded, dict):
+        raise AmagoError(
+            f"{path} holds a {type(loaded).__name__}, not a state dict: expected the mapping "
+            f"name -> tensor that torch.save(module.state_dict()) writes"
+        )
+    bad = [f"{k!r} ({type(v).__name__})" for k, v in loaded.items()
+           if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise AmagoError(
+            f"{path} is not a flat state dict (name -> tensor): entries {', '.join(bad[:_MAX_LISTED_KEYS])}"
+            f"{' ...' if len(bad) > _MAX_LISTED_KEYS else ''} (a wrapper dict with an optimizer or a "
+            f"config? save the module's state_dict() alone)"
+        )
+    return dict(loaded)
+
+
+def _weights_format(path: Path) -> str:
+    if path.suffix == SAFETENSORS_SUFFIX:
+        return "safetensors"
+    if path.suffix in TORCH_SUFFIXES:
+        return "torch"
+    raise AmagoError(
+        f"weights file {path} has an unknown format: expected {SAFETENSORS_SUFFIX} or a torch state dict "
+        f"({', '.join(TORCH_SUFFIXES)})"
+    )
+
+
+def read_weights(path) -> dict[str, torch.Tensor]:
+    """The state dict stored in ``path``: a ``.safetensors`` file (:func:`save_weights`) or a
+    state dict written by ``torch.save`` (``.pt``/``.pth``/``.bin``, e.g. metamon's published
+    ``policy_epoch_{N}.pt``), read with ``torch.load(weights_only=True)``: a file holding anything
+    but a flat ``{str: Tensor}`` mapping is refused without running any of its code. Tensors are on
+    the CPU. Raises :class:`AmagoError` naming the file."""
+    path = Path(path)
+    if _weights_format(path) == "safetensors":
+        return _read_tensors(path)
+    return _read_torch_state_dict(path)
+
+
 def load_weights(module: torch.nn.Module, path, strict: bool = True):
-    """Load a ``.safetensors`` state dict written by :func:`save_weights` into ``module``.
+    """Load the state dict in ``path`` (:func:`read_weights`: ``.safetensors`` or a ``.pt`` state
+    dict) into ``module``.
 
     Any shape mismatch raises :class:`AmagoError`; with ``strict`` so do missing or unexpected
     keys. The error names the file and the first differing keys — the usual cause is a checkpoint
@@ -152,7 +230,7 @@ def load_weights(module: torch.nn.Module, path, strict: bool = True):
     unexpected_keys)`` result of ``load_state_dict``.
     """
     path = Path(path)
-    loaded = _read_tensors(path)
+    loaded = read_weights(path)
     own = module.state_dict()
     missing = set(own) - set(loaded)
     unexpected = set(loaded) - set(own)
@@ -177,9 +255,12 @@ def load_weights(module: torch.nn.Module, path, strict: bool = True):
 
 
 def tensor_shapes(path) -> dict[str, tuple[int, ...]]:
-    """``{name: shape}`` of the tensors in a ``.safetensors`` file, read from its header only
-    (no tensor data is loaded). Raises :class:`AmagoError` when the file is missing or unreadable."""
+    """``{name: shape}`` of the tensors in a weights file: a ``.safetensors`` file is read from
+    its header only (no tensor data); a ``.pt`` state dict is memory-mapped (:func:`read_weights`'
+    checks apply). Raises :class:`AmagoError` when the file is missing or unreadable."""
     path = Path(path)
+    if _weights_format(path) == "torch":
+        return {k: tuple(v.shape) for k, v in _read_torch_state_dict(path).items()}
     if not path.is_file():
         raise AmagoError(f"checkpoint file {path} does not exist")
     try:
@@ -189,13 +270,13 @@ def tensor_shapes(path) -> dict[str, tuple[int, ...]]:
         raise AmagoError(f"cannot read safetensors file {path}: {e}") from e
 
 
-def weights_differences(module: torch.nn.Module, path) -> list[str]:
-    """How ``module``'s state dict differs from the weights in ``path`` (keys and shapes only; an
-    empty list when the weights would load): ``"key: (file shape) → (module shape)"`` for every
-    shape that differs, then the keys found only in the file and only in the module (at most
+def shape_differences(saved: dict, own: dict) -> list[str]:
+    """How the ``{name: shape}`` maps ``saved`` (a checkpoint) and ``own`` (a module) differ; an
+    empty list when they are equal: ``"key: (file shape) → (module shape)"`` for every shape that
+    differs, then the keys found only in the checkpoint and only in the module (at most
     :data:`_MAX_LISTED_KEYS` of each, sorted)."""
-    saved = tensor_shapes(path)
-    own = {k: tuple(v.shape) for k, v in _state_dict_of(module).items()}
+    saved = {k: tuple(v) for k, v in saved.items()}
+    own = {k: tuple(v) for k, v in own.items()}
     shapes = [f"{k}: {saved[k]} → {own[k]}" for k in sorted(set(saved) & set(own)) if saved[k] != own[k]]
     differences = shapes[:_MAX_LISTED_KEYS]
     if len(shapes) > _MAX_LISTED_KEYS:
@@ -206,6 +287,13 @@ def weights_differences(module: torch.nn.Module, path) -> list[str]:
     if only_own:
         differences.append(f"only in the new model ({len(only_own)}): {_first(only_own)}")
     return differences
+
+
+def weights_differences(module: torch.nn.Module, path) -> list[str]:
+    """:func:`shape_differences` of the weights in ``path`` (``.safetensors`` or ``.pt``) and
+    ``module``'s state dict (keys and shapes only; an empty list when the weights would load)."""
+    own = {k: tuple(v.shape) for k, v in _state_dict_of(module).items()}
+    return shape_differences(tensor_shapes(path), own)
 
 
 # ---------------------------------------------------------------------------------------------

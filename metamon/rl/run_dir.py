@@ -39,6 +39,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
+import gin
+import gin.config
+
 from metamon.amago import __version__ as AMAGO_VERSION
 from metamon.amago.build import build_agent as build_amago_agent
 from metamon.amago.checkpoints import load_weights, tensor_shapes
@@ -59,6 +62,7 @@ __all__ = [
     "run_path",
     "check_output_dir",
     "write_run_files",
+    "gin_binding_lines",
     "available_epochs",
     "policy_weights_path",
     "build_spaces",
@@ -103,6 +107,10 @@ def check_output_dir(path: PathLike, flag: str) -> Path:
     return path
 
 
+# run.json keys older runs may lack
+_OPTIONAL_KEYS = ("amago_version", "created", "init_from", "finetuned_from", "command")
+
+
 @dataclass
 class RunInfo:
     """What a run directory needs to rebuild its agent's inputs and outputs.
@@ -111,8 +119,10 @@ class RunInfo:
     :mod:`metamon.interface`; ``tokenizer`` a :func:`metamon.tokenizer.get_tokenizer` name (or
     ``None`` for an untokenized observation space); ``formats`` the battle formats trained on;
     ``max_seq_len`` the agent's context length (may be filled in after construction, before
-    :meth:`save`); ``init_from`` the weights file a finetuned run started from (None: scratch);
-    ``amago_version`` the version of
+    :meth:`save`); ``init_from`` the weights file a finetuned run started from (None: scratch)
+    and ``finetuned_from`` that source as a player spec with its epoch (``pretrained:NAME@N`` or
+    ``run:/abs/DIR@N``); ``command`` the command line that created the run, when a CLI recorded
+    it (``finetune_from_hf`` does); ``amago_version`` the version of
     :mod:`metamon.amago` that trained it; ``created`` an ISO-8601 UTC timestamp.
     """
 
@@ -123,6 +133,8 @@ class RunInfo:
     formats: List[str]
     max_seq_len: Optional[int] = None
     init_from: Optional[str] = None
+    finetuned_from: Optional[str] = None
+    command: Optional[str] = None
     amago_version: str = AMAGO_VERSION
     created: str = field(default_factory=_now)
 
@@ -151,7 +163,7 @@ class RunInfo:
         if not isinstance(data, dict):
             raise MetamonRLError(f"{path} must hold a JSON object, got {type(data).__name__}")
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name not in ("amago_version", "created", "init_from")}
+        required = {f.name for f in fields(cls) if f.name not in _OPTIONAL_KEYS}
         missing = sorted(required - set(data))
         if missing:
             raise MetamonRLError(f"{path} lacks the key(s) {missing}")
@@ -159,6 +171,35 @@ class RunInfo:
         if unknown:
             warnings.warn(f"{path}: ignoring unknown key(s) {unknown}", stacklevel=2)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def gin_binding_lines(params: dict) -> List[str]:
+    """``{"X.y": value}`` as gin binding lines ``X.y = <value>`` that parse back to the same
+    values: literals (str, int, float, bool, None, and tuples / lists / dicts of them) as Python
+    literals, a gin-registered class or function as a reference ``@module.Name``.
+    :class:`MetamonRLError` naming the binding for any other value."""
+    return [f"{key} = {_gin_value(value, key)}" for key, value in params.items()]
+
+
+def _gin_value(value, key: str) -> str:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        items = [_gin_value(v, key) for v in value]
+        if isinstance(value, list):
+            return "[" + ", ".join(items) + "]"
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_gin_value(k, key)}: {_gin_value(v, key)}" for k, v in value.items()) + "}"
+    if isinstance(value, gin.config.ConfigurableReference):
+        return repr(value)
+    configurable = gin.config._inverse_lookup(value) if callable(value) else None  # gin has no public lookup
+    if configurable is None:
+        raise MetamonRLError(
+            f"cannot write the gin binding {key} = {value!r}: only literals and gin-registered classes or "
+            "functions can be written to config.gin"
+        )
+    return f"@{configurable.selector}"
 
 
 def write_run_files(run_dir: PathLike, info: RunInfo, config_text: str) -> None:

@@ -19,21 +19,18 @@ from metamon.battles.players import new_player
 from metamon.battles.spec import PlayerFactory, PlayerSpec, register_player_kind
 from metamon.rl import MetamonRLError
 from metamon.rl.player import InferenceBatcher, PolicyPlayer
-from metamon.rl.run_dir import available_epochs, build_spaces, load_agent
+from metamon.rl.run_dir import RunInfo, available_epochs, build_spaces, load_agent
 from metamon.server import unique_username
 
-__all__ = ["build_run_player"]
+__all__ = ["build_run_player", "check_run_spec", "policy_player"]
 
 
-def build_run_player(factory: PlayerFactory, spec: PlayerSpec, username: Optional[str], wrap, kwargs: dict) -> Player:
-    """A PolicyPlayer of the run ``spec.target`` at ``spec.epoch`` (class decorated by ``wrap``)."""
-    run_dir = Path(spec.target).expanduser().resolve()
-
-    def load():
-        agent, info = load_agent(run_dir, spec.epoch, device=factory.device)
-        return agent, info, InferenceBatcher(agent, capacity=factory.max_concurrent_battles)
-
-    agent, info, batcher = factory.shared(("run", run_dir, spec.epoch), load, lambda loaded: loaded[2].close())
+def policy_player(factory: PlayerFactory, spec: PlayerSpec, username: Optional[str], wrap, kwargs: dict,
+                  agent, info: RunInfo, batcher: InferenceBatcher) -> Player:
+    """A PolicyPlayer (class decorated by ``wrap``) of ``agent``, whose inputs and outputs
+    ``info`` names, in ``factory``'s format, server and team set; ``batcher`` runs its inference
+    (shared by every player of the same agent). Every kind that plays a trained agent
+    (``run``, ``pretrained``) builds its players with this."""
     obs_space, action_space, reward_function = build_spaces(info)
     cls = PolicyPlayer if wrap is None else wrap(PolicyPlayer)
     return new_player(
@@ -51,6 +48,18 @@ def build_run_player(factory: PlayerFactory, spec: PlayerSpec, username: Optiona
         batcher=batcher,
         **kwargs,
     )
+
+
+def build_run_player(factory: PlayerFactory, spec: PlayerSpec, username: Optional[str], wrap, kwargs: dict) -> Player:
+    """A PolicyPlayer of the run ``spec.target`` at ``spec.epoch`` (class decorated by ``wrap``)."""
+    run_dir = Path(spec.target).expanduser().resolve()
+
+    def load():
+        agent, info = load_agent(run_dir, spec.epoch, device=factory.device)
+        return agent, info, InferenceBatcher(agent, capacity=factory.max_concurrent_battles)
+
+    agent, info, batcher = factory.shared(("run", run_dir, spec.epoch), load, lambda loaded: loaded[2].close())
+    return policy_player(factory, spec, username, wrap, kwargs, agent, info, batcher)
 
 
 def check_run_spec(spec: PlayerSpec) -> None:

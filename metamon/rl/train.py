@@ -58,10 +58,13 @@ from metamon.rl.agent_config import configure_agent
 from metamon.rl.dataset import MetamonAMAGODataset, obs_gym_space
 from metamon.rl.experiment import MetamonAMAGOExperiment
 from metamon.rl.legacy_encoder import adopt_legacy_encoder
+from metamon.rl.pretrained import get_pretrained_model
 from metamon.rl.run_dir import (
+    RUN_INFO_FILE,
     RunInfo,
     available_epochs,
     check_output_dir,
+    gin_binding_lines,
     policy_weights_path,
     run_path,
     write_run_files,
@@ -92,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gin_bindings", action="append", default=list(d.gin_bindings), help='"X.y = z", repeatable')
     p.add_argument("--ckpt", type=int, default=d.ckpt, help="resume RUN_NAME from checkpoint epoch N")
     p.add_argument("--init_from_checkpoint", default=d.init_from_checkpoint,
-                   help="start a new run from another run's weights: run:DIR@EPOCH (run:DIR: its latest)")
+                   help="start a new run from other weights: a run, run:DIR@EPOCH (run:DIR: its latest), or a "
+                   "published model, pretrained:NAME@EPOCH (pretrained:NAME: its default checkpoint)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--steps_per_epoch", type=int, default=d.steps_per_epoch, help="optimizer updates per epoch")
     p.add_argument("--batch_size_per_gpu", type=int, default=d.batch_size_per_gpu)
@@ -228,26 +232,38 @@ def _check_resume(run_dir: Path, ckpt: int, stored: RunInfo, info: RunInfo,
         )
 
 
-def _gin_inputs(model_gin: Path, train_gin: Path, bindings: Sequence[str]) -> str:
-    parts = [f"# {model_gin.name}\n{model_gin.read_text()}", f"# {train_gin.name}\n{train_gin.read_text()}"]
+def _gin_inputs(gin_files: Sequence[Path], bindings: Sequence[str], gin_params: Optional[dict] = None) -> str:
+    """The text of ``config.gin``: ``gin_params`` as binding lines (first, so that the files
+    override them, as when they are bound), each file's text, then ``bindings``."""
+    parts = []
+    if gin_params:
+        parts.append("# bound before the gin files\n" + "\n".join(gin_binding_lines(gin_params)))
+    parts += [f"# {path.name}\n{path.read_text()}" for path in gin_files]
     if bindings:
         parts.append("# --gin_bindings\n" + "\n".join(bindings))
     return "\n\n".join(parts) + "\n"
 
 
-def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
+def build_experiment(config: TrainConfig, *, gin_params: Optional[dict] = None,
+                     command: Optional[str] = None) -> MetamonAMAGOExperiment:
     """Resolve and check everything ``config`` names (save and run directory, gin files and
     bindings, formats, spaces, data; for a resume, the run's setup and architecture), then write
     ``run.json`` and ``config.gin``, and return the experiment, not yet started, with its
-    validation battles configured. Nothing is written before every check has passed."""
+    validation battles configured. Nothing is written before every check has passed.
+
+    ``gin_params`` (``{"X.y": value}``, e.g. a published model's registry bindings) are bound
+    before the gin files, which override them, and written at the top of ``config.gin``;
+    ``command`` (the command line that made the run) is recorded in ``run.json``. A model gin
+    file that is also the training gin file (a run's own ``config.gin``) is read once."""
     check_output_dir(config.save_dir, "--save_dir")
     run_dir = run_path(config.save_dir, config.run_name)
     stored = _check_run_dir(run_dir, config.ckpt)
     model_gin, train_gin = resolve_configs(config.model_gin_config, config.train_gin_config)
+    gin_files = [model_gin] if model_gin.resolve() == train_gin.resolve() else [model_gin, train_gin]
     eval_formats = [check_format(f"gen{g}ou") for g in config.eval_gens]
 
     obs_space, action_space, reward_function = _spaces(config)
-    configure_agent([model_gin, train_gin], bindings=config.gin_bindings, tokenizer=config.tokenizer)
+    configure_agent(gin_files, params=gin_params, bindings=config.gin_bindings, tokenizer=config.tokenizer)
     dataset = _datasets(config, obs_space, action_space, reward_function)
 
     info = RunInfo(
@@ -256,6 +272,7 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
         reward_function=config.reward_function,
         tokenizer=config.tokenizer,
         formats=sorted(dataset.formats),
+        command=command or config.command_line(),
     )
     experiment = MetamonAMAGOExperiment(
         run_name=config.run_name,
@@ -285,13 +302,13 @@ def build_experiment(config: TrainConfig) -> MetamonAMAGOExperiment:
     experiment.configure_validation(validation, close=validation.close)
     info.max_seq_len = experiment.max_seq_len
     if config.init_from_checkpoint is not None:
-        experiment.init_weights = _initial_weights(config.init_from_checkpoint, experiment)
+        experiment.init_weights, info.finetuned_from = _initial_weights(config.init_from_checkpoint, experiment, info)
         info.init_from = str(experiment.init_weights)
     if stored is not None:
         _check_resume(run_dir, config.ckpt, stored, info, experiment)
         info.created = stored.created
     if experiment.accelerator.is_main_process:
-        write_run_files(run_dir, info, _gin_inputs(model_gin, train_gin, config.gin_bindings))
+        write_run_files(run_dir, info, _gin_inputs(gin_files, config.gin_bindings, gin_params))
     return experiment
 
 
@@ -304,26 +321,56 @@ def _adopt_legacy_encoder(experiment: MetamonAMAGOExperiment, weights: Path) -> 
         )
 
 
-def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment) -> Path:
-    """The policy weights file that ``--init_from_checkpoint`` names (a ``run:DIR@N`` spec),
-    checked against the agent ``experiment`` builds: every state-dict key or shape difference is
-    named. Builds one agent (on the CPU) and writes nothing."""
+# what a source's spaces must share with the run that starts from its weights
+_SOURCE_SPACES = ("observation_space", "action_space", "tokenizer")
+
+
+def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment, info: RunInfo) -> tuple[Path, str]:
+    """The policy weights file that ``--init_from_checkpoint`` names and the source as a spec
+    with its epoch (``run:/abs/DIR@N`` or ``pretrained:NAME@N``).
+
+    ``run:DIR@N`` (``run:DIR``: its latest epoch) is a trained run; ``pretrained:NAME@N``
+    (``pretrained:NAME``: the model's default checkpoint) a published model of
+    :mod:`metamon.rl.pretrained`, downloaded on first use. The source's observation space, action
+    space and tokenizer (a run's ``run.json``, a model's registry entry) must be ``info``'s, and
+    its weights must fit the agent ``experiment`` builds: every difference is named. Builds one
+    agent (on the CPU) and writes nothing but the download cache."""
     parsed = PlayerSpec.parse(spec)
-    if parsed.kind != "run":
-        raise MetamonError(f"--init_from_checkpoint takes a trained run, run:DIR@EPOCH; got {spec!r}")
-    run_dir = Path(parsed.target).expanduser()
-    epochs = available_epochs(run_dir)
-    if not epochs:
-        raise MetamonError(f"--init_from_checkpoint {spec}: {run_dir} holds no policy checkpoint")
-    if parsed.epoch is not None and parsed.epoch not in epochs:
-        raise MetamonError(f"--init_from_checkpoint {spec}: no epoch {parsed.epoch} (available epochs: {epochs})")
-    weights = policy_weights_path(run_dir, epochs[-1] if parsed.epoch is None else parsed.epoch)
-    _adopt_legacy_encoder(experiment, weights)
+    if parsed.kind == "pretrained":
+        if parsed.epoch == 0:
+            raise MetamonError(f"--init_from_checkpoint {spec}: epoch 0 is a published model's random "
+                               "initialisation; leave --init_from_checkpoint out to train from scratch")
+        model = get_pretrained_model(parsed.target)
+        epoch = model.default_checkpoint if parsed.epoch is None else parsed.epoch
+        source_info = model  # its spaces are attributes (run_info() would reconfigure gin)
+        weights = model.checkpoint_path(epoch)
+        source = f"pretrained:{parsed.target}@{epoch}"
+    elif parsed.kind == "run":
+        run_dir = Path(parsed.target).expanduser()
+        epochs = available_epochs(run_dir)
+        if not epochs:
+            raise MetamonError(f"--init_from_checkpoint {spec}: {run_dir} holds no policy checkpoint")
+        if parsed.epoch is not None and parsed.epoch not in epochs:
+            raise MetamonError(f"--init_from_checkpoint {spec}: no epoch {parsed.epoch} (available epochs: {epochs})")
+        epoch = epochs[-1] if parsed.epoch is None else parsed.epoch
+        source_info = RunInfo.load(run_dir) if (run_dir / RUN_INFO_FILE).is_file() else None
+        weights = policy_weights_path(run_dir, epoch)
+        source = f"run:{run_dir.resolve()}@{epoch}"
+    else:
+        raise MetamonError(f"--init_from_checkpoint takes a trained run, run:DIR@EPOCH, or a published model, "
+                           f"pretrained:NAME@EPOCH; got {spec!r}")
+    if source_info is not None:
+        spaces_differ = [f"{name}: {getattr(source_info, name)!r} → {getattr(info, name)!r}"
+                         for name in _SOURCE_SPACES if getattr(source_info, name) != getattr(info, name)]
+        if spaces_differ:
+            raise MetamonError(f"--init_from_checkpoint {spec}: it was trained on other inputs/outputs "
+                               f"(checkpoint → new): {'; '.join(spaces_differ)}")
+    _adopt_legacy_encoder(experiment, Path(weights))
     differences = weights_differences(experiment.build_agent(), weights)
     if differences:
         raise MetamonError(f"--init_from_checkpoint {spec}: its architecture differs from these gin files "
                            f"(checkpoint → new): {'; '.join(differences)}")
-    return weights.resolve()
+    return Path(weights).resolve(), source
 
 
 def train_experiment(experiment: MetamonAMAGOExperiment, ckpt: Optional[int] = None) -> None:

@@ -16,8 +16,9 @@ resolved, by :func:`metamon.rl.train.build_experiment`, before training starts.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Optional
 
 from metamon.amago.run_layout import run_name_problem
@@ -114,6 +115,29 @@ class TrainConfig:
         check(_is_sequence(self.eval_gens) and all(_is_int(g) for g in self.eval_gens),
               "eval_gens", "a sequence of ints (generation numbers)")
         self.eval_gens = tuple(self.eval_gens)
+
+    def command_line(self) -> str:
+        """The ``python -m metamon.rl.train`` command that gives this config: the required flags,
+        then every field whose value differs from its default (``--gin_bindings`` repeated, one
+        per binding; a true bool as a bare flag; a sequence as its values, an empty one as the bare
+        flag), shell-quoted. ``run.json`` records it (``RunInfo.command``)."""
+        words = ["python", "-m", "metamon.rl.train"]
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            default = spec.default if spec.default is not MISSING else MISSING
+            if value is None or (default is not MISSING and value == default):
+                continue
+            flag = f"--{spec.name}"
+            if isinstance(value, bool):
+                words += [flag] if value else []
+            elif spec.name == "gin_bindings":
+                for binding in value:
+                    words += [flag, binding]
+            elif _is_sequence(value):
+                words += [flag, *(str(v) for v in value)]
+            else:
+                words += [flag, str(value)]
+        return shlex.join(words)
 
     def _require(self, ok: bool, name: str, expected: str) -> None:
         if not ok:

@@ -1,8 +1,9 @@
 """Validation battles during training: the ``validate`` callable ``train.py`` gives
 :meth:`MetamonAMAGOExperiment.configure_validation <metamon.rl.experiment.MetamonAMAGOExperiment.configure_validation>`.
 
-``BattleValidation(run_info, formats, opponents, battles, server_url)(policy)`` battles each
-opponent in ``opponents`` ``battles`` times in each format of ``formats`` on a local Showdown
+``BattleValidation(run_info, formats, opponents, battles, server_url, team_set="builtin")(policy)``
+battles each opponent in ``opponents`` ``battles`` times in each format of ``formats`` (both sides
+drawing teams from ``team_set``) on a local Showdown
 server (``server_url``, or one it starts on first use and stops in :meth:`close`) and returns,
 per (format, opponent) pair, AMAGO's metric names::
 
@@ -30,7 +31,7 @@ from typing import Optional, Sequence
 import torch
 
 from metamon.errors import ServerError
-from metamon.rl.evaluate import evaluate_against_baselines
+from metamon.rl.evaluate import evaluate_against_baselines, metrics_from_rows
 from metamon.rl.run_dir import RunInfo
 from metamon.server import LocalShowdownServer, check_server
 
@@ -54,10 +55,12 @@ class BattleValidation:
         opponents: Sequence[str],
         battles: int,
         server_url: Optional[str] = None,
+        team_set="builtin",
     ):
         self.run_info = run_info
         self.formats, self.opponents = list(formats), list(opponents)
         self.battles, self.server_url = battles, server_url
+        self.team_set = team_set
         self._server: Optional[LocalShowdownServer] = None
 
     @property
@@ -89,16 +92,14 @@ class BattleValidation:
                     opponents=self.opponents,
                     battles=self.battles,
                     server_url=server_url,
+                    team_set=self.team_set,
                     progress=False,
                 )
             except Exception as error:  # noqa: BLE001 - a failed validation must not kill training
                 warnings.warn(f"validation battles in {battle_format} failed: {error!r}", stacklevel=2)
                 metrics[f"Validation Errors in {battle_format}"] = 1.0
                 continue
-            for row in rows:
-                name = f"{battle_format}_vs_{row['opponent']}"
-                metrics[f"Average Win Rate in {name}"] = row["win_rate"]
-                metrics[f"Average Valid Actions in {name}"] = row["valid_actions"]
+            metrics.update(metrics_from_rows(battle_format, rows))
         return metrics
 
     def _local_server_url(self) -> str:

@@ -44,6 +44,8 @@ def test_train_validates_between_epochs_and_writes_a_self_describing_run(battles
     assert (info.observation_space, info.action_space, info.tokenizer) == (
         "TeamPreviewObservationSpace", "DefaultActionSpace", "metamon-gemma-v1")
     assert info.formats == [FMT] and info.max_seq_len == 64
+    assert info.command.startswith("python -m metamon.rl.train --run_name cli --save_dir ")
+    assert "--eval_battles 2" in info.command  # the model card of a pushed run shows it
     assert "tiny_agent.gin" in (run / "config.gin").read_text()
     with open(run / "logs" / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))

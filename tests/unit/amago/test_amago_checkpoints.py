@@ -187,3 +187,79 @@ def test_run_layout_paths_and_epochs(tmp_path):
     (layout.training_states_dir / "myrun_epoch_5").mkdir()  # no complete.json: a killed writer
     (layout.training_states_dir / "other_epoch_7").mkdir()
     assert layout.weight_epochs() == [2, 10] and layout.training_state_epochs() == [2, 10]
+
+
+# ---------------------------------------------------------------------------------------------
+# metamon's .pt state dicts (torch.load(weights_only=True) only)
+# ---------------------------------------------------------------------------------------------
+
+
+def _write_marker(path):
+    """What a malicious checkpoint would run when unpickled: creates ``path``."""
+    with open(path, "w") as f:
+        f.write("executed")
+
+
+class _Payload:
+    """Pickles as a call of :func:`_write_marker`: loading it with a full unpickler runs code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (_write_marker, (str(self.marker),))
+
+
+def test_pt_state_dict_round_trip_and_shapes(tmp_path):
+    model, _, _ = _trained()
+    path = tmp_path / "policy_epoch_4.pt"
+    torch.save(model.state_dict(), path)  # the way metamon saves its policy weights
+    fresh = Tied()
+    load_weights(fresh, path)
+    for (k, a), b in zip(model.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert checkpoints.tensor_shapes(path) == {"inp.weight": (4, 4), "inp.bias": (4,), "out.weight": (4, 4),
+                                               "out.bias": (4,), "count": (1,)}
+    assert checkpoints.weights_differences(Tied(), path) == []
+    small = torch.nn.Linear(4, 2)
+    small_path = tmp_path / "small.pt"
+    torch.save({"inp.weight": small.weight.detach()}, small_path)
+    assert checkpoints.weights_differences(Tied(), small_path) == [
+        "inp.weight: (2, 4) → (4, 4)", "only in the new model (4): count, inp.bias, out.bias, out.weight"]
+    with pytest.raises(AmagoError, match=r"small\.pt.*inp\.weight: file \(2, 4\) vs model \(4, 4\).*missing keys"):
+        load_weights(Tied(), small_path)
+
+
+def test_pt_with_a_pickled_object_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pt"
+    torch.save({"inp.weight": torch.zeros(4, 4), "payload": _Payload(marker)}, path)
+    assert not marker.exists()
+    with pytest.raises(AmagoError, match=r"refusing to load .*evil\.pt.*nothing in it was executed"):
+        load_weights(Tied(), path)
+    with pytest.raises(AmagoError, match="refusing to load"):
+        checkpoints.tensor_shapes(path)
+    assert not marker.exists()
+    whole_module = tmp_path / "module.pt"
+    torch.save(Tied(), whole_module)  # a pickled nn.Module, not a state dict
+    with pytest.raises(AmagoError, match=r"refusing to load .*module\.pt"):
+        load_weights(Tied(), whole_module)
+
+
+def test_pt_that_is_not_a_flat_state_dict_is_refused(tmp_path):
+    wrapped = tmp_path / "wrapped.pt"
+    torch.save({"state_dict": Tied().state_dict(), "epoch": 3}, wrapped)
+    with pytest.raises(AmagoError, match=r"wrapped\.pt is not a flat state dict.*'epoch' \(int\)"):
+        load_weights(Tied(), wrapped)
+    listed = tmp_path / "list.pt"
+    torch.save([torch.zeros(1)], listed)
+    with pytest.raises(AmagoError, match=r"list\.pt holds a list, not a state dict"):
+        load_weights(Tied(), listed)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file")
+    with pytest.raises(AmagoError, match=r"cannot read the torch checkpoint .*garbage\.pt"):
+        load_weights(Tied(), garbage)
+    with pytest.raises(AmagoError, match=r"missing\.pt does not exist"):
+        load_weights(Tied(), tmp_path / "missing.pt")
+    with pytest.raises(AmagoError, match=r"weights\.npz has an unknown format"):
+        load_weights(Tied(), tmp_path / "weights.npz")

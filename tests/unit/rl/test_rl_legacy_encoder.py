@@ -135,8 +135,8 @@ def test_init_from_checkpoint_accepts_a_legacy_run(tmp_path):
     new_gin.write_text(GIN.format(encoder="MetamonTstepEncoder"))
     structure = configure_agent([new_gin], tokenizer="metamon-gemma-v1")
     experiment = _Experiment(structure, RunInfo(**INFO))
-    weights = train._initial_weights(f"run:{run_dir}@4", experiment)
-    assert weights == policy_weights_path(run_dir, 4).resolve()
+    weights, source = train._initial_weights(f"run:{run_dir}@4", experiment, RunInfo(**INFO))
+    assert weights == policy_weights_path(run_dir, 4).resolve() and source == f"run:{run_dir.resolve()}@4"
     assert experiment.tstep_encoder_type is ScratchTstepEncoder
     agent = experiment.build_agent()
     assert set(agent.state_dict()) == set(tensor_shapes(weights))

@@ -1,6 +1,7 @@
 """TrainConfig: the train CLI's flags as Python values (same names, same defaults, one check)."""
 
 import dataclasses
+import shlex
 
 import pytest
 
@@ -52,3 +53,15 @@ def test_cli_reports_bad_values_before_doing_anything(tmp_path):
         train.main(["--run_name=r", f"--save_dir={tmp_path}", "--model_gin_config=tiny_agent.gin",
                     "--train_gin_config=il.gin", "--grad_accum", "0"])
     assert not (tmp_path / "r").exists()
+
+
+def test_command_line_gives_back_the_same_config():
+    config = TrainConfig(**REQUIRED, epochs=3, formats=["gen1ou", "gen9ou"], eval_gens=(),
+                         gin_bindings=["A.b = 1", "C.d = 'x y'"], log=True, seed=7, custom_replay_dir="my data")
+    command = config.command_line()
+    assert command.startswith("python -m metamon.rl.train --run_name r --save_dir runs --model_gin_config tiny")
+    assert "--gin_bindings 'A.b = 1' --gin_bindings" in command and "--eval_gens " in command + " "
+    assert config_from_argv(shlex.split(command)[3:]) == config
+    assert TrainConfig(**REQUIRED).command_line() == (
+        "python -m metamon.rl.train --run_name r --save_dir runs --model_gin_config tiny_agent.gin "
+        "--train_gin_config il.gin")

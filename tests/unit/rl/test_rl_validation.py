@@ -36,8 +36,8 @@ def test_experiment_calls_the_validation_callable_and_closes_it(tmp_path):
 def test_battle_validation_metrics_and_failures(monkeypatch):
     calls = []
 
-    def fake_evaluate(policy, run_info, battle_format, opponents, battles, server_url, progress):
-        calls.append((battle_format, tuple(opponents), battles, server_url, progress))
+    def fake_evaluate(policy, run_info, battle_format, opponents, battles, server_url, team_set, progress):
+        calls.append((battle_format, tuple(opponents), battles, server_url, team_set, progress))
         if battle_format == "gen9ou":
             raise RuntimeError("server went away")
         return [{"opponent": o, "win_rate": 0.25 * (i + 1), "valid_actions": 1.0} for i, o in enumerate(opponents)]
@@ -51,7 +51,7 @@ def test_battle_validation_metrics_and_failures(monkeypatch):
         "Average Win Rate in gen1ou_vs_GymLeader": 0.5, "Average Valid Actions in gen1ou_vs_GymLeader": 1.0,
         "Validation Errors in gen9ou": 1.0,
     }
-    assert calls[0] == ("gen1ou", ("Grunt", "GymLeader"), 3, "h:1", False)
+    assert calls[0] == ("gen1ou", ("Grunt", "GymLeader"), 3, "h:1", "builtin", False)
     assert BattleValidation("info", [], ["Grunt"], battles=3)("policy") == {}  # no server started
     assert BattleValidation("info", ["gen1ou"], ["Grunt"], battles=0)("policy") == {}
     val.close()  # started no server: nothing to stop

@@ -1,0 +1,97 @@
+"""Helpers for the pretrained-registry and run-sharing tests: tiny registry entries, metamon-layout
+checkpoint folders, and the policy logits of an agent for a fixed observation sequence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from metamon.rl.dataset import obs_gym_space
+from metamon.rl.pretrained import PretrainedModel
+from metamon.rl.run_dir import build_spaces
+
+TINY_TOKENIZER = "metamon-gemma-v1"
+TINY_GIN = """
+import metamon.amago.agent
+import metamon.amago.nets.actor_critic
+import metamon.amago.nets.traj_encoders
+import metamon.amago.nets.transformer
+import metamon.rl.tstep_encoders
+import metamon.rl.actors
+import metamon.rl.experiment
+
+MetamonAMAGOExperiment.agent_type = @agent.Agent
+MetamonAMAGOExperiment.tstep_encoder_type = @MetamonTstepEncoder
+MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
+MetamonAMAGOExperiment.max_seq_len = 8
+MetamonTstepEncoder.d_model = 16
+MetamonTstepEncoder.n_layers = 1
+MetamonTstepEncoder.n_heads = 2
+MetamonTstepEncoder.scratch_tokens = 2
+MetamonTstepEncoder.numerical_tokens = 2
+TformerTrajEncoder.d_model = 16
+TformerTrajEncoder.n_layers = 1
+TformerTrajEncoder.n_heads = 2
+TformerTrajEncoder.d_ff = 32
+Agent.actor_type = @MetamonMaskedActor
+Agent.pass_obs_keys_to_actor = ["illegal_actions"]
+Agent.num_critics = 2
+MetamonMaskedActor.d_hidden = {d_hidden}
+NCritics.d_hidden = 16
+"""
+
+
+def write_tiny_gin(folder: Path, name: str = "tiny_model.gin", d_hidden: int = 16) -> Path:
+    """A tiny model gin file (no training hyper-parameters) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(TINY_GIN.format(d_hidden=d_hidden))
+    return path
+
+
+def tiny_model(model_gin: Path, repo: Path, model_name: str = "tiny-rl", **kwargs) -> PretrainedModel:
+    """A tiny registry-style model whose checkpoints live in the local folder ``repo``."""
+    fields = dict(tokenizer=TINY_TOKENIZER, observation_space="DefaultObservationSpace",
+                  action_space="MinimalActionSpace", reward_function="DefaultShapedReward", default_checkpoint=4,
+                  hf_repo_id=repo)
+    fields.update(kwargs)
+    return PretrainedModel(model_gin, "il", model_name, **fields)
+
+
+def save_metamon_checkpoint(agent: torch.nn.Module, repo: Path, model_name: str, epoch: int) -> Path:
+    """``torch.save(agent.state_dict(), ...)`` at ``{repo}/{model_name}/ckpts/policy_weights/
+    policy_epoch_{epoch}.pt``, the way metamon writes its checkpoints."""
+    path = repo / model_name / "ckpts" / "policy_weights" / f"policy_epoch_{epoch}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(agent.state_dict(), path)
+    return path
+
+
+def observation_sequence(info, length: int = 5, seed: int = 0):
+    """``(obs, rl2s, time_idxs)`` of one sequence (batch 1) drawn from ``info``'s spaces: every
+    observation key, a few legal/illegal actions, previous rewards and one-hot actions."""
+    obs_space, action_space, _ = build_spaces(info)
+    space = obs_gym_space(obs_space, action_space)
+    space.seed(seed)
+    steps = [space.sample() for _ in range(length)]
+    obs = {k: torch.as_tensor(np.stack([s[k] for s in steps]))[None] for k in space.spaces}
+    obs["numbers"] = obs["numbers"].clamp(-3, 3)
+    n_actions = obs["illegal_actions"].shape[-1]
+    rng = np.random.default_rng(seed)
+    rl2s = np.zeros((1, length, n_actions + 1), dtype=np.float32)
+    for t in range(1, length):
+        rl2s[0, t, 0] = rng.normal()
+        rl2s[0, t, 1 + rng.integers(n_actions)] = 1.0
+    time_idxs = torch.arange(length)[None, :, None]
+    return obs, torch.as_tensor(rl2s), time_idxs
+
+
+@torch.no_grad()
+def policy_logits(agent: torch.nn.Module, obs: dict, rl2s: torch.Tensor, time_idxs: torch.Tensor) -> torch.Tensor:
+    """(1, L, G, A) actor logits of ``agent`` (put in eval mode) over the whole sequence."""
+    agent.eval()
+    emb = agent.tstep_encoder(obs, rl2s)
+    state, _ = agent.traj_encoder(emb, time_idxs)
+    return agent.actor.actor_network_forward(state, straight_from_obs={"illegal_actions": obs["illegal_actions"]})
