@@ -10,7 +10,8 @@ Steps (each one is the user-facing command, printed before it runs):
      probability ``--epsilon``), mixed per trajectory with weight ``--mix_weight`` on ``eps``
      (``train --custom_replay_dir``), plus a held-out set ``DATA/heldout``
      (RandomBaseline vs GymLeader and a GymLeader mirror, ``--heldout_battles`` each, another seed).
-   A folder that already holds enough files is not generated again.
+   A folder that already holds enough files is not generated again; a run whose last
+   checkpoint exists is not trained again, and an evaluation already written is not replayed.
 2. ``python -m metamon.rl.train`` with ``--model_gin_config`` (default ``tiny_agent.gin``) and
    each ``--train_configs`` entry, all with the same budget and seed. An entry is a gin file
    (the run is named after it) or ``LABEL=GIN`` (named LABEL); ``--run_bindings LABEL "X.y = z"``
@@ -187,12 +188,13 @@ def main(argv=None) -> int:
         if args.skip_eval:
             continue
         table = out / f"eval_{run_name}.json"
-        timings[f"eval_{label}_s"] = run([
-            py, "-m", "metamon.rl.evaluate", "--run_name", run_name, "--ckpt_dir", str(out / "runs"),
-            "--formats", fmt, "--opponents", "RandomBaseline", demo,
-            "--battles", str(args.eval_battles), "--json_out", str(table), "--seed", str(args.seed),
-            *(["--greedy"] if args.greedy else []),
-        ])
+        if not table.is_file():  # like training: an evaluation already written is not played again
+            timings[f"eval_{label}_s"] = run([
+                py, "-m", "metamon.rl.evaluate", "--run_name", run_name, "--ckpt_dir", str(out / "runs"),
+                "--formats", fmt, "--opponents", "RandomBaseline", demo,
+                "--battles", str(args.eval_battles), "--json_out", str(table), "--seed", str(args.seed),
+                *(["--greedy"] if args.greedy else []),
+            ])
         for row in json.loads(table.read_text())["rows"]:
             rows.append({"run": run_name, "label": label, **row})
 
