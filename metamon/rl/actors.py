@@ -9,8 +9,10 @@ network to get logits ``z`` (B, L, G, A) and read ``m = straight_from_obs["illeg
                                         (battle over, edge cases, and AMAGO padding: 4 -> True)
     z'     = where(m'[:, :, None, :], -inf, z)       broadcast over the G gammas
 
-The policy distribution (``Discrete``) then computes p = softmax(z'), clamps it to
-[clip_prob_low, clip_prob_high] and renormalises:
+The policy distribution is :class:`~metamon.rl.policy_dists.MetamonDiscrete` (metamon's): it
+divides z' by ``MetamonDiscrete.temperature`` (gin, default 1, where it equals AMAGO's
+``Discrete``), computes p = softmax, clamps it to [clip_prob_low, clip_prob_high] and
+renormalises:
 
 * ``strict_mask=True`` (default, our decision): :meth:`legal_mask` also hands ``~m'`` to the
   distribution, which zeroes the clamped probabilities of illegal actions before renormalising,
@@ -21,6 +23,10 @@ The policy distribution (``Discrete``) then computes p = softmax(z'), clamps it 
   ``clip_prob_low`` (0.001) before renormalising, so illegal actions keep about 0.1 % each.
 
 ``mask_illegal_actions=False`` turns both off (a plain actor that does not need the key).
+
+State-dict keys are AMAGO's (under the agent's ``actor.`` prefix): ``base.in_layer``,
+``base.layers.{j}``, ``base.out_layer`` for the MLP actor; ``inp.in_layer``, ``inp.out_layer``,
+``residual_blocks.{b}.{0,1.norm,3,4.norm}``, ``out`` for the residual one.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import torch
 
 from metamon.amago.nets.actor_critic import Actor, ResidualActor
 from metamon.rl import ILLEGAL_ACTIONS_KEY, MetamonRLError
+from metamon.rl.policy_dists import MetamonDiscrete
 
 __all__ = ["MetamonMaskedActor", "MetamonMaskedResidualActor"]
 
@@ -55,6 +62,7 @@ class _IllegalActionMasking:
         )
         self.mask_illegal_actions = bool(mask_illegal_actions)
         self.strict_mask = bool(strict_mask)
+        self.policy_dist = MetamonDiscrete(d_action=action_dim)  # same input_dimension A as Discrete
 
     def _effective_illegal(self, straight_from_obs: Optional[dict], batch_shape=None) -> torch.Tensor:
         """m' (B, L, A) bool: the illegal mask with all-illegal rows cleared."""

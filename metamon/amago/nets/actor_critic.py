@@ -161,32 +161,33 @@ class Actor(BaseActorHead):
         return out.view(*state.shape[:2], self.num_gammas, self.policy_dist.input_dimension)
 
 
-class _ResidualBlock(nn.Module):
-    """x + norm2(ff2(drop(act(norm1(ff1(x))))))  for x (..., d) with hidden width d_ff."""
-
-    def __init__(self, d: int, d_ff: int, activation: str, normalization: str, dropout_p: float):
-        super().__init__()
-        self.ff1 = nn.Linear(d, d_ff)
-        self.norm1 = Normalization(normalization, d_ff)
-        self.ff2 = nn.Linear(d_ff, d)
-        self.norm2 = Normalization(normalization, d)
-        self.activation = activation_switch(activation)
-        self.dropout = nn.Dropout(dropout_p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.dropout(self.activation(self.norm1(self.ff1(x))))
-        return x + self.norm2(self.ff2(h))
+def _residual_block(d: int, d_ff: int, activation: str, normalization: str, dropout_p: float) -> nn.Sequential:
+    """[0] Linear(d, d_ff), [1] norm(d_ff), [2] act, [3] Linear(d_ff, d), [4] norm(d), [5] dropout;
+    the caller adds the input back: x + block(x)."""
+    return nn.Sequential(
+        nn.Linear(d, d_ff),
+        Normalization(normalization, d_ff),
+        activation_switch(activation),
+        nn.Linear(d_ff, d),
+        Normalization(normalization, d),
+        nn.Dropout(dropout_p),
+    )
 
 
 @gin.configurable
 class ResidualActor(BaseActorHead):
-    """Residual MLP actor:
-        h = drop(act(inp(s)))                      inp: Linear(D, feature_dim)
-        h = block_i(h), i < residual_blocks        see ``_ResidualBlock``
-        out = out_layer(h) -> (B, L, G, P) gamma-major.
+    """Residual MLP actor (AMAGO's layout)::
 
-    State-dict keys: ``inp.*``, ``blocks.{i}.{ff1,norm1,ff2,norm2}.*``, ``out_layer.*``
-    (this layout is this package's own; it was not checked against the reference).
+        h = inp(s)       = Linear(f, f)(drop(act(Linear(D, f)(s))))    MLP, no activation after
+        h = h + drop(norm(Linear(r, f)(act(norm(Linear(f, r)(h))))))  × residual_blocks
+        out = Linear(f, G·P)(h) -> (B, L, G, P) gamma-major
+
+    with f = ``feature_dim``, r = ``residual_ff_dim``. State-dict keys: ``inp.in_layer.*`` (f, D),
+    ``inp.out_layer.*`` (f, f), ``residual_blocks.{b}.0.*`` (r, f), ``residual_blocks.{b}.1.norm.*``
+    (r), ``residual_blocks.{b}.3.*`` (f, r), ``residual_blocks.{b}.4.norm.*`` (f), ``out.*``
+    (G·P, f); index 2 is the activation. The dropout at the end of each block (index 5, no
+    parameters) is this package's placement; ``dropout_p`` is 0 by default and in every
+    reference config.
     """
 
     def __init__(
@@ -203,20 +204,21 @@ class ResidualActor(BaseActorHead):
         dropout_p: float = 0.0,
     ):
         super().__init__(state_dim, action_dim, discrete, gammas)
-        self.inp = nn.Linear(state_dim, feature_dim)
-        self.activation = activation_switch(activation)
-        self.dropout = nn.Dropout(dropout_p)
-        self.blocks = nn.ModuleList(
-            _ResidualBlock(feature_dim, residual_ff_dim, activation, normalization, dropout_p)
+        self.inp = MLP(
+            d_inp=state_dim, d_hidden=feature_dim, n_layers=1, d_output=feature_dim,
+            activation=activation, dropout_p=dropout_p,
+        )
+        self.residual_blocks = nn.ModuleList(
+            _residual_block(feature_dim, residual_ff_dim, activation, normalization, dropout_p)
             for _ in range(residual_blocks)
         )
-        self.out_layer = nn.Linear(feature_dim, self.num_gammas * self.policy_dist.input_dimension)
+        self.out = nn.Linear(feature_dim, self.num_gammas * self.policy_dist.input_dimension)
 
     def actor_network_forward(self, state, log_dict=None, straight_from_obs=None):
-        h = self.dropout(self.activation(self.inp(state)))
-        for block in self.blocks:
-            h = block(h)
-        out = self.out_layer(h)
+        h = self.inp(state)
+        for block in self.residual_blocks:
+            h = h + block(h)
+        out = self.out(h)
         return out.view(*state.shape[:2], self.num_gammas, self.policy_dist.input_dimension)
 
 

@@ -7,6 +7,10 @@ Training runs the whole window causally. Inference feeds one timestep at a time 
 layer writes its key/value into slot ``seq_lens[n]`` of the cache and attends to slots
 0 … seq_lens[n]. When a row's cache is full the oldest slot is dropped (the keys/values of the
 remaining tokens are *not* recomputed: a "stale" sliding cache, as in the reference).
+
+Attention modules (``attention_type``, built as ``attention_type(causal=True, dropout=...)``):
+``FlashAttention`` (torch SDPA, optional sliding ``window_size``), ``VanillaAttention`` (written
+out, never windowed) and ``ClippedSlidingSinkAttention`` (sliding window + sink keys + logit clip).
 """
 
 import abc
@@ -71,14 +75,16 @@ class _KVCacheAttention(nn.Module, abc.ABC):
 
     ``forward(qkv (B,L,3,H,E), key_cache=None, val_cache=None, cache_seqlens=None) -> (B,L,H,E)``
 
-    * No cache: the whole sequence at once; causal if ``causal``; dropout on the attention
-      probabilities in train mode only; scale 1/√E.
+    * No cache: the whole sequence at once; query i may attend key j where :meth:`_allowed`
+      (i, j) holds; dropout on the attention probabilities in train mode only; scale 1/√E.
     * With caches ``key_cache``/``val_cache`` (N, S, H, E) and ``cache_seqlens`` int (N,), L must
-      be 1: k, v of row n are written (in place) into slot seqlens[n], then the query attends to
-      slots max(0, seqlens[n] − left) … seqlens[n]. Unused slots (NaN-filled) are zeroed first.
+      be 1: k, v of row n are written (in place) into slot seqlens[n], then the query (at slot
+      i = seqlens[n]) attends to the filled slots j ≤ i where :meth:`_allowed` (i, j) holds.
+      Slot positions stand for time: after the cache slides, slot j is i − j steps back. Unused
+      slots (NaN-filled) are zeroed first.
 
-    ``window_size = (left, right)`` limits query i to keys i − left … i + right; −1 means
-    unlimited on that side, (−1, −1) is full attention.
+    ``window_size = (left, right)`` limits query i to keys i − left … i + right (right is 0 when
+    causal); −1 means unlimited on that side, (−1, −1) is full attention.
     """
 
     def __init__(self, causal: bool, dropout: float, window_size: tuple = (-1, -1)):
@@ -94,21 +100,23 @@ class _KVCacheAttention(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def _attend(self, q, k, v, mask, is_causal, dropout_p):
-        """q (B,H,Lq,E), k/v (B,H,Lk,E), mask bool broadcastable to (B,H,Lq,Lk) or None → (B,H,Lq,E)."""
+        """q (B,H,Lq,E), k/v (B,H,Lk,E), mask bool broadcastable to (B,H,Lq,Lk) or None → (B,H,Lq,E).
+        Key index j of k/v is the key's position (no cache) or cache slot."""
 
-    def _full_mask(self, length: int, device) -> Optional[torch.Tensor]:
-        """Bool (L, L) mask of allowed (query, key) pairs, or None when nothing is masked."""
+    @property
+    def _plain_causal(self) -> bool:
+        """True when the allowed pairs are exactly j ≤ i (the kernels' own causal mode, no mask)."""
+        return self.causal and self.window_size == (-1, -1)
+
+    def _allowed(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """Bool, broadcast of query positions ``i`` and key positions ``j``: may i attend j."""
         left, right = self.window_size
+        allowed = torch.ones(torch.broadcast_shapes(i.shape, j.shape), dtype=torch.bool, device=i.device)
         if self.causal:
-            right = 0
-        if left == -1 and right == -1:
-            return None
-        i = torch.arange(length, device=device)[:, None]
-        j = torch.arange(length, device=device)[None, :]
-        allowed = torch.ones(length, length, dtype=torch.bool, device=device)
+            allowed &= j <= i
         if left != -1:
             allowed &= j >= i - left
-        if right != -1:
+        if right != -1 and not self.causal:
             allowed &= j <= i + right
         return allowed
 
@@ -123,9 +131,11 @@ class _KVCacheAttention(nn.Module, abc.ABC):
             raise AmagoError(f"attention expects qkv of shape (B, L, 3, H, E), got {tuple(qkv.shape)}")
         q, k, v = qkv.unbind(dim=2)  # each (B, L, H, E)
         if key_cache is None:
-            length = qkv.shape[1]
-            plain_causal = self.causal and self.window_size == (-1, -1)
-            mask = None if plain_causal else self._full_mask(length, qkv.device)
+            plain_causal = self._plain_causal
+            mask = None
+            if not plain_causal:
+                positions = torch.arange(qkv.shape[1], device=qkv.device)
+                mask = self._allowed(positions[:, None], positions[None, :])  # (L, L)
             dropout_p = self.dropout if self.training else 0.0
             out = self._attend(
                 q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask, plain_causal, dropout_p
@@ -140,10 +150,7 @@ class _KVCacheAttention(nn.Module, abc.ABC):
         key_cache[rows, pos] = k[:, 0].to(key_cache.dtype)
         val_cache[rows, pos] = v[:, 0].to(val_cache.dtype)
         slots = torch.arange(key_cache.shape[1], device=qkv.device)[None, :]  # (1, S)
-        allowed = slots <= pos[:, None]  # (N, S)
-        left = self.window_size[0]
-        if left != -1:
-            allowed &= slots >= pos[:, None] - left
+        allowed = (slots <= pos[:, None]) & self._allowed(pos[:, None], slots)  # (N, S)
         keep = allowed[:, :, None, None]
         keys = torch.where(keep, key_cache, 0.0).to(q.dtype)  # (N, S, H, E)
         vals = torch.where(keep, val_cache, 0.0).to(q.dtype)
@@ -160,8 +167,10 @@ class FlashAttention(_KVCacheAttention):
     On GPU, PyTorch dispatches to its fused flash / memory-efficient kernels; on CPU the same
     module runs the reference math. (Unlike AMAGO's class of the same name it needs no
     ``flash_attn`` package and keeps the input dtype instead of casting to bf16.)
-    gin: ``window_size=(-1, -1)`` (full causal attention; e.g. (32, 0) = each query sees
-    itself and the 32 previous tokens), implemented with an explicit mask when set.
+    gin: ``window_size=(-1, -1)`` (full causal attention; e.g. (32, 0) = query i sees keys
+    i − 32 … i, as flash_attn's sliding window does), implemented with an explicit mask when set,
+    both for whole sequences and with the KV cache (where the window counts cache slots, i.e.
+    steps back in time).
     """
 
     def __init__(self, causal: bool = True, dropout: float = 0.0, window_size: tuple = (-1, -1)):
@@ -186,6 +195,66 @@ class VanillaAttention(_KVCacheAttention):
             scores = scores.masked_fill(~mask, float("-inf"))
         probs = F.dropout(torch.softmax(scores, dim=-1), p=dropout_p, training=dropout_p > 0)
         return probs @ v
+
+
+@gin.configurable
+class ClippedSlidingSinkAttention(_KVCacheAttention):
+    """Causal sliding-window attention with attention-sink keys and clipped logits (no parameters).
+
+    With s = q·k/√E the scaled logit of query i and key j (positions without a cache, slots with
+    the KV cache)::
+
+        allowed(i, j) = j ≤ i  and  (i − j ≤ window_size  or  j < sink_size)
+        s' = s + sink_bias · [j < sink_size]
+        s' = clamp(s', −logit_clip, logit_clip)          only when logit_clip > 0
+        out_i = Σ_j softmax_j(s' masked to allowed) · v_j
+
+    With the rolling KV cache the sink is the oldest ``sink_size`` cache slots, not the
+    episode's first steps (as in the reference). Attention dropout is always 0 (the ``dropout``
+    argument is accepted and ignored); unlike the reference's FlexAttention kernel it also runs
+    without a cache in eval mode. Computed as plain masked scores, on any device.
+
+    gin: ``window_size`` (required, > 0), ``logit_clip=0``, ``sink_size=0``, ``sink_bias=0``.
+    """
+
+    def __init__(
+        self,
+        causal: bool = True,
+        dropout: float = 0.0,
+        window_size: int = gin.REQUIRED,
+        logit_clip: float = 0.0,
+        sink_size: int = 0,
+        sink_bias: float = 0.0,
+    ):
+        if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 1:
+            raise AmagoError(f"ClippedSlidingSinkAttention.window_size must be an int > 0, got {window_size!r}")
+        if not causal:
+            raise AmagoError("ClippedSlidingSinkAttention is causal only (causal=False was given)")
+        if isinstance(sink_size, bool) or not isinstance(sink_size, int) or sink_size < 0:
+            raise AmagoError(f"ClippedSlidingSinkAttention.sink_size must be an int >= 0, got {sink_size!r}")
+        if not logit_clip >= 0:
+            raise AmagoError(f"ClippedSlidingSinkAttention.logit_clip must be >= 0 (0 = no clip), got {logit_clip!r}")
+        super().__init__(causal=True, dropout=0.0, window_size=(window_size, 0))
+        self.logit_clip = float(logit_clip)
+        self.sink_size = sink_size
+        self.sink_bias = float(sink_bias)
+
+    @property
+    def _plain_causal(self) -> bool:
+        return False
+
+    def _allowed(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        return (j <= i) & ((i - j <= self.window_size[0]) | (j < self.sink_size))
+
+    def _attend(self, q, k, v, mask, is_causal, dropout_p):
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, H, Lq, Lk)
+        if self.sink_bias and self.sink_size:
+            is_sink = torch.arange(k.shape[-2], device=k.device) < self.sink_size
+            scores = scores + self.sink_bias * is_sink.to(scores.dtype)
+        if self.logit_clip > 0:
+            scores = scores.clamp(-self.logit_clip, self.logit_clip)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        return torch.softmax(scores, dim=-1) @ v
 
 
 def _linear(d_in: int, d_out: int, bias: bool, sigma_reparam: bool) -> nn.Linear:

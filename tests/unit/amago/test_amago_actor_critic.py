@@ -90,12 +90,31 @@ def test_actor_validates_shapes_and_applies_legal_mask_hook():
         Actor(D, A, False, GAMMAS)
 
 
-def test_residual_actor_shapes():
-    actor = ResidualActor(D, A, True, GAMMAS, feature_dim=8, residual_ff_dim=12, residual_blocks=2)
-    assert _shapes(actor)["blocks.1.ff1.weight"] == (12, 8)
-    assert _shapes(actor)["out_layer.weight"] == (G * A, 8)
-    assert actor.actor_network_forward(torch.randn(B, L, D)).shape == (B, L, G, A)
-    assert actor(torch.randn(B, L, D)).batch_shape == (B, L, G)
+def test_residual_actor_keys_and_math():
+    """AMAGO's key layout (inp MLP, residual_blocks Sequential with the activation at index 2,
+    out) and its math, recomputed by hand."""
+    f, r = 8, 12
+    actor = ResidualActor(D, A, True, GAMMAS, feature_dim=f, residual_ff_dim=r, residual_blocks=2).eval()
+    expected = {"inp.in_layer.weight": (f, D), "inp.in_layer.bias": (f,),
+                "inp.out_layer.weight": (f, f), "inp.out_layer.bias": (f,),
+                "out.weight": (G * A, f), "out.bias": (G * A,)}
+    for b in range(2):
+        p = f"residual_blocks.{b}."
+        expected.update({p + "0.weight": (r, f), p + "0.bias": (r,), p + "1.norm.weight": (r,),
+                         p + "1.norm.bias": (r,), p + "3.weight": (f, r), p + "3.bias": (f,),
+                         p + "4.norm.weight": (f,), p + "4.norm.bias": (f,)})
+    assert _shapes(actor) == expected
+    with torch.no_grad():
+        for param in actor.parameters():
+            param.normal_()
+    s = torch.randn(B, L, D)
+    act = F.leaky_relu
+    h = actor.inp.out_layer(act(actor.inp.in_layer(s)))  # no activation after the second linear
+    for block in actor.residual_blocks:
+        h = h + block[4](block[3](act(block[1](block[0](h)))))
+    by_hand = actor.out(h).view(B, L, G, A)  # gamma-major
+    torch.testing.assert_close(actor.actor_network_forward(s), by_hand)
+    assert actor(s).batch_shape == (B, L, G)
 
 
 def test_gin_suffix_bindings_reach_heads_and_deepcopy_works():

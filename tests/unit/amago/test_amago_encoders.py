@@ -168,6 +168,23 @@ def test_gru_traj_encoder_stepwise_equals_full_and_reset_zeroes_done_rows():
     assert h[:, 1].abs().sum() > 0  # the caller's tensor is not modified
 
 
+def test_gru_traj_encoder_keys_and_output_are_amagos():
+    """Keys rnn.{weight_ih,weight_hh,bias_ih,bias_hh}_l{k}, out, out_norm.norm (metamon's small_rnn /
+    minikazam layout); output = LayerNorm(Linear(GRU(seq)))."""
+    enc = GRUTrajEncoder(tstep_dim=5, max_seq_len=4, d_hidden=6, n_layers=2, d_output=3).eval()
+    expected = {"out.weight": (3, 6), "out.bias": (3,), "out_norm.norm.weight": (3,), "out_norm.norm.bias": (3,)}
+    for k, d_in in ((0, 5), (1, 6)):
+        expected.update({f"rnn.weight_ih_l{k}": (18, d_in), f"rnn.weight_hh_l{k}": (18, 6),
+                         f"rnn.bias_ih_l{k}": (18,), f"rnn.bias_hh_l{k}": (18,)})
+    assert {k: tuple(v.shape) for k, v in enc.state_dict().items()} == expected
+    seq = torch.randn(2, 4, 5)
+    with torch.no_grad():
+        out, _ = enc(seq, None)
+        by_hand = torch.nn.functional.layer_norm(enc.out(enc.rnn(seq)[0]), (3,), enc.out_norm.norm.weight,
+                                                 enc.out_norm.norm.bias)
+    torch.testing.assert_close(out, by_hand)
+
+
 # ---------------------------------------------------------------- FFTstepEncoder
 
 
