@@ -72,7 +72,6 @@ import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import gin.config
 import huggingface_hub
 import torch
 from accelerate import init_empty_weights
@@ -125,7 +124,6 @@ FAST_INIT_BINDING = "SigmaReparam.fast_init"
 ATTENTION_BINDING = "TformerTrajEncoder.attention_type"
 WINDOW_BINDING = "FlashAttention.window_size"
 TEMPERATURE_BINDING = "MetamonDiscrete.temperature"
-_TEMPERATURE_OWNER = TEMPERATURE_BINDING.split(".")[0]
 
 PRETRAINED_MODELS: Dict[str, Callable[[], "PretrainedModel"]] = {}
 """Registry name -> class (or factory) of a :class:`PretrainedModel`; fill it with
@@ -309,15 +307,9 @@ class PretrainedModel:
         for path in (self.model_gin_config, self.train_gin_config):
             if not path.is_file():
                 raise MetamonRLError(f"{self.model_name}: the gin file {path} does not exist")
-        bindings = self.gin_bindings(action_temperature)
-        if TEMPERATURE_BINDING in bindings and gin.config._REGISTRY.get_match(_TEMPERATURE_OWNER) is None:
-            raise MetamonRLError(
-                f"action_temperature={action_temperature} needs metamon's {_TEMPERATURE_OWNER} policy output, which "
-                f"this build does not have; use action_temperature=1.0"
-            )
         try:
-            return configure_agent([self.model_gin_config, self.train_gin_config], params=bindings,
-                                   tokenizer=self.tokenizer)
+            return configure_agent([self.model_gin_config, self.train_gin_config],
+                                   params=self.gin_bindings(action_temperature), tokenizer=self.tokenizer)
         except AmagoError as error:
             raise MetamonRLError(f"cannot configure {self!r}: {error}") from error
 
@@ -366,8 +358,8 @@ class PretrainedModel:
                          action_temperature: float = 1.0) -> torch.nn.Module:
         """The agent with the weights of epoch ``checkpoint`` (None: ``default_checkpoint``; 0: the
         random initialisation, nothing fetched), on the CPU in eval mode. ``log`` logs what was
-        loaded (INFO). ``action_temperature`` divides the policy's logits (needs a
-        ``MetamonDiscrete`` policy output; 1: none)."""
+        loaded (INFO). ``action_temperature`` divides the policy's logits
+        (``MetamonDiscrete.temperature``; 1: none)."""
         agent, _ = self._initialize(checkpoint, action_temperature)
         if log:
             count = sum(p.numel() for p in agent.parameters())

@@ -153,9 +153,8 @@ def test_gin_bindings_in_metamon_order(tmp_path):
                             gin_overrides={"TformerTrajEncoder.attention_type": FlashAttention})
     assert overriding.gin_bindings()["TformerTrajEncoder.attention_type"] is FlashAttention
     assert model.gin_bindings(action_temperature=0.5)["MetamonDiscrete.temperature"] == 0.5
-    if pretrained.gin.config._REGISTRY.get_match("MetamonDiscrete") is None:
-        with pytest.raises(MetamonRLError, match="action_temperature=0.5 needs metamon's MetamonDiscrete"):
-            model.initialize_agent(checkpoint=0, action_temperature=0.5)
+    assert model.initialize_agent(checkpoint=0, action_temperature=0.5).actor.policy_dist.temperature == 0.5
+    assert model.initialize_agent(checkpoint=0).actor.policy_dist.temperature == 1.0
 
 
 def test_vanilla_fallback_warns_and_gin_files_override_the_dict(tmp_path, monkeypatch):
