@@ -29,11 +29,15 @@ from metamon.amago.utils import AmagoError, amago_warning
 
 
 def _as_gammas(gammas: Union[torch.Tensor, Sequence[float]]) -> torch.Tensor:
-    """Validate the discount factors: a non-empty 1-D float32 tensor (G,) with values in [0, 1]."""
+    """Validate the discount factors: a non-empty 1-D float32 tensor (G,) with values in [0, 1].
+
+    On the ``meta`` device (a network built without memory, to read its shapes) the values are
+    unknown and only the shape is checked.
+    """
     gammas = torch.as_tensor(gammas, dtype=torch.float32)
     if gammas.dim() != 1 or gammas.numel() == 0:
         raise AmagoError(f"gammas must be a non-empty 1-D sequence, got shape {tuple(gammas.shape)}")
-    if ((gammas < 0) | (gammas > 1)).any():
+    if not gammas.is_meta and ((gammas < 0) | (gammas > 1)).any():
         raise AmagoError(f"gammas must lie in [0, 1], got {gammas.tolist()}")
     return gammas
 
@@ -443,7 +447,7 @@ class NCriticsTwoHot(BaseCriticHead):
             raise AmagoError(f"NCriticsTwoHot needs output_bins >= 2, got {output_bins}")
         self.use_symlog = use_symlog
         self.output_bins = output_bins
-        bounds = self._transform(torch.tensor([min_return, max_return]))
+        bounds = self._transform(torch.tensor([min_return, max_return], device="cpu"))  # CPU: read back below
         self.register_buffer(
             "bin_vals", torch.linspace(bounds[0].item(), bounds[1].item(), output_bins), persistent=False
         )
