@@ -82,6 +82,9 @@ def observation_sequence(info, length: int = 5, seed: int = 0):
     steps = [space.sample() for _ in range(length)]
     obs = {k: torch.as_tensor(np.stack([s[k] for s in steps]))[None] for k in space.spaces}
     obs["numbers"] = obs["numbers"].clamp(-3, 3)
+    for key in obs:
+        if key.endswith("_tokens"):  # the Box's high is len(tokenizer): one past the last id
+            obs[key] = obs[key].clamp(max=int(space[key].high.max()) - 1)
     n_actions = obs["illegal_actions"].shape[-1]
     rng = np.random.default_rng(seed)
     rl2s = np.zeros((1, length, n_actions + 1), dtype=np.float32)
