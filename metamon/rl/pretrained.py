@@ -358,8 +358,8 @@ class PretrainedModel:
                          action_temperature: float = 1.0) -> torch.nn.Module:
         """The agent with the weights of epoch ``checkpoint`` (None: ``default_checkpoint``; 0: the
         random initialisation, nothing fetched), on the CPU in eval mode. ``log`` logs what was
-        loaded (INFO). ``action_temperature`` divides the policy's logits (needs a
-        ``MetamonDiscrete`` policy output; 1: none)."""
+        loaded (INFO). ``action_temperature`` divides the policy's logits
+        (``MetamonDiscrete.temperature``; 1: none)."""
         agent, _ = self._initialize(checkpoint, action_temperature)
         if log:
             count = sum(p.numel() for p in agent.parameters())

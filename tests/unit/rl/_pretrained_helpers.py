@@ -3,6 +3,9 @@ checkpoint folders, and the policy logits of an agent for a fixed observation se
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ import torch
 from metamon.rl.dataset import obs_gym_space
 from metamon.rl.pretrained import PretrainedModel
 from metamon.rl.run_dir import build_spaces
+from metamon.tokenizer import metamon_vocabs
 
 TINY_TOKENIZER = "metamon-gemma-v1"
 TINY_GIN = """
@@ -78,6 +82,9 @@ def observation_sequence(info, length: int = 5, seed: int = 0):
     steps = [space.sample() for _ in range(length)]
     obs = {k: torch.as_tensor(np.stack([s[k] for s in steps]))[None] for k in space.spaces}
     obs["numbers"] = obs["numbers"].clamp(-3, 3)
+    for key in obs:
+        if key.endswith("_tokens"):  # the Box's high is len(tokenizer): one past the last id
+            obs[key] = obs[key].clamp(max=int(space[key].high.max()) - 1)
     n_actions = obs["illegal_actions"].shape[-1]
     rng = np.random.default_rng(seed)
     rl2s = np.zeros((1, length, n_actions + 1), dtype=np.float32)
@@ -95,3 +102,55 @@ def policy_logits(agent: torch.nn.Module, obs: dict, rl2s: torch.Tensor, time_id
     emb = agent.tstep_encoder(obs, rl2s)
     state, _ = agent.traj_encoder(emb, time_idxs)
     return agent.actor.actor_network_forward(state, straight_from_obs={"illegal_actions": obs["illegal_actions"]})
+
+
+# Bindings appended after a registry model gin to shrink it for CPU tests: every width and depth
+# smaller, the structure (classes, key names, heads, tokens, spaces) kept.
+SHRINK_BINDINGS = """
+MetamonTstepEncoder.d_model = 16
+MetamonTstepEncoder.n_heads = 2
+MetamonTstepEncoder.n_layers = 2
+MetamonPerceiverTstepEncoder.d_model = 16
+MetamonPerceiverTstepEncoder.n_heads = 2
+MetamonPerceiverTstepEncoder.n_layers = 2
+TformerTrajEncoder.d_model = 32
+TformerTrajEncoder.n_heads = 2
+TformerTrajEncoder.d_ff = 48
+TformerTrajEncoder.n_layers = 2
+GRUTrajEncoder.d_hidden = 24
+GRUTrajEncoder.d_output = 20
+MetamonMaskedActor.d_hidden = 24
+MetamonMaskedResidualActor.feature_dim = 24
+MetamonMaskedResidualActor.residual_ff_dim = 40
+NCritics.d_hidden = 24
+NCriticsTwoHot.d_hidden = 24
+"""
+
+
+def shrunk(model: PretrainedModel, folder: Path, repo: Path) -> PretrainedModel:
+    """``model`` with its model gin followed by :data:`SHRINK_BINDINGS` (a file in ``folder``) and
+    its checkpoints in the local folder ``repo``; everything else (training gin, spaces, tokenizer,
+    gin_overrides) as the entry has it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    gin_file = folder / f"{model.model_gin_config.stem}_shrunk.gin"
+    gin_file.write_text(model.model_gin_config.read_text() + SHRINK_BINDINGS)
+    return PretrainedModel(
+        gin_file, model.train_gin_config, model.model_name, tokenizer=model.tokenizer,
+        observation_space=model.observation_space, action_space=model.action_space,
+        reward_function=model.reward_function, default_checkpoint=model.default_checkpoint,
+        gin_overrides=model.gin_overrides, hf_repo_id=repo, battle_backend=model.battle_backend,
+    )
+
+
+def fake_metamon_vocabularies(cache: Path, monkeypatch) -> None:
+    """Cache stand-ins of metamon's vocabulary files (the sizes V of the real ones, made-up words)
+    under ``cache/tokenizers`` and make the checksum table accept them (the real files are not
+    redistributed and tests never download)."""
+    monkeypatch.setenv("METAMON_CACHE_DIR", str(cache))
+    for name, entry in list(metamon_vocabs.METAMON_VOCABULARIES.items()):
+        data = json.dumps({f"word{i:05d}": i for i in range(entry.size)}).encode()
+        path = cache / "tokenizers" / entry.file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        fake = dataclasses.replace(entry, sha256_prefix=hashlib.sha256(data).hexdigest()[:8])
+        monkeypatch.setitem(metamon_vocabs.METAMON_VOCABULARIES, name, fake)

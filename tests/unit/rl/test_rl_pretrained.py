@@ -3,6 +3,7 @@
 
 import json
 import warnings
+from pathlib import Path
 
 import huggingface_hub
 import pytest
@@ -152,6 +153,8 @@ def test_gin_bindings_in_metamon_order(tmp_path):
                             gin_overrides={"TformerTrajEncoder.attention_type": FlashAttention})
     assert overriding.gin_bindings()["TformerTrajEncoder.attention_type"] is FlashAttention
     assert model.gin_bindings(action_temperature=0.5)["MetamonDiscrete.temperature"] == 0.5
+    assert model.initialize_agent(checkpoint=0, action_temperature=0.5).actor.policy_dist.temperature == 0.5
+    assert model.initialize_agent(checkpoint=0).actor.policy_dist.temperature == 1.0
 
 
 def test_vanilla_fallback_warns_and_gin_files_override_the_dict(tmp_path, monkeypatch):
@@ -377,3 +380,9 @@ def test_list_command(capsys):
     assert pretrained.main(["list", "--markdown"]) == 0
     markdown = capsys.readouterr().out
     assert "| Kadabra | kadabra | 46 | medium_multitaskagent | binary_rl | TeamPreviewObservationSpace |" in markdown
+
+
+def test_docs_table_is_the_registry():
+    docs = Path(__file__).resolve().parents[3] / "docs" / "pretrained.md"
+    assert pretrained.registry_table(markdown=True) in docs.read_text(), (
+        "docs/pretrained.md is out of date: paste `python -m metamon.rl.pretrained list --markdown` into it")
