@@ -58,6 +58,9 @@ from metamon.amago.reference import DampingConfig, PolicyDamping, PolicyNetwork
 from metamon.amago.utils import AmagoError, masked_avg
 
 DEFAULT_MULTIGAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)
+#: state-dict prefixes of training-schedule buffers, not policy weights: a run that starts from
+#: another run's checkpoint (``Experiment.load_policy_weights``) keeps its own fresh schedule there
+SCHEDULE_STATE_PREFIXES = ("filter_gate.",)
 
 
 @gin.configurable

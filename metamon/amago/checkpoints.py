@@ -220,18 +220,24 @@ def read_weights(path) -> dict[str, torch.Tensor]:
     return _read_torch_state_dict(path)
 
 
-def load_weights(module: torch.nn.Module, path, strict: bool = True):
+def _without(state: dict, skip_prefixes: tuple[str, ...]) -> dict:
+    return {k: v for k, v in state.items() if not k.startswith(skip_prefixes)} if skip_prefixes else state
+
+
+def load_weights(module: torch.nn.Module, path, strict: bool = True, skip_prefixes: tuple[str, ...] = ()):
     """Load the state dict in ``path`` (:func:`read_weights`: ``.safetensors`` or a ``.pt`` state
     dict) into ``module``.
 
     Any shape mismatch raises :class:`AmagoError`; with ``strict`` so do missing or unexpected
     keys. The error names the file and the first differing keys — the usual cause is a checkpoint
-    from a different architecture (other gin config). Returns torch's ``(missing_keys,
-    unexpected_keys)`` result of ``load_state_dict``.
+    from a different architecture (other gin config). Keys starting with one of
+    ``skip_prefixes`` are left out on both sides: the module keeps its own values for them (e.g.
+    a new run's training-schedule buffers). Returns torch's ``(missing_keys, unexpected_keys)``
+    result of ``load_state_dict`` (the skipped keys not included).
     """
     path = Path(path)
-    loaded = read_weights(path)
-    own = module.state_dict()
+    loaded = _without(read_weights(path), skip_prefixes)
+    own = _without(module.state_dict(), skip_prefixes)
     missing = set(own) - set(loaded)
     unexpected = set(loaded) - set(own)
     shapes = [
@@ -251,7 +257,10 @@ def load_weights(module: torch.nn.Module, path, strict: bool = True):
             f"weights in {path} do not match {type(module).__name__} (checkpoint from another "
             f"architecture or config?): " + " | ".join(problems)
         )
-    return module.load_state_dict(loaded, strict=strict)
+    result = module.load_state_dict(loaded, strict=strict and not skip_prefixes)
+    if not skip_prefixes:
+        return result
+    return type(result)([k for k in result.missing_keys if not k.startswith(skip_prefixes)], result.unexpected_keys)
 
 
 def tensor_shapes(path) -> dict[str, tuple[int, ...]]:
@@ -289,11 +298,12 @@ def shape_differences(saved: dict, own: dict) -> list[str]:
     return differences
 
 
-def weights_differences(module: torch.nn.Module, path) -> list[str]:
+def weights_differences(module: torch.nn.Module, path, skip_prefixes: tuple[str, ...] = ()) -> list[str]:
     """:func:`shape_differences` of the weights in ``path`` (``.safetensors`` or ``.pt``) and
-    ``module``'s state dict (keys and shapes only; an empty list when the weights would load)."""
-    own = {k: tuple(v.shape) for k, v in _state_dict_of(module).items()}
-    return shape_differences(tensor_shapes(path), own)
+    ``module``'s state dict (keys and shapes only; an empty list when the weights would load),
+    leaving out keys that start with one of ``skip_prefixes`` (as :func:`load_weights` does)."""
+    own = {k: tuple(v.shape) for k, v in _without(_state_dict_of(module), skip_prefixes).items()}
+    return shape_differences(_without(tensor_shapes(path), skip_prefixes), own)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from metamon.amago import checkpoints
-from metamon.amago.agent import weighted_loss
+from metamon.amago.agent import SCHEDULE_STATE_PREFIXES, weighted_loss
 from metamon.amago.build import build_agent, rl2_space_of
 from metamon.amago.damping import controlled_lr_lambda
 from metamon.amago.loading import PADDED_SAMPLING_MODES, RLData_pad_collate, RLDataset
@@ -662,9 +662,12 @@ class Experiment:
         self._reset_reference()
 
     def load_policy_weights(self, path) -> None:
-        """Load a ``.safetensors`` Agent state dict into the policy (strict; clear error on
-        mismatch), then reset the agent's damping reference to these weights."""
-        checkpoints.load_weights(self.policy, path, strict=True)
+        """Load an Agent state dict (``.safetensors`` or ``.pt``) into the policy (strict; clear
+        error on mismatch) to start a run from it, then reset the agent's damping reference to
+        these weights. Training-schedule buffers (:data:`SCHEDULE_STATE_PREFIXES`, e.g. the filter
+        gate) are not taken from the file: the new run starts its own schedule, whatever the
+        source's configuration had."""
+        checkpoints.load_weights(self.policy, path, strict=True, skip_prefixes=SCHEDULE_STATE_PREFIXES)
         self._reset_reference()
 
 

@@ -63,10 +63,14 @@ from metamon.data.generate import generate
 from metamon.data.trajectory_file import TrajectoryFileError, parse_trajectory_filename
 from metamon.nash.errors import NashError
 from metamon.nash.population import Member, Population
+from metamon.rl.pretrained import get_pretrained_model
 from metamon.rl.run_dir import RunInfo
 from metamon.rl.train import run_training
 from metamon.rl.train_config import TrainConfig
 from metamon.server import unique_username
+
+#: PlayerSpec kinds a first best response may start from
+INIT_KINDS = ("run", "pretrained")
 
 __all__ = ["RLBestResponseOracle", "ORACLE_TAG", "candidate_prefix"]
 
@@ -122,7 +126,8 @@ class RLBestResponseOracle:
         collection_battles: battles per round, opponents drawn from σ.
         model_gin_config, train_gin_config: gin files of the finetunes (bare names in the
             package configs, or paths).
-        init_from_checkpoint: the first candidate (``run:DIR@N``) when no best response exists yet.
+        init_from_checkpoint: the first candidate (``run:DIR@N`` or ``pretrained:NAME@N``, whose
+            spaces the finetunes then use) when no best response exists yet.
         parsed_replay_dir: trajectories (``<format>/`` folders) for the base run and mixed into
             every finetune with weight ``replay_weight``; ``formats`` selects those of the base run.
         train_epochs, steps_per_epoch, batch_size, grad_accum: each round's finetune.
@@ -148,8 +153,9 @@ class RLBestResponseOracle:
                             ("base_epochs", base_epochs)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NashError(f"RLBestResponseOracle: {name} must be an int >= 1, got {value!r}")
-        if init_from_checkpoint is not None and PlayerSpec.parse(init_from_checkpoint).kind != "run":
-            raise NashError(f"init_from_checkpoint must name a trained run (run:DIR@N), got {init_from_checkpoint!r}")
+        if init_from_checkpoint is not None and PlayerSpec.parse(init_from_checkpoint).kind not in INIT_KINDS:
+            raise NashError("init_from_checkpoint must name a trained run (run:DIR@N) or a published model "
+                            f"(pretrained:NAME@N), got {init_from_checkpoint!r}")
         self.work_dir = Path(work_dir).resolve()
         self.battle_format = battle_format
         self.team_set = team_set
@@ -265,7 +271,8 @@ class RLBestResponseOracle:
                             "move it away to train this round again")
         spaces: Dict[str, Any] = {}
         if init is not None:
-            info = RunInfo.load(PlayerSpec.parse(init).target)
+            source = PlayerSpec.parse(init)
+            info = get_pretrained_model(source.target) if source.kind == "pretrained" else RunInfo.load(source.target)
             spaces = dict(obs_space=info.observation_space, action_space=info.action_space,
                           reward_function=info.reward_function, tokenizer=info.tokenizer)
         if data is None:  # the base run

@@ -41,6 +41,7 @@ from typing import Optional, Sequence
 
 from gymnasium import spaces
 
+from metamon.amago.agent import SCHEDULE_STATE_PREFIXES
 from metamon.amago.checkpoints import MODEL_FILE, tensor_shapes, weights_differences
 from metamon.amago.cli_utils import resolve_gin_file
 from metamon.amago.run_layout import RunLayout
@@ -366,7 +367,7 @@ def _initial_weights(spec: str, experiment: MetamonAMAGOExperiment, info: RunInf
             raise MetamonError(f"--init_from_checkpoint {spec}: it was trained on other inputs/outputs "
                                f"(checkpoint → new): {'; '.join(spaces_differ)}")
     _adopt_legacy_encoder(experiment, Path(weights))
-    differences = weights_differences(experiment.build_agent(), weights)
+    differences = weights_differences(experiment.build_agent(), weights, skip_prefixes=SCHEDULE_STATE_PREFIXES)
     if differences:
         raise MetamonError(f"--init_from_checkpoint {spec}: its architecture differs from these gin files "
                            f"(checkpoint → new): {'; '.join(differences)}")

@@ -263,3 +263,29 @@ def test_pt_that_is_not_a_flat_state_dict_is_refused(tmp_path):
         load_weights(Tied(), tmp_path / "missing.pt")
     with pytest.raises(AmagoError, match=r"weights\.npz has an unknown format"):
         load_weights(Tied(), tmp_path / "weights.npz")
+
+
+class _Gated(torch.nn.Module):
+    """A policy layer plus a schedule buffer that only some configurations have."""
+
+    def __init__(self, gated: bool, fill: float):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+        torch.nn.init.constant_(self.lin.weight, fill)
+        self.gate = torch.nn.Module()
+        self.gate.register_buffer("is_open", torch.tensor(fill > 0), persistent=gated)
+
+
+@pytest.mark.parametrize("source_gated, target_gated", [(True, False), (False, True), (True, True)])
+def test_skipped_prefixes_are_neither_loaded_nor_required(tmp_path, source_gated, target_gated):
+    path = save_weights(_Gated(source_gated, fill=1.0), tmp_path / "w.safetensors")
+    target = _Gated(target_gated, fill=-1.0)
+    assert checkpoints.weights_differences(target, path, skip_prefixes=("gate.",)) == []
+    missing, unexpected = load_weights(target, path, strict=True, skip_prefixes=("gate.",))
+    assert (missing, unexpected) == ([], [])
+    assert torch.equal(target.lin.weight, torch.ones(2, 2))  # the policy weights came from the file
+    assert not bool(target.gate.is_open)  # the schedule buffer kept the target's own value
+    if source_gated != target_gated:  # without skipping, the difference is an error
+        assert checkpoints.weights_differences(target, path)
+        with pytest.raises(AmagoError, match="keys"):
+            load_weights(target, path, strict=True)

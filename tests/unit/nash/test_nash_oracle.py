@@ -196,3 +196,20 @@ def test_self_play_opponents_give_both_sides_and_errors_are_named(tmp_path):
         oracle(tmp_path, FakeBattles(), FakeTraining(), rounds=0)
     with pytest.raises(NashError, match="run:DIR@N"):
         oracle(tmp_path, FakeBattles(), FakeTraining(), init_from_checkpoint="GymLeader")
+
+
+def test_a_published_model_can_be_the_first_candidate(tmp_path):
+    battles, training = FakeBattles(), FakeTraining()
+    oracle(tmp_path, battles, training, rounds=1, init_from_checkpoint="pretrained:SmallRL@40").best_response(
+        population(), np.array([1.0, 0.0]), 0)
+    config = training.configs[0]
+    assert config.init_from_checkpoint == "pretrained:SmallRL@40"
+    assert battles.calls[0][0] == "pretrained:SmallRL@40"
+    # the finetune uses the published model's spaces (metamon_models.md §6.2)
+    assert (config.obs_space, config.action_space, config.tokenizer) == (
+        "DefaultObservationSpace", "MinimalActionSpace", "allreplays-v3")
+
+
+def test_init_from_checkpoint_must_be_a_run_or_a_published_model(tmp_path):
+    with pytest.raises(NashError, match="trained run .* or a published model"):
+        oracle(tmp_path, FakeBattles(), FakeTraining(), init_from_checkpoint="GymLeader")
