@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of training batches from --parsed_replay_dir (when given)")
     p.add_argument("--base_epochs", type=int, default=10,
                    help="epochs of the base run trained on --parsed_replay_dir when there is no start policy")
-    p.add_argument("--init_from_checkpoint", default=None, help="the first best response starts here: run:DIR@N or pretrained:NAME@N")
+    p.add_argument("--init_from_checkpoint", default=None,
+                   help="the first best response starts here: run:DIR@N or pretrained:NAME@N")
     p.add_argument("--parsed_replay_dir", default=None, help="trajectories mixed into every finetune")
     p.add_argument("--formats", nargs="+", default=None, help="formats of the base run (default: --battle_format)")
     p.add_argument("--parallel", type=int, default=1, help="battle worker processes (each with its own server)")
