@@ -88,7 +88,7 @@ from metamon.rl.experiment import MetamonAMAGOExperiment
 from metamon.rl.pretrained import get_pretrained_model
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, available_epochs, load_agent, run_path
 from metamon.rl.safe_gin import check_gin
-from metamon.rl.train import build_experiment, train_experiment
+from metamon.rl.train import build_experiment, train_experiment, usage_error
 from metamon.rl.train_config import DEFAULT_EVAL_GENS, WINS_LOSSES_BOTH, TrainConfig
 from metamon.rl.validation import BattleValidation
 
@@ -337,24 +337,13 @@ def finetune(argv: Optional[Sequence[str]] = None) -> Path:
     return run_dir
 
 
-def _usage_error(error: Exception) -> SystemExit:
-    """``SystemExit(2)`` after printing ``error: <message>`` to stderr."""
-    if isinstance(error, OSError) and error.strerror:
-        error = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-    message = f"error: {error}"
-    print(message, file=sys.stderr)
-    stop = SystemExit(message)
-    stop.code = 2
-    return stop
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The CLI: bad input stops it with one line on stderr and exit status 2 (nothing written);
     a Showdown server lost during the evaluation, with exit status 1."""
     try:
         experiment, plan = prepare(argv)
     except (MetamonError, AmagoError, OSError) as error:
-        raise _usage_error(error) from None
+        raise usage_error(error) from None
     try:
         train_experiment(experiment)
         evaluate_run(experiment.run_dir, plan)
@@ -362,7 +351,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (MetamonError, AmagoError) as error:
-        raise _usage_error(error) from None
+        raise usage_error(error) from None
     return 0
 
 

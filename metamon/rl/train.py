@@ -393,7 +393,7 @@ def run_training(config: TrainConfig) -> None:
     train_experiment(build_experiment(config), config.ckpt)
 
 
-def _usage_error(error: Exception) -> SystemExit:
+def usage_error(error: Exception) -> SystemExit:
     """``SystemExit`` with exit status 2 whose text is ``"error: <message>"``; the message is
     printed to stderr here (Python prints nothing for an int status). An ``OSError`` reads as
     ``"<reason>: <path>"``."""
@@ -414,11 +414,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         configure_logging(log_level)
         experiment = build_experiment(config)
     except (MetamonError, AmagoError, OSError) as error:
-        raise _usage_error(error) from None
+        raise usage_error(error) from None
     try:
         train_experiment(experiment, config.ckpt)
     except (MetamonError, AmagoError) as error:
-        raise _usage_error(error) from None
+        raise usage_error(error) from None
     return 0
 
 
