@@ -82,6 +82,7 @@ __all__ = [
     "build_experiment",
     "train_experiment",
     "run_training",
+    "usage_error",
 ]
 
 
