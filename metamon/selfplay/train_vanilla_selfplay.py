@@ -18,11 +18,13 @@ iteration i = 0 … num_iterations−1:
 5. **rate**: Bradley–Terry ratings of every generation and baseline with bootstrap intervals
    (:mod:`metamon.selfplay.elo`: ``ratings.json/.csv``, ``ratings_ratings.png``,
    ``ratings_winrates.png``), and ``progress.json`` / ``progress.png``: per generation the win
-   rate against each baseline and the damping metrics of its training run.
+   rate against each baseline and the damping metrics of its training run; ``curves.png``: the
+   per-update drift KL to the reference and policy entropy of all generations' training, end to
+   end (:func:`training_curves`).
 
 Files (``SAVE_DIR/RUN_NAME/``): ``config.json`` (the flags), ``state.json`` (finished steps;
 written atomically after each step), ``iteration_{i}/``, ``generations/gen_{i}/`` (train runs),
-``tournament_results.jsonl``, ``ratings.*``, ``progress.*``.
+``tournament_results.jsonl``, ``ratings.*``, ``progress.*``, ``curves.png``.
 
 **Resume**: run the same command again. Finished steps (``state.json``) are skipped; an
 interrupted step picks up where it stopped: generation counts the trajectory files already
@@ -67,7 +69,7 @@ from metamon.rl.train import run_training
 from metamon.rl.train_config import TrainConfig
 from metamon.selfplay.elo import rate_records, write_elo_outputs
 
-__all__ = ["build_parser", "run_loop", "main", "STATE_FILE", "RESULTS_FILE"]
+__all__ = ["build_parser", "run_loop", "main", "plot_training_curves", "training_curves", "STATE_FILE", "RESULTS_FILE"]
 
 STATE_FILE = "state.json"
 CONFIG_JSON = "config.json"
@@ -75,6 +77,8 @@ RESULTS_FILE = "tournament_results.jsonl"
 #: flags that may change between a run and its resume (they do not shape the results)
 _FREE_FLAGS = {"parallel", "server_url", "max_concurrent", "dloader_workers", "bootstrap", "no_progress",
                "num_iterations", "log_level"}
+#: the per-update curves drawn in curves.png: drift from the reference and the policy's entropy
+CURVE_METRICS = ("Damping/KL to Reference", "Policy Entropy (test-time gamma)")
 _DAMPING_METRICS = ("Damping/KL to Reference", "Damping/KL per Update", "Damping/Entropy",
                     "Damping/KL Coefficient", "Learning Rate")
 
@@ -240,6 +244,8 @@ class _Loop:
             rows.append(row)
         atomic_write(self.root / "progress.json", json.dumps({"generations": rows}, indent=2) + "\n")
         _plot_progress(rows, args.eval_opponents, self.root / "progress.png")
+        plot_training_curves(training_curves([self.gens_dir / f"gen_{k}" for k in range(1, g + 1)]),
+                             self.root / "curves.png")
         self.say("ratings: " + ", ".join(f"gen {r['generation']}: {r['rating']:.0f}" for r in rows
                                          if r["rating"] is not None))
 
@@ -289,6 +295,7 @@ def _damping_summary(run_dir: Path) -> Dict[str, float]:
     out = {}
     for name in _DAMPING_METRICS:
         values = [float(r["value"]) for r in rows if r["metric"] == name and int(r["epoch"]) == last]
+        values = [v for v in values if math.isfinite(v)]  # NaN: not tracked (e.g. per-update KL without the controller)
         if values:
             out[name] = sum(values) / len(values)
     return out
@@ -306,6 +313,48 @@ def _plot_progress(rows: List[dict], opponents: Sequence[str], path: Path) -> No
     ax1.legend()
     ax2.plot(gens, [math.nan if r["rating"] is None else r["rating"] for r in rows], marker="o")
     ax2.set(xlabel="generation", ylabel="Elo (Bradley–Terry)", title="rating")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def training_curves(run_dirs: Sequence[Path], metrics: Sequence[str] = CURVE_METRICS) -> Dict[str, list]:
+    """Per-update training curves of consecutive generations' runs, end to end.
+
+    Returns ``{metric: [(update, value), ...]}`` for each of ``metrics`` that some run logged
+    with a finite value, plus ``"boundaries"``: the update count where each run after the first
+    starts. A run's updates are offset by the updates of the runs before it (its last logged
+    ``gradient_steps``), so generation k's curve follows generation k−1's.
+    """
+    curves: Dict[str, list] = {name: [] for name in metrics}
+    boundaries, offset = [], 0
+    for k, run_dir in enumerate(run_dirs):
+        path = RunLayout(run_dir).metrics_csv
+        rows = [r for r in csv.DictReader(open(path)) if r["key"] == "train-update"] if path.is_file() else []
+        if k:
+            boundaries.append(offset)
+        for r in rows:
+            value = float(r["value"])
+            if r["metric"] in curves and math.isfinite(value):
+                curves[r["metric"]].append((offset + int(r["gradient_steps"]), value))
+        offset += max((int(r["gradient_steps"]) for r in rows), default=0)
+    out: Dict[str, list] = {name: points for name, points in curves.items() if points}
+    out["boundaries"] = boundaries
+    return out
+
+
+def plot_training_curves(curves: Dict[str, list], path: Path) -> None:
+    """One panel per metric of :func:`training_curves` (dashed lines: a new generation starts)."""
+    names = [name for name in curves if name != "boundaries"]
+    if not names:
+        return
+    fig = Figure(figsize=(5 * len(names), 3.6))
+    FigureCanvasAgg(fig)
+    for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
+        xs, ys = zip(*curves[name])
+        ax.plot(xs, ys, marker=".")
+        for x in curves["boundaries"]:
+            ax.axvline(x, color="grey", linestyle="--", linewidth=0.8)
+        ax.set(xlabel="updates (all generations)", title=name)
     fig.tight_layout()
     fig.savefig(path)
 

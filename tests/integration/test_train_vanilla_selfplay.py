@@ -100,7 +100,7 @@ def test_loop_runs_rates_and_resumes(tmp_path, showdown_server, monkeypatch):
     assert "Damping/KL to Reference" in progress[1] and "Damping/Entropy" in progress[2]
     ratings = json.loads((root / "ratings.json").read_text())
     assert set(gens) | {"RandomBaseline"} == set(ratings["players"])
-    for name in ("ratings_ratings.png", "ratings_winrates.png", "progress.png"):
+    for name in ("ratings_ratings.png", "ratings_winrates.png", "progress.png", "curves.png"):
         assert (root / name).stat().st_size > 0
     run = json.loads((root / "generations" / "gen_2" / "run.json").read_text())
     assert run["init_from"].endswith("policy_epoch_0.safetensors") and "gen_1" in run["init_from"]
