@@ -28,7 +28,7 @@ from __future__ import annotations
 from metamon.battles.engine import ConnectionLostError, play_battles, wait_for_battles
 from metamon.battles.players import close_player, close_players, connection_closed, new_player
 from metamon.battles.results import OUTCOMES, BattleResult, battle_results, new_finished, summarize
-from metamon.battles.spec import PlayerFactory, PlayerSpec, check_spec, register_player_kind
+from metamon.battles.spec import PlayerFactory, PlayerSpec, check_spec, register_player_kind, resolve_spec
 
 __all__ = [
     "OUTCOMES",
@@ -45,6 +45,7 @@ __all__ = [
     "new_player",
     "play_battles",
     "register_player_kind",
+    "resolve_spec",
     "summarize",
     "wait_for_battles",
 ]

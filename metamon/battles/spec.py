@@ -48,6 +48,7 @@ __all__ = [
     "PlayerSpec",
     "check_spec",
     "register_player_kind",
+    "resolve_spec",
 ]
 
 #: kind -> module that registers its builder when imported.
@@ -72,9 +73,40 @@ def register_player_kind(kind: str, builder: Callable, check: Optional[Callable]
         _CHECKS[kind] = check
 
 
-def check_spec(spec: Union[str, "PlayerSpec", type]) -> "PlayerSpec":
-    """Parse ``spec`` and check that it names something that exists (before servers start)."""
+#: kinds that may claim a bare name no baseline has, tried in order: metamon's scripts name a
+#: published model bare (``--model SyntheticRLV2``), which means ``pretrained:SyntheticRLV2``
+BARE_NAME_KINDS = ("pretrained",)
+
+
+def resolve_spec(spec: Union[str, "PlayerSpec", type]) -> "PlayerSpec":
+    """:meth:`PlayerSpec.parse`, then a bare name that no baseline has but a kind of
+    :data:`BARE_NAME_KINDS` knows (``"SyntheticRLV2"``, ``"SyntheticRLV2@48"``) becomes that
+    kind's spec. Any other spec is returned as parsed (:func:`check_spec` names what is wrong)."""
     spec = PlayerSpec.parse(spec)
+    if spec.kind != "baseline" or not _unknown(spec):
+        return spec
+    for kind in BARE_NAME_KINDS:
+        claimed = PlayerSpec.parse(f"{kind}:{spec.target}")
+        if not _unknown(claimed):
+            return claimed
+    return spec
+
+
+def _unknown(spec: "PlayerSpec") -> bool:
+    """Whether ``spec``'s kind rejects it (or cannot be loaded here)."""
+    try:
+        _builder(spec.kind)
+        if spec.kind in _CHECKS:
+            _CHECKS[spec.kind](spec)
+    except MetamonError:
+        return True
+    return False
+
+
+def check_spec(spec: Union[str, "PlayerSpec", type]) -> "PlayerSpec":
+    """Parse ``spec`` (:func:`resolve_spec`) and check that it names something that exists
+    (before servers start)."""
+    spec = resolve_spec(spec)
     _builder(spec.kind)
     if spec.kind in _CHECKS:
         _CHECKS[spec.kind](spec)
@@ -190,7 +222,7 @@ class PlayerFactory:
         """The Player ``spec`` names, logged in as ``username`` (default: a unique name from
         the spec's label); ``wrap`` decorates its class, ``kwargs`` go to its constructor
         (e.g. ``seed``, ``save_trajectories_to`` for a recording wrapper)."""
-        spec = PlayerSpec.parse(spec)
+        spec = resolve_spec(spec)
         return _builder(spec.kind)(self, spec, username, wrap, kwargs)
 
     @property

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from metamon.battles.engine import play_battles
 from metamon.battles.players import close_players
 from metamon.battles.server_pool import OpenWorker, run_on_servers
-from metamon.battles.spec import PlayerFactory, PlayerSpec, check_spec
+from metamon.battles.spec import PlayerFactory, PlayerSpec, check_spec, resolve_spec
 from metamon.battles.tournament_file import ResultsFile, pair_counts, pair_key
 from metamon.errors import MetamonError
 from metamon.formats import check_format
@@ -75,10 +75,11 @@ _SEEDED_KINDS = ("baseline", "class")  # builders that take a ``seed`` keyword (
 
 
 def canonical_spec(spec: str) -> str:
-    """``str(PlayerSpec.parse(spec))``: one spelling per player ("baseline:Grunt" -> "Grunt")."""
+    """``str(resolve_spec(spec))``: one spelling per player ("baseline:Grunt" -> "Grunt",
+    a published model's bare name "SyntheticRLV2" -> "pretrained:SyntheticRLV2")."""
     if not isinstance(spec, str):
         raise MetamonError(f"a tournament player must be a spec string, got {spec!r}")
-    return str(PlayerSpec.parse(spec))
+    return str(resolve_spec(spec))
 
 
 @dataclass(frozen=True)

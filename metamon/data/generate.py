@@ -412,8 +412,9 @@ def build_parser(prog: str = "python -m metamon.data.generate", **defaults) -> a
     """The command-line parser; ``defaults`` override flag defaults (a default for
     ``output_dir`` makes that flag optional)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--player", required=True,
-                        help="player spec: baseline name, package.module.Class or run:DIR@EPOCH")
+    parser.add_argument("--player", "--model", dest="player", required=True,
+                        help="player spec: baseline name, package.module.Class, run:DIR@EPOCH or a "
+                             "published model (pretrained:NAME@EPOCH, or NAME alone as metamon's scripts write it)")
     parser.add_argument("--opponent", default=None, help="player spec (default: --player)")
     parser.add_argument("--battle_format", default="gen1ou")
     parser.add_argument("--num_battles", type=int, default=100)

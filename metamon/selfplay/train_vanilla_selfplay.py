@@ -1,6 +1,9 @@
 """``python -m metamon.selfplay.train_vanilla_selfplay``: the generational self-play loop.
 
-Generation 0 is ``--init_checkpoint`` (a player spec of a trained run, ``run:DIR@N``). For each
+Generation 0 is ``--init_checkpoint``: a trained run (``run:DIR@N``) or a published model
+(``pretrained:NAME@N``, or the bare registry name as metamon's scripts write it,
+``--init_checkpoint SyntheticRLV2``; its generations are finetuned with the model's registry
+gin bindings and spaces, as ``finetune_from_hf`` does). For each
 iteration i = 0 … num_iterations−1:
 
 1. **generate**: generation i plays itself, ``ceil(episodes_per_iteration / 2)`` battles (two
@@ -55,7 +58,7 @@ from matplotlib.figure import Figure
 
 from metamon.amago.run_layout import RunLayout
 from metamon.amago.utils import AmagoError
-from metamon.battles import PlayerSpec
+from metamon.battles import resolve_spec
 from metamon.battles.tournament import Matchup, canonical_spec, play_tournament
 from metamon.battles.tournament_file import ResultsFile
 from metamon.data.filter import FilterCriteria, filter_trajectories
@@ -64,8 +67,9 @@ from metamon.errors import MetamonError
 from metamon.files import atomic_write
 from metamon.formats import check_format
 from metamon.logs import add_log_level_argument, configure_logging
+from metamon.rl.pretrained import get_pretrained_model
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, available_epochs
-from metamon.rl.train import run_training
+from metamon.rl.train import build_experiment, train_experiment
 from metamon.rl.train_config import TrainConfig
 from metamon.selfplay.elo import rate_records, write_elo_outputs
 
@@ -87,7 +91,8 @@ def build_parser(prog: str = "python -m metamon.selfplay.train_vanilla_selfplay"
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("--run_name", required=True)
     p.add_argument("--save_dir", required=True)
-    p.add_argument("--init_checkpoint", required=True, help="generation 0: run:DIR@EPOCH (run:DIR = its latest)")
+    p.add_argument("--init_checkpoint", required=True,
+                   help="generation 0: run:DIR@EPOCH (run:DIR = its latest) or a published model, NAME[@EPOCH]")
     p.add_argument("--num_iterations", type=int, default=10)
     p.add_argument("--epochs_per_iteration", type=int, default=20)
     p.add_argument("--steps_per_epoch", type=int, default=1000, help="optimizer updates per epoch")
@@ -95,7 +100,8 @@ def build_parser(prog: str = "python -m metamon.selfplay.train_vanilla_selfplay"
     p.add_argument("--num_eval_battles", type=int, default=100, help="per (generation, opponent) pair")
     p.add_argument("--eval_opponents", nargs="+", default=["RandomBaseline", "GymLeader"])
     p.add_argument("--model_gin_config", default=None,
-                   help="default: the init run's config.gin (its architecture, so the weights load)")
+                   help="default: the init run's config.gin, or a published model's model gin (its architecture, "
+                        "so the weights load)")
     p.add_argument("--train_gin_config", default="vanilla_selfplay_baseline.gin")
     p.add_argument("--gin_bindings", action="append", default=[])
     p.add_argument("--battle_format", default="gen1ou")
@@ -182,11 +188,20 @@ class _Loop:
             raise MetamonError(f"iteration {i}: the filter kept no trajectory (see above); loosen "
                                "--min_turns / --max_invalid_rate or generate more episodes")
 
+    def _source(self):
+        """Generation 0's ``(spaces, model gin, gin params)``: a run's ``run.json`` and ``config.gin``,
+        or a published model's registry entry, its model gin and its registry bindings."""
+        init = resolve_spec(self.args.init_checkpoint)
+        if init.kind == "pretrained":
+            model = get_pretrained_model(init.target)
+            return model, str(model.model_gin_config), dict(model.gin_bindings())
+        run_dir = Path(init.target).expanduser()
+        return RunInfo.load(run_dir), str(run_dir / CONFIG_FILE), {}
+
     def _train_config(self, i: int) -> TrainConfig:
         args = self.args
-        init = PlayerSpec.parse(args.init_checkpoint)
-        info = RunInfo.load(Path(init.target).expanduser())
-        model_gin = args.model_gin_config or str(Path(init.target).expanduser() / CONFIG_FILE)
+        info, source_gin, _ = self._source()
+        model_gin = args.model_gin_config or source_gin
         return TrainConfig(
             run_name=f"gen_{i + 1}", save_dir=str(self.gens_dir), model_gin_config=model_gin,
             train_gin_config=args.train_gin_config, gin_bindings=tuple(args.gin_bindings),
@@ -211,7 +226,7 @@ class _Loop:
                 config.init_from_checkpoint, config.ckpt = None, states[-1]
             else:
                 self.say(f"iteration {i}: training gen_{i + 1} from generation {i}")
-            run_training(config)
+            train_experiment(build_experiment(config, gin_params=self._source()[2]), config.ckpt)
         spec = canonical_spec(f"run:{run_dir}@{last}")
         self.state["generations"] = self.state["generations"][: i + 1] + [spec]
 
@@ -368,9 +383,10 @@ def run_loop(argv: Optional[Sequence[str]] = None) -> Path:
         if getattr(args, name) < 1:
             raise MetamonError(f"--{name} must be at least 1, got {getattr(args, name)}")
     check_format(args.battle_format)
-    spec = PlayerSpec.parse(args.init_checkpoint)
-    if spec.kind != "run":
-        raise MetamonError(f"--init_checkpoint takes a trained run, run:DIR@EPOCH; got {args.init_checkpoint!r}")
+    spec = resolve_spec(args.init_checkpoint)
+    if spec.kind not in ("run", "pretrained"):
+        raise MetamonError("--init_checkpoint takes a trained run, run:DIR@EPOCH, or a published model, "
+                           f"NAME[@EPOCH]; got {args.init_checkpoint!r}")
     loop = _Loop(args)
     loop.run()
     return loop.root

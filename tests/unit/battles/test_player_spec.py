@@ -2,7 +2,8 @@ import pytest
 from poke_env.player import RandomPlayer
 
 from metamon.baselines import GymLeader
-from metamon.battles import PlayerFactory, PlayerSpec, check_spec
+from metamon.battles import PlayerFactory, PlayerSpec, check_spec, resolve_spec
+from metamon.battles.tournament import canonical_spec
 from metamon.errors import MetamonError, UnknownNameError
 from metamon.teams import TeamSet
 
@@ -102,3 +103,15 @@ def test_check_run_spec(tmp_path):
     assert check_spec(f"run:{tmp_path}@2").epoch == 2
     with pytest.raises(MetamonError, match=r"no epoch 3 .*\[2\]"):
         check_spec(f"run:{tmp_path}@3")
+
+
+def test_a_bare_published_model_name_means_the_pretrained_kind():
+    assert resolve_spec("SmallRL") == PlayerSpec("pretrained", "SmallRL", None)
+    assert resolve_spec("SyntheticRLV2@48") == PlayerSpec("pretrained", "SyntheticRLV2", 48)
+    assert canonical_spec("SyntheticRLV2") == "pretrained:SyntheticRLV2"
+    assert check_spec("SmallRL").kind == "pretrained"
+    # baselines keep their bare names; an unknown bare name stays a baseline and is refused as one
+    assert resolve_spec("GymLeader") == PlayerSpec.parse("GymLeader")
+    assert resolve_spec("NoSuchPlayer") == PlayerSpec.parse("NoSuchPlayer")
+    with pytest.raises(UnknownNameError, match="baseline"):
+        check_spec("NoSuchPlayer")
