@@ -8,8 +8,12 @@ iteration i = 0 … num_iterations−1:
 
 1. **generate**: generation i plays itself, ``ceil(episodes_per_iteration / 2)`` battles (two
    trajectory files each, one per side) into ``iteration_i/data/<format>/``
-   (:func:`metamon.data.generate.generate`);
-2. **filter**: ``iteration_i/data`` → ``iteration_i/filtered`` (:func:`metamon.data.filter.filter_trajectories`:
+   (:func:`metamon.data.generate.generate`); with ``--earlier_generations_share s`` (i ≥ 1) a
+   share s of those battles is played against the earlier generations instead, split evenly,
+   into ``iteration_i/earlier/gen_k/<format>/``;
+2. **filter**: ``iteration_i/data`` → ``iteration_i/filtered`` and the battles against earlier
+   generations → ``iteration_i/filtered_earlier``, which training samples with weight s
+   (``custom_replay_sample_weight``) (:func:`metamon.data.filter.filter_trajectories`:
    the invalid-rate rule reads the recorded ``invalid_actions`` flags);
 3. **train**: generation i+1 = a new run ``generations/gen_{i+1}`` started from generation i's
    weights (``TrainConfig.init_from_checkpoint``), trained ``epochs_per_iteration`` epochs on
@@ -97,6 +101,9 @@ def build_parser(prog: str = "python -m metamon.selfplay.train_vanilla_selfplay"
     p.add_argument("--epochs_per_iteration", type=int, default=20)
     p.add_argument("--steps_per_epoch", type=int, default=1000, help="optimizer updates per epoch")
     p.add_argument("--episodes_per_iteration", type=int, default=5000, help="trajectory files (2 per battle)")
+    p.add_argument("--earlier_generations_share", type=float, default=0.0,
+                   help="share of each iteration's battles that generation i (i >= 1) plays against the "
+                        "earlier generations instead of itself; training samples them with this weight")
     p.add_argument("--num_eval_battles", type=int, default=100, help="per (generation, opponent) pair")
     p.add_argument("--eval_opponents", nargs="+", default=["RandomBaseline", "GymLeader"])
     p.add_argument("--model_gin_config", default=None,
@@ -165,25 +172,45 @@ class _Loop:
         print(f"[{self.args.run_name}] {message}", flush=True)
 
     # ------------------------------------------------------------------------ steps
+    def battle_plan(self, i: int) -> List[tuple]:
+        """``(opponent generation or None for itself, battles, folder)`` of iteration ``i``: the
+        share ``--earlier_generations_share`` of the battles goes to generations 0 … i−1, split
+        evenly (the first ones get the remainder), the rest is self-play."""
+        it = self.root / f"iteration_{i}"
+        wanted = math.ceil(self.args.episodes_per_iteration / 2)
+        earlier = round(self.args.earlier_generations_share * wanted) if i else 0
+        plan = [(None, wanted - earlier, it / "data")]
+        if earlier:
+            plan += [(k, earlier // i + int(k < earlier % i), it / "earlier" / f"gen_{k}") for k in range(i)]
+        return [(k, n, folder) for k, n, folder in plan if n > 0]
+
     def step_generate(self, i: int) -> None:
-        args, out = self.args, self.root / f"iteration_{i}" / "data"
-        wanted = math.ceil(args.episodes_per_iteration / 2)
-        have = count_trajectory_files(out, args.battle_format) // 2 if out.is_dir() else 0
-        if have < wanted:
-            self.say(f"iteration {i}: generation {i} plays itself, {wanted - have} battles")
-            summary = generate(self.state["generations"][i], None, args.battle_format, wanted - have, out,
+        args, gens = self.args, self.state["generations"]
+        for k, wanted, out in self.battle_plan(i):
+            have = count_trajectory_files(out, args.battle_format) // 2 if out.is_dir() else 0
+            if have >= wanted:
+                continue
+            opponent = None if k is None else gens[k]
+            self.say(f"iteration {i}: generation {i} plays {'itself' if k is None else f'generation {k}'}, "
+                     f"{wanted - have} battles")
+            summary = generate(gens[i], opponent, args.battle_format, wanted - have, out,
                                team_set=args.team_set, parallel=args.parallel, server_url=args.server_url,
-                               concurrent=args.max_concurrent, seed=args.seed * 1000 + i + have,
+                               concurrent=args.max_concurrent, seed=args.seed * 1000 + i + have + 100 * (k or 0),
                                show_progress=not args.no_progress)
-            self.say(summary.report(self.state["generations"][i], self.state["generations"][i]))
+            self.say(summary.report(gens[i], opponent or gens[i]))
 
     def step_filter(self, i: int) -> None:
         args, it = self.args, self.root / f"iteration_{i}"
         shutil.rmtree(it / "filtered", ignore_errors=True)  # a killed filter starts over
+        shutil.rmtree(it / "filtered_earlier", ignore_errors=True)
         criteria = FilterCriteria(args.max_invalid_rate, args.min_turns, args.max_turns, args.balance_outcomes,
                                   args.seed)
         report = filter_trajectories(it / "data", it / "filtered", criteria, formats=[args.battle_format])
         self.say(f"iteration {i}: filter: {report.summary()}")
+        for k, _, folder in self.battle_plan(i):
+            if k is not None:
+                earlier = filter_trajectories(folder, it / "filtered_earlier", criteria, formats=[args.battle_format])
+                self.say(f"iteration {i}: filter (vs generation {k}): {earlier.summary()}")
         if report.total_kept == 0:
             raise MetamonError(f"iteration {i}: the filter kept no trajectory (see above); loosen "
                                "--min_turns / --max_invalid_rate or generate more episodes")
@@ -209,11 +236,22 @@ class _Loop:
             steps_per_epoch=args.steps_per_epoch, batch_size_per_gpu=args.batch_size_per_gpu,
             grad_accum=args.grad_accum, formats=[args.battle_format],
             parsed_replay_dir=str(self.root / f"iteration_{i}" / "filtered"),
+            **self._earlier_data(i),
             obs_space=args.obs_space or info.observation_space, action_space=args.action_space or info.action_space,
             reward_function=args.reward_function or info.reward_function, tokenizer=args.tokenizer or info.tokenizer,
             dloader_workers=args.dloader_workers, ckpt_interval=1, log_interval=max(1, args.steps_per_epoch // 20),
             eval_gens=(), seed=args.seed + i,
         )
+
+    def _earlier_data(self, i: int) -> Dict[str, Any]:
+        """The battles against earlier generations as the custom replay source, sampled with
+        weight ``--earlier_generations_share`` (nothing when there are none)."""
+        folder = self.root / f"iteration_{i}" / "filtered_earlier"
+        if not any(k is not None for k, _, _ in self.battle_plan(i)):
+            return {}
+        if count_trajectory_files(folder, self.args.battle_format) == 0:
+            raise MetamonError(f"iteration {i}: the filter kept no battle against earlier generations ({folder})")
+        return dict(custom_replay_dir=str(folder), custom_replay_sample_weight=self.args.earlier_generations_share)
 
     def step_train(self, i: int) -> None:
         config = self._train_config(i)
@@ -382,6 +420,8 @@ def run_loop(argv: Optional[Sequence[str]] = None) -> Path:
                  "num_eval_battles", "parallel", "max_concurrent"):
         if getattr(args, name) < 1:
             raise MetamonError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if not 0.0 <= args.earlier_generations_share < 1.0:
+        raise MetamonError(f"--earlier_generations_share must be in [0, 1), got {args.earlier_generations_share}")
     check_format(args.battle_format)
     spec = resolve_spec(args.init_checkpoint)
     if spec.kind not in ("run", "pretrained"):

@@ -107,3 +107,28 @@ def test_loop_runs_rates_and_resumes(tmp_path, showdown_server, monkeypatch):
     # a third run with the same flags has nothing left to do
     assert loop.main(argv + ["--num_iterations", "2"]) == 0
     assert len([c for c in calls if c[0] == "generate"]) == 2
+
+
+@pytest.mark.slow
+def test_generations_also_play_earlier_generations(tmp_path, showdown_server):
+    init = tmp_path / "init"
+    torch.manual_seed(0)
+    write_run_files(init, INFO, TINY_GIN)
+    save_weights(build_agent(INFO, [init / CONFIG_FILE]), policy_weights_path(init, 0))
+    argv = ["--run_name", "mix", "--save_dir", str(tmp_path), "--init_checkpoint", f"run:{init}@0",
+            "--num_iterations", "2", "--epochs_per_iteration", "1", "--steps_per_epoch", "2",
+            "--episodes_per_iteration", "4", "--earlier_generations_share", "0.5",
+            "--num_eval_battles", "2", "--eval_opponents", "RandomBaseline",
+            "--train_gin_config", "vanilla_selfplay_baseline.gin", "--battle_format", "gen1ou",
+            "--team_set", "builtin", "--batch_size_per_gpu", "2", "--dloader_workers", "0", "--min_turns", "1",
+            "--server_url", f"{showdown_server.host}:{showdown_server.port}", "--max_concurrent", "2",
+            "--bootstrap", "20", "--no_progress"]
+    assert loop.main(argv) == 0
+    it0, it1 = tmp_path / "mix" / "iteration_0", tmp_path / "mix" / "iteration_1"
+    assert not (it0 / "earlier").exists()                       # generation 0 has no earlier generation
+    assert loop.count_trajectory_files(it0 / "data", "gen1ou") == 4
+    # iteration 1: of its 2 battles, 1 against itself and 1 against generation 0 (both sides recorded)
+    assert loop.count_trajectory_files(it1 / "data", "gen1ou") == 2
+    assert loop.count_trajectory_files(it1 / "earlier" / "gen_0", "gen1ou") == 2
+    assert loop.count_trajectory_files(it1 / "filtered_earlier", "gen1ou") >= 1
+    assert (tmp_path / "mix" / "generations" / "gen_2" / "ckpts").is_dir()
