@@ -48,14 +48,12 @@ from torch import nn
 
 from metamon.amago.nets.tstep_encoders import TstepEncoder
 from metamon.amago.nets.utils import symlog
-from metamon.rl import MetamonRLError
 from metamon.rl.turn_inputs import (
+    check_encoder_args,
     check_inputs,
-    check_obs_space,
     check_token_ids,
     mask_tokens,
     padded_steps,
-    positive_int,
     resolve_tokenizer,
     vector_size,
 )
@@ -102,17 +100,9 @@ class ScratchTstepEncoder(TstepEncoder):
         dropout: float = 0.05,
     ):
         super().__init__(obs_space=obs_space, rl2_space=rl2_space)
-        check_obs_space(_OWNER, obs_space)
-        for name, value in (
-            ("extra_emb_dim", extra_emb_dim), ("d_model", d_model), ("n_layers", n_layers),
-            ("n_heads", n_heads), ("scratch_tokens", scratch_tokens),
-            ("numerical_tokens", numerical_tokens),
-        ):
-            positive_int(_OWNER, name, value)
-        if d_model % n_heads:
-            raise MetamonRLError(f"{_OWNER}.d_model ({d_model}) must be divisible by n_heads ({n_heads})")
-        if not 0.0 <= dropout < 1.0:
-            raise MetamonRLError(f"{_OWNER}.dropout must be in [0, 1), got {dropout!r}")
+        check_encoder_args(_OWNER, obs_space, dropout, extra_emb_dim=extra_emb_dim, d_model=d_model,
+                           n_layers=n_layers, n_heads=n_heads, scratch_tokens=scratch_tokens,
+                           numerical_tokens=numerical_tokens)
         tokenizer = resolve_tokenizer(_OWNER, tokenizer)
         self.tokenizer_name = getattr(tokenizer, "name", None)
         self.vocab_size = len(tokenizer)

@@ -44,12 +44,11 @@ from metamon.amago.nets.tstep_encoders import TstepEncoder
 from metamon.amago.nets.utils import symlog
 from metamon.rl import MetamonRLError
 from metamon.rl.turn_inputs import (
+    check_encoder_args,
     check_inputs,
-    check_obs_space,
     check_token_ids,
     mask_tokens,
     padded_steps,
-    positive_int,
     resolve_tokenizer,
     vector_size,
 )
@@ -114,16 +113,8 @@ class MetamonTurnEncoder(TstepEncoder):
     ):
         super().__init__(obs_space=obs_space, rl2_space=rl2_space)
         owner = type(self).__name__
-        check_obs_space(owner, obs_space)
-        for name, value in (
-            ("extra_emb_dim", extra_emb_dim), ("d_model", d_model), ("n_layers", n_layers),
-            ("n_heads", n_heads), ("numerical_tokens", numerical_tokens),
-        ):
-            positive_int(owner, name, value)
-        if d_model % n_heads:
-            raise MetamonRLError(f"{owner}.d_model ({d_model}) must be divisible by n_heads ({n_heads})")
-        if not 0.0 <= dropout < 1.0:
-            raise MetamonRLError(f"{owner}.dropout must be in [0, 1), got {dropout!r}")
+        check_encoder_args(owner, obs_space, dropout, extra_emb_dim=extra_emb_dim, d_model=d_model,
+                           n_layers=n_layers, n_heads=n_heads, numerical_tokens=numerical_tokens)
         if tokenizer is None:
             raise MetamonRLError(
                 f"{owner}.tokenizer is required: bind {owner}.tokenizer to the vocabulary the "

@@ -65,6 +65,21 @@ def check_obs_space(owner: str, obs_space) -> None:
         )
 
 
+def check_encoder_args(owner: str, obs_space, dropout: float, **sizes: int) -> None:
+    """The argument checks every turn encoder makes: ``obs_space`` holds :data:`OBS_KEYS`, each
+    of ``sizes`` (in order; they include ``d_model`` and ``n_heads``) is an int >= 1,
+    ``d_model % n_heads == 0`` and ``0 <= dropout < 1``; else :class:`MetamonRLError` naming
+    ``owner.<argument>``."""
+    check_obs_space(owner, obs_space)
+    for name, value in sizes.items():
+        positive_int(owner, name, value)
+    d_model, n_heads = sizes["d_model"], sizes["n_heads"]
+    if d_model % n_heads:
+        raise MetamonRLError(f"{owner}.d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+    if not 0.0 <= dropout < 1.0:
+        raise MetamonRLError(f"{owner}.dropout must be in [0, 1), got {dropout!r}")
+
+
 def vector_size(owner: str, obs_space: gym.spaces.Dict, key: str) -> int:
     """The length of the 1-D space ``obs_space[key]`` (W for text_tokens, N for numbers)."""
     space = obs_space[key]
