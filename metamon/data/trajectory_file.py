@@ -89,6 +89,7 @@ __all__ = [
     "load_trajectory",
     "build_state",
     "cycle_collector_paused",
+    "decompress_capped",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -385,7 +386,7 @@ def _parse_json(raw: bytes):
 _DECOMPRESS_CHUNK = 1 << 20  # output per step when a frame does not declare its size
 
 
-def _decompress_capped(path: str, raw: bytes, max_bytes: int) -> bytes:
+def decompress_capped(path: str, raw: bytes, max_bytes: int) -> bytes:
     """The first lz4 frame of ``raw``, decompressed without ever holding more than
     ``max_bytes + 1`` output bytes (bytes after the frame are ignored, as ``lz4.frame.decompress``
     does).
@@ -445,7 +446,7 @@ def read_trajectory(path: PathLike, max_bytes: Optional[int] = None) -> dict:
     if len(raw) > limit:
         raise TrajectoryFileError(path, TOO_LARGE, f"the file holds more than {limit} bytes")
     if path.endswith(".lz4"):
-        raw = _decompress_capped(path, raw, limit)
+        raw = decompress_capped(path, raw, limit)
     try:
         data = _parse_json(raw)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError

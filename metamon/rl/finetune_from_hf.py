@@ -164,6 +164,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="relative weight of --parsed_replay_dir against --custom_replay_weight "
                    "(default: 1 - custom_replay_weight, metamon 1.4's mixture)")
     p.add_argument("--wins_losses_both", default=d.wins_losses_both, choices=WINS_LOSSES_BOTH)
+    p.add_argument("--featurized_cache", default=None, metavar="DIR",
+                   help="keep each trajectory file's featurization in DIR for later epochs (not in metamon)")
     p.add_argument("--formats", nargs="+", default=None, help="battle formats of the training data (default: all)")
     p.add_argument("--async_env_mp_context", default="forkserver", help="metamon's flag: accepted, no effect here")
     p.add_argument("--eval_gens", type=int, nargs="*", default=None,
@@ -287,7 +289,8 @@ def _prepare(args, argv: Sequence[str]) -> tuple[MetamonAMAGOExperiment, Evaluat
         grad_accum=args.grad_accum, formats=args.formats, parsed_replay_dir=args.parsed_replay_dir,
         custom_replay_dir=args.custom_replay_dir,
         custom_replay_sample_weight=_mixture_weight(args.custom_replay_weight, args.replay_weight),
-        wins_losses_both=args.wins_losses_both, obs_space=source.observation_space,
+        wins_losses_both=args.wins_losses_both, featurized_cache=args.featurized_cache,
+        obs_space=source.observation_space,
         action_space=source.action_space, reward_function=args.reward_function or source.reward_function,
         tokenizer=source.tokenizer, dloader_workers=args.dloader_workers, ckpt_interval=args.ckpt_interval,
         log_interval=args.log_interval, eval_gens=(), eval_server_url=args.eval_server_url, log=args.log,

@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="share of trajectories drawn from --custom_replay_dir (metamon 1.5 name; "
                    "--custom_replay_sample_weight is metamon 1.4's)")
     p.add_argument("--wins_losses_both", default=d.wins_losses_both, choices=WINS_LOSSES_BOTH)
+    p.add_argument("--featurized_cache", default=d.featurized_cache, metavar="DIR",
+                   help="keep each trajectory file's featurization in DIR and reuse it in later epochs "
+                   "(reads of unchanged files about 10x faster; default: featurize on every read)")
     p.add_argument("--obs_space", default=d.obs_space)
     p.add_argument("--action_space", default=d.action_space)
     p.add_argument("--reward_function", default=d.reward_function)
@@ -170,6 +173,7 @@ def _datasets(config: TrainConfig, obs_space, action_space, reward_function) -> 
         return ParsedReplayDataset(
             obs_space, action_space, reward_function, dset_root=root, formats=config.formats,
             wins_losses_both=config.wins_losses_both, max_seq_len=None, verbose=True,
+            featurized_cache=config.featurized_cache,
         )
 
     data = parsed(config.parsed_replay_dir)

@@ -47,7 +47,9 @@ class TrainConfig:
     ``ckpt_interval`` (epochs; the last epoch always saves), ``log_interval`` (micro-batches),
     ``seed``, ``log`` (wandb). Data: ``formats`` (None: all supported), ``parsed_replay_dir``
     (None: the cache), ``custom_replay_dir`` mixed in with weight
-    ``custom_replay_sample_weight``, ``wins_losses_both``. Spaces: ``obs_space``,
+    ``custom_replay_sample_weight``, ``wins_losses_both``, ``featurized_cache`` (a folder that
+    keeps each file's featurization for later epochs, :mod:`metamon.data.featurized_cache`;
+    None: featurize on every read). Spaces: ``obs_space``,
     ``action_space``, ``reward_function`` (registry names), ``tokenizer``. Validation battles:
     ``eval_gens`` (gen{g}ou after each epoch; empty: none), ``eval_opponents`` (None: the
     heuristic composite set), ``eval_battles`` per (format, opponent), ``eval_server_url``
@@ -70,6 +72,7 @@ class TrainConfig:
     custom_replay_dir: Optional[str] = None
     custom_replay_sample_weight: float = 0.25
     wins_losses_both: str = "both"
+    featurized_cache: Optional[str] = None
     obs_space: str = TeamPreviewObservationSpace.__name__
     action_space: str = DefaultActionSpace.__name__
     reward_function: str = DefaultShapedReward.__name__
@@ -91,7 +94,8 @@ class TrainConfig:
             check(isinstance(getattr(self, name), str) and getattr(self, name) != "", name, "a non-empty string")
         problem = run_name_problem(self.run_name)
         check(problem is None, "run_name", f"one folder name inside --save_dir ({problem})")
-        for name in ("parsed_replay_dir", "custom_replay_dir", "eval_server_url", "init_from_checkpoint"):
+        for name in ("parsed_replay_dir", "custom_replay_dir", "featurized_cache", "eval_server_url",
+                     "init_from_checkpoint"):
             check(getattr(self, name) is None or isinstance(getattr(self, name), str), name, "a string or None")
         for name in ("epochs", "steps_per_epoch", "batch_size_per_gpu", "grad_accum", "ckpt_interval", "log_interval"):
             check(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "an int >= 1")

@@ -803,13 +803,13 @@ def test_loading_pauses_the_cycle_collector_and_restores_it(tmp_path, obs_space,
     write(tmp_path, name(1), states, actions)
     dset = dataset(obs_space, tmp_path, strict=True)
     seen = []
-    make_item = ParsedReplayDataset._make_item
+    featurize = ParsedReplayDataset._featurize
 
     def spy(self, *args):
         seen.append(gc.isenabled())
-        return make_item(self, *args)
+        return featurize(self, *args)
 
-    monkeypatch.setattr(ParsedReplayDataset, "_make_item", spy)
+    monkeypatch.setattr(ParsedReplayDataset, "_featurize", spy)
     assert gc.isenabled()
     dset[0]
     assert seen == [False] and gc.isenabled()

@@ -41,3 +41,19 @@ def test_the_weight_reaches_the_mixture(tmp_path):
     assert isinstance(mixture, MixtureOfDatasets)
     assert mixture.probabilities == pytest.approx([0.7, 0.3])
     assert [len(d) for d in mixture.datasets] == [6, 2]
+
+
+def test_featurized_cache_flag_reaches_both_datasets(tmp_path):
+    main_dir, custom_dir = write_replays(tmp_path / "main"), write_replays(tmp_path / "custom", n_battles=2)
+    cache = tmp_path / "featurized"
+    config = config_from_argv(REQUIRED + [
+        "--parsed_replay_dir", str(main_dir), "--custom_replay_dir", str(custom_dir), "--formats", "gen9ou",
+        "--tokenizer", "metamon-gemma-v1", "--featurized_cache", str(cache),
+    ])
+    assert config.featurized_cache == str(cache) and f"--featurized_cache {cache}" in config.command_line()
+    mixture = train._datasets(config, *train._spaces(config)).parsed_replay_dset
+    for dset in mixture.datasets:
+        dset[0]
+        assert dset.featurized_cache.folder.parent == cache
+        assert dset.featurized_cache.stats["writes"] == 1
+    assert config_from_argv(REQUIRED).featurized_cache is None
