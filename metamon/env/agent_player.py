@@ -62,7 +62,7 @@ class ServerPopup:
 
 class _PopupForwarder(logging.Handler):
     # poke-env only logs popups ("Popup message received: ..."); turn them into events.
-    def __init__(self, events: queue.Queue, username: str):
+    def __init__(self, events: queue.SimpleQueue, username: str):
         super().__init__(level=logging.WARNING)
         self.events, self.username = events, username
 
@@ -72,7 +72,7 @@ class _PopupForwarder(logging.Handler):
             self.events.put(ServerPopup(self.username, text.replace("|popup|", "").replace("||", "\n").strip()))
 
 
-def forward_popups(player: Player, events: queue.Queue) -> None:
+def forward_popups(player: Player, events: queue.SimpleQueue) -> None:
     """Queue a :class:`ServerPopup` on ``events`` whenever the server shows ``player`` a popup.
     The player's own log output follows ``--log_level`` (:func:`metamon.logs.apply_poke_env_level`:
     popups, logged at WARNING, still reach the forwarder when poke-env's output is quieter)."""
@@ -86,11 +86,13 @@ def _resolve(future: asyncio.Future, order: BattleOrder) -> None:
 
 
 class ExternalDecisionPlayer(Player):
-    """Queues ``Decision``/``Finished`` events on ``self.events`` (a ``queue.Queue``)."""
+    """Queues ``Decision``/``Finished`` events on ``self.events`` (a ``queue.SimpleQueue``: its
+    ``put`` and ``get`` are implemented in C, the cheapest hand-off between the event loop and
+    the consumer's thread; one happens per decision)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.events: "queue.Queue[Decision | Finished | ServerPopup]" = queue.Queue()
+        self.events: "queue.SimpleQueue[Decision | Finished | ServerPopup]" = queue.SimpleQueue()
         forward_popups(self, self.events)
 
     async def choose_move(self, battle: AbstractBattle) -> BattleOrder:

@@ -61,8 +61,8 @@ from metamon.interface import (
     get_action_space,
     get_observation_space,
     get_reward_function,
-    legal_actions,
     legal_agent_actions,
+    legal_orders,
 )
 from metamon.server import DEFAULT_PORT, check_server, server_configuration, unique_username
 from metamon.teams import TeamSet, get_metamon_teams
@@ -259,7 +259,7 @@ class PokeEnvWrapper(gym.Env, ABC):
         self._decision = event
         state = UniversalState.from_Battle(event.battle)
         self._states.append(state)
-        self._legal = legal_actions(state, event.battle)
+        self._legal = legal_orders(state, event.battle)  # legal index -> its order, for decide
         obs = self.metamon_obs_space.state_to_obs(state)
         return obs, {"legal_actions": sorted(legal_agent_actions(state, self.metamon_action_space, self._legal))}
 

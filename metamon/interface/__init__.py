@@ -13,7 +13,8 @@ One idea per module, each importing only the ones above it in this list (no cycl
   ``UniversalState``, metamon's on-disk records, and how poke-env 0.16.1 is read into them.
 * :mod:`~metamon.interface.ordering` -- ``consistent_pokemon_order`` / ``consistent_move_order``.
 * :mod:`~metamon.interface.actions` -- ``UniversalAction`` (the 13-slot layout), legality
-  (``maybe_valid_actions`` / ``definitely_valid_actions``) and index <-> poke-env order.
+  (``maybe_valid_actions`` / ``definitely_valid_actions`` / ``legal_orders``) and index <->
+  poke-env order.
 * :mod:`~metamon.interface.action_spaces` -- ``ActionSpace``, ``DefaultActionSpace``,
   ``MinimalActionSpace``.
 * :mod:`~metamon.interface.rewards` -- ``RewardFunction`` and the shaped / binary rewards.
@@ -44,6 +45,7 @@ from metamon.interface.actions import (
     action_idx_to_BattleOrder,
     battle_order_to_action_idx,
     definitely_valid_actions,
+    legal_orders,
     maybe_valid_actions,
 )
 from metamon.interface.decision import (
@@ -113,6 +115,7 @@ __all__ = [
     "N_UNIVERSAL_ACTIONS",
     "maybe_valid_actions",
     "definitely_valid_actions",
+    "legal_orders",
     "action_idx_to_BattleOrder",
     "battle_order_to_action_idx",
     "ActionSpace",

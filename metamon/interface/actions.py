@@ -3,8 +3,9 @@
 :class:`UniversalAction` documents the layout (moves 0-3, switches 4-8, tera moves 9-12, -1 for
 a missing action). Legality: :func:`maybe_valid_actions` judges from a ``UniversalState`` alone
 (datasets), :func:`definitely_valid_actions` from the live battle (the indices for which
-:func:`action_idx_to_BattleOrder` gives an order). :func:`battle_order_to_action_idx` is the
-inverse mapping (new in metamon-gemma), used to record what any poke-env player chose.
+:func:`action_idx_to_BattleOrder` gives an order; :func:`legal_orders` maps each to that order).
+:func:`battle_order_to_action_idx` is the inverse mapping (new in metamon-gemma), used to record
+what any poke-env player chose.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "N_UNIVERSAL_ACTIONS",
     "maybe_valid_actions",
     "definitely_valid_actions",
+    "legal_orders",
     "action_idx_to_BattleOrder",
     "battle_order_to_action_idx",
 ]
@@ -83,27 +85,53 @@ def maybe_valid_actions(state: UniversalState) -> set[int]:
 
 
 def definitely_valid_actions(state: UniversalState, battle: AbstractBattle) -> set[int]:
-    """The maybe-valid indices for which :func:`action_idx_to_BattleOrder` gives an order.
+    """The maybe-valid indices for which :func:`action_idx_to_BattleOrder` gives an order
+    (the keys of :func:`legal_orders`)."""
+    return set(legal_orders(state, battle))
+
+
+def legal_orders(state: UniversalState, battle: AbstractBattle) -> dict[int, SingleBattleOrder]:
+    """Each definitely valid index (ascending) -> the order :func:`action_idx_to_BattleOrder`
+    gives for it.
 
     Same result as asking :func:`action_idx_to_BattleOrder` index by index, but the battle's move
-    and switch options are built once instead of once per index.
+    and switch options are built once instead of once per index, and the caller that plays one
+    of the indices gets its order without building it again (:func:`metamon.interface.decide`).
     """
-    maybe = maybe_valid_actions(state)
-    if _forced_pseudo_move(battle) is not None:
-        return maybe  # every index means the forced pseudo-move
+    maybe = sorted(maybe_valid_actions(state))
+    forced = _forced_pseudo_move(battle)
+    if forced is not None:
+        return {idx: SingleBattleOrder(forced) for idx in maybe}  # every index means the pseudo-move
     moves = _move_options(battle)
     switches = consistent_pokemon_order(_switch_options(battle))
-    valid = set()
+    usable = _Usable.of(battle)
+    orders = {}
     for idx in maybe:
         wants_tera = idx >= _FIRST_TERA
         slot = idx - _FIRST_TERA if wants_tera else idx
         if slot < _FIRST_SWITCH:
-            order = _move_order(battle, moves, slot, wants_tera)
+            order = _move_order(battle, moves, slot, wants_tera, usable)
         else:
-            order = _switch_order(battle, switches, slot - _FIRST_SWITCH)
+            order = _switch_order(switches, slot - _FIRST_SWITCH, usable)
         if order is not None:
-            valid.add(idx)
-    return valid
+            orders[idx] = order
+    return orders
+
+
+@dataclass(frozen=True)
+class _Usable:
+    """What the current request allows: move ids of ``battle.available_moves``, Pokémon names
+    of ``battle.available_switches``."""
+
+    move_ids: frozenset
+    switch_names: frozenset
+
+    @classmethod
+    def of(cls, battle: AbstractBattle) -> "_Usable":
+        return cls(
+            frozenset(m.id for m in battle.available_moves),
+            frozenset(p.name for p in battle.available_switches),
+        )
 
 
 def _move_options(battle: AbstractBattle) -> list[Move]:
@@ -152,30 +180,28 @@ def action_idx_to_BattleOrder(
     wants_tera = action_idx >= _FIRST_TERA
     slot = action_idx - _FIRST_TERA if wants_tera else action_idx
     if slot < _FIRST_SWITCH:
-        return _move_order(battle, _move_options(battle), slot, wants_tera)
+        return _move_order(battle, _move_options(battle), slot, wants_tera, _Usable.of(battle))
     candidates = consistent_pokemon_order(_switch_options(battle))
-    return _switch_order(battle, candidates, slot - _FIRST_SWITCH)
+    return _switch_order(candidates, slot - _FIRST_SWITCH, _Usable.of(battle))
 
 
 def _move_order(
-    battle: AbstractBattle, options: list[Move], slot: int, wants_tera: bool
+    battle: AbstractBattle, options: list[Move], slot: int, wants_tera: bool, usable: _Usable
 ) -> Optional[SingleBattleOrder]:
     """Rules 5-6 for move slot ``slot`` (0-3) given the battle's ``_move_options``."""
     if battle.force_switch or slot >= len(options):
         return None
     move = options[slot]
-    if move.id not in {m.id for m in battle.available_moves}:
+    if move.id not in usable.move_ids:
         return None
     return SingleBattleOrder(move, terastallize=wants_tera and bool(battle.can_tera))
 
 
-def _switch_order(
-    battle: AbstractBattle, candidates: list[Pokemon], k: int
-) -> Optional[SingleBattleOrder]:
+def _switch_order(candidates: list[Pokemon], k: int, usable: _Usable) -> Optional[SingleBattleOrder]:
     """Rule 7 for switch slot ``k`` (0-4) given the sorted switch candidates."""
     if k >= len(candidates):
         return None
-    if candidates[k].name not in {p.name for p in battle.available_switches}:
+    if candidates[k].name not in usable.switch_names:
         return None
     return SingleBattleOrder(candidates[k])
 

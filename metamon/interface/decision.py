@@ -26,7 +26,7 @@ builds its legal-action sets with :func:`legal_agent_actions`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Protocol, Sequence
+from typing import Any, Collection, Iterable, Mapping, Optional, Protocol, Sequence
 
 from poke_env.battle import AbstractBattle
 from poke_env.player import Player
@@ -39,6 +39,7 @@ from metamon.interface.actions import (
     action_idx_to_BattleOrder,
     battle_order_to_action_idx,
     definitely_valid_actions,
+    legal_orders,
     maybe_valid_actions,
 )
 from metamon.interface.records import UniversalState
@@ -101,31 +102,43 @@ def decide(
     action_space: ActionSpace,
     agent_action: Any,
     rng: RandomChoice,
-    legal: Optional[set[int]] = None,
+    legal: Optional[Collection[int]] = None,
 ) -> ChosenOrder:
     """Map ``agent_action`` (``None``: no choice) to the order to play (see the module docstring).
 
     ``state`` is ``UniversalState.from_Battle(battle)``; ``legal`` the universal indices legal
     now (default: ``definitely_valid_actions(state, battle)``; pass it when already computed).
+    ``legal`` may be :func:`~metamon.interface.actions.legal_orders`' dict (index -> order):
+    its orders are then played as they are instead of being built again (same orders).
     An agent output the action space cannot map raises its ``ValueError``.
     """
     if legal is None:
-        legal = definitely_valid_actions(state, battle)
+        legal = legal_orders(state, battle)
+    orders = legal if isinstance(legal, Mapping) else None
     if agent_action is not None:
         index = action_space.agent_output_to_action(state, agent_action).action_idx
-        order = action_idx_to_BattleOrder(battle, index) if index in legal else None
+        order = _order_of(battle, index, orders) if index in legal else None
         if order is not None:
             return ChosenOrder(order, index, invalid=False)
-    order, index = _random_legal_order(battle, legal, rng)
+    order, index = _random_legal_order(battle, legal, rng, orders)
     return ChosenOrder(order, index, invalid=True)
 
 
+def _order_of(
+    battle: AbstractBattle, index: int, orders: Optional[Mapping[int, BattleOrder]]
+) -> Optional[BattleOrder]:
+    return orders[index] if orders is not None else action_idx_to_BattleOrder(battle, index)
+
+
 def _random_legal_order(
-    battle: AbstractBattle, legal: set[int], rng: RandomChoice
+    battle: AbstractBattle,
+    legal: Collection[int],
+    rng: RandomChoice,
+    orders: Optional[Mapping[int, BattleOrder]],
 ) -> tuple[BattleOrder, int]:
     """A uniformly random legal order and its universal index."""
     if legal:
         index = int(rng.choice(sorted(legal)))
-        return action_idx_to_BattleOrder(battle, index), index
+        return _order_of(battle, index, orders), index
     order = Player.choose_random_singles_move(battle)  # nothing our slots can express
     return order, battle_order_to_action_idx(battle, order)

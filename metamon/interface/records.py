@@ -49,7 +49,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Iterable, Optional
 
 from poke_env.battle import AbstractBattle, DoubleBattle, Move, Pokemon, PokemonType
@@ -81,19 +83,15 @@ def _type_word(pokemon_type) -> str:
     return clean_name(pokemon_type)
 
 
-def _types_words(types, n_words: int) -> str:
-    """Type list, padded to ``n_words`` entries -> sorted words joined by one space.
-
-    ``None`` entries (and the padding) read ``notype``; enum members use their name
-    (``THREE_QUESTION_MARKS`` -> ``threequestionmarks``). The input is not modified. poke-env
-    reports at most two types (``type_1``, ``type_2``), so ``types`` is always two words.
-    Computed once per distinct (types, n_words): every Pokémon of every turn asks.
-    """
-    return _sorted_type_words(tuple(types), n_words)
-
-
 @functools.lru_cache(maxsize=4096)
 def _sorted_type_words(types: tuple, n_words: int) -> str:
+    """Type tuple, padded to ``n_words`` entries -> sorted words joined by one space.
+
+    ``None`` entries (and the padding) read ``notype``; enum members use their name
+    (``THREE_QUESTION_MARKS`` -> ``threequestionmarks``). poke-env reports at most two types
+    (``type_1``, ``type_2``), so ``types`` is always two words. Computed once per distinct
+    (types, n_words): every Pokémon of every turn asks.
+    """
     padded = list(types) + [None] * max(0, n_words - len(types))
     return " ".join(sorted(_type_word(t) for t in padded))
 
@@ -254,6 +252,27 @@ def _fixed_move_fields(move: Move) -> tuple:
     return fields
 
 
+_boost_values = operator.itemgetter(*_BOOST_KEYS)  # boosts dict -> values in field order
+_base_stat_values = operator.itemgetter(*_BASE_STAT_KEYS)
+
+# (gen, species) -> (pokemon_name(species), pokemon_name(base_species)); see _species_words
+_SPECIES_WORDS: dict[tuple[int, str], tuple[str, str]] = {}
+
+
+def _species_words(pokemon: Pokemon, gen: int) -> tuple[str, str]:
+    """``(name, base_species)`` words of a Pokémon, computed once per (generation, species).
+
+    poke-env derives ``base_species`` from the generation's dex entry of ``species`` on every
+    access (a lookup and an id normalisation); both words are functions of the pair alone.
+    The cache is bounded by the number of species in the dex.
+    """
+    key = (gen, pokemon.species)
+    words = _SPECIES_WORDS.get(key)
+    if words is None:
+        words = _SPECIES_WORDS[key] = (pokemon_name(pokemon.species), pokemon_name(pokemon.base_species))
+    return words
+
+
 @dataclass
 class UniversalPokemon:
     """One Pokémon, as stored in trajectory files (24 keys; field order = JSON key order).
@@ -294,23 +313,23 @@ class UniversalPokemon:
     @classmethod
     def from_Pokemon(cls, pokemon: Pokemon) -> "UniversalPokemon":
         """From a poke-env ``Pokemon`` (all *known* moves, first 4, not ``available_moves``)."""
-        boosts = pokemon.boosts
-        base = pokemon.base_stats
+        gen = pokemon.gen
+        name, base_species = _species_words(pokemon, gen)
         # positional, in field order (every turn builds one per Pokémon; keywords cost more)
         return cls(
-            pokemon_name(pokemon.species),  # name
+            name,  # name
             float(pokemon.current_hp_fraction),  # hp_pct
-            _types_words(pokemon.types, n_words=2),  # types
+            _sorted_type_words(tuple(pokemon.types), 2),  # types
             _item_word(pokemon.item),  # item
-            _ability_word(pokemon.ability, pokemon.gen),  # ability
+            _ability_word(pokemon.ability, gen),  # ability
             int(pokemon.level),  # lvl
             _status_word(pokemon.status),  # status
             _min_key_word(pokemon.effects, "noeffect"),  # effect
-            [UniversalMove.from_Move(m) for m in list(pokemon.moves.values())[:4]],  # moves
-            *[int(boosts[k]) for k in _BOOST_KEYS],  # atk_boost ... evasion_boost
-            *[int(base[k]) for k in _BASE_STAT_KEYS],  # base_atk ... base_hp
-            _types_words([pokemon.tera_type], n_words=1),  # tera_type
-            pokemon_name(pokemon.base_species),  # base_species
+            [UniversalMove.from_Move(m) for m in islice(pokemon.moves.values(), 4)],  # moves
+            *map(int, _boost_values(pokemon.boosts)),  # atk_boost ... evasion_boost
+            *map(int, _base_stat_values(pokemon.base_stats)),  # base_atk ... base_hp
+            _sorted_type_words((pokemon.tera_type,), 1),  # tera_type
+            base_species,  # base_species
         )
 
     def to_dict(self) -> dict:
