@@ -44,7 +44,7 @@ from pathlib import Path
 from learning_report import heldout_report, plot_diagnostics
 
 ROOT = Path(__file__).resolve().parents[1]
-MIXED_CONFIGS = ["il.gin", "binary_rl.gin", "binary_rl_warmup.gin", "exp_rl.gin", "exp_rl_warmup.gin"]
+MIXED_CONFIGS = ["il.gin", "binary_rl.gin", "binary_rl_warmup.gin", "exp_rl.gin", "exp_rl_gentle.gin"]
 
 
 def run(cmd: list[str]) -> float:

@@ -127,6 +127,22 @@ def test_training_values():
     assert (q("exp_filter.beta"), q("exp_filter.clip_weights_high")) == (1.0, 100)
 
 
+def test_exp_rl_gentle_is_exp_rl_with_beta_and_detached_critic():
+    """exp_rl_gentle.gin = exp_rl.gin + exp_filter.beta 0.1 + the critic detached from the encoders."""
+    def bindings(training):
+        gin.clear_config()
+        parse("tiny_agent", training)
+        return {line for line in gin.config_str().splitlines() if " = " in line}
+
+    metamon, gentle = bindings("exp_rl"), bindings("exp_rl_gentle")
+    assert metamon - gentle == {"exp_filter.beta = 1.0"}
+    assert gentle - metamon == {
+        "exp_filter.beta = 0.1",
+        "Agent.detach_critic_from_encoders = True",
+        "MultiTaskAgent.detach_critic_from_encoders = True",
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Building agents
 # ---------------------------------------------------------------------------------------------
