@@ -185,11 +185,6 @@ def featurization_fingerprint(observation_space: Any, action_space: Any, reward_
 
 
 # ---- the cache ---------------------------------------------------------------------------------
-def _source_stat(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
-
-
 class FeaturizedCache:
     """Featurized battles of one featurization under ``root/<fingerprint>/`` (module docstring).
 
@@ -228,7 +223,8 @@ class FeaturizedCache:
     @staticmethod
     def stat(source: PathLike) -> tuple[int, int]:
         """``(size, mtime_ns)`` of ``source``: take it *before* reading the file for :meth:`put`."""
-        return _source_stat(os.fspath(source))
+        st = os.stat(source)
+        return st.st_size, st.st_mtime_ns
 
     def get(self, source: PathLike) -> Optional[Featurized]:
         """The cached featurization of ``source``, or ``None`` (absent, stale or unreadable)."""

@@ -57,7 +57,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 import torch
@@ -71,8 +71,8 @@ from metamon.interface import (
     UniversalAction,
     UniversalState,
     decide,
-    legal_actions,
     legal_agent_actions,
+    legal_orders,
     request_id,
 )
 from metamon.rl import MetamonRLError
@@ -374,7 +374,7 @@ class PolicyPlayer(Player):
             self.batcher.close_slot(ctx.slot)
 
     # -- decisions -----------------------------------------------------------------------------
-    def _model_inputs(self, ctx: _BattleContext, state: UniversalState, legal: set):
+    def _model_inputs(self, ctx: _BattleContext, state: UniversalState, legal: Iterable[int]):
         """(obs incl. "illegal_actions", rl2 (A+1,)) for this decision."""
         obs = ctx.obs_space.state_to_obs(state)
         legal_agent = legal_agent_actions(state, self.action_space, legal)
@@ -397,7 +397,7 @@ class PolicyPlayer(Player):
             return Player.choose_random_singles_move(battle)
 
         state = UniversalState.from_Battle(battle)
-        legal = legal_actions(state, battle)
+        legal = legal_orders(state, battle)  # legal index -> its order, played as is by decide
         obs, rl2 = self._model_inputs(ctx, state, legal)
         try:
             future = self.batcher.submit(ctx.slot, obs, rl2, ctx.t, self.sample)

@@ -53,19 +53,26 @@ def clean_gin():
     gin.clear_config()
 
 
-@pytest.mark.slow
-def test_loop_runs_rates_and_resumes(tmp_path, showdown_server, monkeypatch):
+def loop_argv(tmp_path, server, run_name: str, train_gin: str) -> list[str]:
+    """Flags of a tiny loop run (1 epoch of 2 updates, 4 battles per iteration, 2 evaluation
+    battles vs RandomBaseline) starting from a random tiny agent saved in ``tmp_path/init``."""
     init = tmp_path / "init"
     torch.manual_seed(0)
     write_run_files(init, INFO, TINY_GIN)
     save_weights(build_agent(INFO, [init / CONFIG_FILE]), policy_weights_path(init, 0))
-    argv = ["--run_name", "loop", "--save_dir", str(tmp_path), "--init_checkpoint", f"run:{init}@0",
+    return ["--run_name", run_name, "--save_dir", str(tmp_path), "--init_checkpoint", f"run:{init}@0",
             "--epochs_per_iteration", "1", "--steps_per_epoch", "2", "--episodes_per_iteration", "4",
             "--num_eval_battles", "2", "--eval_opponents", "RandomBaseline",
-            "--train_gin_config", "vanilla_selfplay_refresh.gin", "--battle_format", "gen1ou",
+            "--train_gin_config", train_gin, "--battle_format", "gen1ou",
             "--team_set", "builtin", "--batch_size_per_gpu", "2", "--dloader_workers", "0", "--min_turns", "1",
-            "--server_url", f"{showdown_server.host}:{showdown_server.port}", "--max_concurrent", "2",
-            "--bootstrap", "20", "--no_progress", "--gin_bindings", "DampingConfig.refresh_every_updates = 1"]
+            "--server_url", f"{server.host}:{server.port}", "--max_concurrent", "2",
+            "--bootstrap", "20", "--no_progress"]
+
+
+@pytest.mark.slow
+def test_loop_runs_rates_and_resumes(tmp_path, showdown_server, monkeypatch):
+    argv = loop_argv(tmp_path, showdown_server, "loop", "vanilla_selfplay_refresh.gin") + [
+        "--gin_bindings", "DampingConfig.refresh_every_updates = 1"]
     calls = []
     real_generate, real_filter = loop.generate, loop.filter_trajectories
 
@@ -111,18 +118,8 @@ def test_loop_runs_rates_and_resumes(tmp_path, showdown_server, monkeypatch):
 
 @pytest.mark.slow
 def test_generations_also_play_earlier_generations(tmp_path, showdown_server):
-    init = tmp_path / "init"
-    torch.manual_seed(0)
-    write_run_files(init, INFO, TINY_GIN)
-    save_weights(build_agent(INFO, [init / CONFIG_FILE]), policy_weights_path(init, 0))
-    argv = ["--run_name", "mix", "--save_dir", str(tmp_path), "--init_checkpoint", f"run:{init}@0",
-            "--num_iterations", "2", "--epochs_per_iteration", "1", "--steps_per_epoch", "2",
-            "--episodes_per_iteration", "4", "--earlier_generations_share", "0.5",
-            "--num_eval_battles", "2", "--eval_opponents", "RandomBaseline",
-            "--train_gin_config", "vanilla_selfplay_baseline.gin", "--battle_format", "gen1ou",
-            "--team_set", "builtin", "--batch_size_per_gpu", "2", "--dloader_workers", "0", "--min_turns", "1",
-            "--server_url", f"{showdown_server.host}:{showdown_server.port}", "--max_concurrent", "2",
-            "--bootstrap", "20", "--no_progress"]
+    argv = loop_argv(tmp_path, showdown_server, "mix", "vanilla_selfplay_baseline.gin") + [
+        "--num_iterations", "2", "--earlier_generations_share", "0.5"]
     assert loop.main(argv) == 0
     it0, it1 = tmp_path / "mix" / "iteration_0", tmp_path / "mix" / "iteration_1"
     assert not (it0 / "earlier").exists()                       # generation 0 has no earlier generation
