@@ -9,7 +9,13 @@ Steps (each one is the user-facing command, printed before it runs):
      (``eps:EPSILON:GymLeader`` vs GymLeader: a GymLeader that plays a random legal order with
      probability ``--epsilon``), mixed per trajectory with weight ``--mix_weight`` on ``eps``
      (``train --custom_replay_dir``), plus a held-out set ``DATA/heldout``
-     (RandomBaseline vs GymLeader and a GymLeader mirror, ``--heldout_battles`` each, another seed).
+     (RandomBaseline vs GymLeader and a GymLeader mirror, ``--heldout_battles`` each, another seed);
+   * ``--mixed --eps_side_only``: train on the eps player's own trajectories only
+     (``DATA/eps_side``: hard links to its side of ``DATA/eps``). Its data policy is then the
+     demonstrator's action with probability 1 − ε and a random legal order otherwise at every step
+     (D4RL's "medium" setting). The plain mix records the eps battles from both sides and mixes them
+     with the mirror, so only about ε/4 of its actions are random: IL on it is barely worse than
+     the demonstrator's clone, and no filter could separate from IL at 200 battles.
    A folder that already holds enough files is not generated again; a run whose last
    checkpoint exists is not trained again, and an evaluation already written is not replayed.
 2. ``python -m metamon.rl.train`` with ``--model_gin_config`` (default ``tiny_agent.gin``) and
@@ -43,6 +49,9 @@ from pathlib import Path
 
 from learning_report import heldout_report, plot_diagnostics
 
+from metamon.data.trajectory_file import parse_trajectory_filename
+from metamon.server import unique_username
+
 ROOT = Path(__file__).resolve().parents[1]
 MIXED_CONFIGS = ["il.gin", "binary_rl.gin", "binary_rl_warmup.gin", "exp_rl.gin", "exp_rl_gentle.gin"]
 
@@ -70,6 +79,25 @@ def generate(py: str, root: Path, player: str, opponent: str, battles: int, fmt:
         "--battle_format", fmt, "--num_battles", str(battles - have // 2), "--team_set", "builtin",
         "--output_dir", str(root), "--concurrent", str(concurrent), "--seed", str(seed),
     ])
+
+
+def link_learner_side(source: Path, dest: Path, fmt: str, demonstrator: str) -> Path:
+    """Hard-link into ``dest/fmt`` the files of ``source/fmt`` recorded from the side that is not
+    the demonstrator's (its usernames start with the demonstrator's 8-character prefix, see
+    :func:`metamon.server.unique_username`); ``dest``. Refuses a source with no such file."""
+    prefix = unique_username(demonstrator)[:-10]
+    (dest / fmt).mkdir(parents=True, exist_ok=True)
+    linked = 0
+    for path in sorted((source / fmt).glob("*.json*")):
+        if parse_trajectory_filename(path.name).player.startswith(prefix):
+            continue
+        target = dest / fmt / path.name
+        if not target.exists():
+            os.link(path, target)
+        linked += 1
+    if not linked:
+        raise SystemExit(f"error: no file in {source / fmt} is recorded from a side other than {demonstrator}'s")
+    return dest
 
 
 def parse_train_configs(entries: list[str]) -> list[tuple[str, str]]:
@@ -118,6 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--mixed", action="store_true", help="mixed-quality data (module docstring)")
     p.add_argument("--epsilon", type=float, default=0.4, help="--mixed: the eps player's random-order rate")
     p.add_argument("--mix_weight", type=float, default=0.5, help="--mixed: sampling weight of DATA/eps")
+    p.add_argument("--eps_side_only", action="store_true",
+                   help="--mixed: train on the eps player's side of DATA/eps only (module docstring)")
     p.add_argument("--heldout_battles", type=int, default=100, help="--mixed: held-out battles per pairing")
     p.add_argument("--concurrent", type=int, default=8, help="battles played at once while generating")
     p.add_argument("--model_gin_config", default="tiny_agent.gin")
@@ -160,7 +190,11 @@ def main(argv=None) -> int:
         )
         data_flags = ["--parsed_replay_dir", str(main_dir), "--custom_replay_dir", str(eps_dir),
                       "--custom_replay_sample_weight", str(args.mix_weight)]
-        for folder in (main_dir, eps_dir, heldout_dir):
+        folders = [main_dir, eps_dir, heldout_dir]
+        if args.eps_side_only:
+            folders.append(link_learner_side(eps_dir, data / "eps_side", fmt, demo))
+            data_flags = ["--parsed_replay_dir", str(folders[-1])]
+        for folder in folders:
             print(f"data: {count_files(folder / fmt)} files in {folder / fmt}")
     else:
         main_dir = data

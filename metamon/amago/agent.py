@@ -11,6 +11,11 @@ Training forward (both agents):
     y = r + γ·(1 − d)·Q̄(s_{t+1})       (targets, no grad; random-subset min/mean over critics)
     critic loss  Agent: (PopArt(x(s_t, a_t)) − PopArt_norm(y))²    MultiTaskAgent: −Σ_j twohot(y)_j log p_j
     actor loss   −online_coeff·PopArt(min_c V(s_t)) − offline_coeff·f(A_t)·log π(a_t|s_t)
+    advantage    V(s) = Σ_a π(a|s)·Q(s, a), in the critic's output units, no grad:
+                 "q" (AMAGO): A_t = Q(s_t, a_t) − V(s_t)
+                 "td":        A_t = y_t − V(s_t), the one-step TD error of V (the data action's
+                              effect read from the reward and next state it led to, so it needs
+                              no per-action Q of the actions the data never takes)
 
 The loss contract: ``forward`` returns an `AgentOutput` with the unreduced losses, the masks that
 say which entries count (m_t and a_t known, see ``loading.known_action_mask``) and the logged
@@ -58,6 +63,7 @@ from metamon.amago.reference import DampingConfig, PolicyDamping, PolicyNetwork
 from metamon.amago.utils import AmagoError, masked_avg
 
 DEFAULT_MULTIGAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)
+ADVANTAGE_ESTIMATORS = ("q", "td")
 #: state-dict prefixes of training-schedule buffers, not policy weights: a run that starts from
 #: another run's checkpoint (``Experiment.load_policy_weights``) keeps its own fresh schedule there
 SCHEDULE_STATE_PREFIXES = ("filter_gate.",)
@@ -144,6 +150,15 @@ def td_targets(
     r = rews[:, :, None, None, :]
     not_done = 1.0 - dones.to(next_values.dtype)[:, :, None, None, :]
     return r + gammas.view(1, 1, 1, -1, 1) * not_done * next_values
+
+
+def td_advantage(target: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """One-step TD advantage  A_t = y_t − V(s_t),  y_t = r_t + γ·(1 − d_t)·V̄(s_{t+1}).
+
+    An unbiased estimate of Q(s_t, a_t) − V(s_t) for the data action when V is exact.
+    target y (B, L−1, 1, G, 1) and value V (B, L, G, 1), in the same units -> (B, L−1, G, 1).
+    """
+    return target[:, :, 0] - value[:, :-1]
 
 
 def reduce_critic_ensemble(y: torch.Tensor, num_draws: int, use_min: bool) -> torch.Tensor:
@@ -306,6 +321,8 @@ class Agent(nn.Module):
     * ``separate_critic_encoder``: the critic reads its own ``critic_tstep_encoder`` /
       ``critic_traj_encoder`` (same types, trained by the critic loss only; one more encoder
       pass per batch). Not together with ``detach_critic_from_encoders``.
+    * ``advantage_estimator``: what the filter reads (module docstring): ``"q"`` (AMAGO's
+      Q(s, a) − V(s)) or ``"td"`` (the one-step TD error y − V(s)).
 
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.
@@ -351,6 +368,7 @@ class Agent(nn.Module):
         filter_gate_ema_decay: float = 0.95,
         detach_critic_from_encoders: bool = False,
         separate_critic_encoder: bool = False,
+        advantage_estimator: str = "q",
     ):
         super().__init__()
         defaults = self.class_defaults
@@ -380,6 +398,8 @@ class Agent(nn.Module):
             raise AmagoError(f"critic_warmup_steps must be an int >= 0, got {critic_warmup_steps!r}")
         if detach_critic_from_encoders and separate_critic_encoder:
             raise AmagoError("choose one of detach_critic_from_encoders and separate_critic_encoder")
+        if advantage_estimator not in ADVANTAGE_ESTIMATORS:
+            raise AmagoError(f"advantage_estimator must be one of {ADVANTAGE_ESTIMATORS}, got {advantage_estimator!r}")
         gate_set = filter_gate_td_threshold is not None or filter_gate_min_steps > 0
         if fake_filter and online_coeff == 0 and (
             critic_warmup_steps or gate_set or detach_critic_from_encoders or separate_critic_encoder
@@ -444,6 +464,7 @@ class Agent(nn.Module):
         self.critic_warmup_steps = critic_warmup_steps
         self.detach_critic_from_encoders = bool(detach_critic_from_encoders)
         self.separate_critic_encoder = bool(separate_critic_encoder)
+        self.advantage_estimator = advantage_estimator
         self.filter_gate = FilterGate(
             td_threshold=filter_gate_td_threshold,
             min_steps=max(filter_gate_min_steps, critic_warmup_steps) if gate_set else 0,
@@ -714,7 +735,12 @@ class Agent(nn.Module):
                 self.popart.update_stats(y, td_mask)
             y_norm = self.popart.normalize_values(y)
         critic_loss = critic_loss_mse(self.popart(q_raw), y_norm)
-        adv = (q_raw.mean(dim=2) - v_raw[:, :-1].mean(dim=2)).detach()
+        with torch.no_grad():  # in the critic's output units x (before PopArt's affine w·x + b)
+            v = v_raw.mean(dim=2)
+            if self.advantage_estimator == "td":
+                adv = td_advantage(self.popart.inverse(y_norm), v)
+            else:
+                adv = q_raw.mean(dim=2) - v[:, :-1]
         online_value = self.popart(v_raw.min(dim=2).values)[:, :-1] if self.online_coeff > 0 else None
         if info is not None:
             self._log_td(info, self.popart(q_raw, normalized=False).detach(), q_raw.detach(), y, mask)
@@ -841,7 +867,10 @@ class MultiTaskAgent(Agent):
             if not self.fake_filter:
                 a_pi = pi.sample((self.num_actions_for_value_in_actor_loss,))       # (K, B, L, G, A)
                 v = self._decode(self.critics, sc, a_pi).mean(dim=(0, 3))          # (B, L, G, 1)
-                adv = (q_data.mean(dim=2) - v)[:, :-1]
+                if self.advantage_estimator == "td":
+                    adv = td_advantage(y, v)
+                else:
+                    adv = (q_data.mean(dim=2) - v)[:, :-1]
             y_norm = self.popart.normalize_values(y)
             td_sq_err = (self.popart.normalize_values(q_data[:, :-1]) - y_norm).pow(2)
         critic_loss = critic_loss_twohot(dist_data.logits[0, :, :-1], labels)

@@ -557,6 +557,12 @@ class PopArtLayer(nn.Module):
             return y
         return (y - self.mu) / self.sigma
 
+    def inverse(self, y_norm: torch.Tensor) -> torch.Tensor:
+        """The output x with forward(x) = y_norm: (y_norm − b) / w for y_norm (..., G, 1)."""
+        if not self.enabled:
+            return y_norm
+        return (y_norm - self.b) / self.w
+
     def forward(self, x: torch.Tensor, normalized: bool = True) -> torch.Tensor:
         if not self.enabled:
             return x

@@ -16,6 +16,7 @@ from metamon.amago.agent import (
     exp_filter,
     leaky_relu_filter,
     reduce_critic_ensemble,
+    td_advantage,
     td_targets,
 )
 from metamon.amago.loading import RLData, RLData_pad_collate, valid_step_mask
@@ -222,6 +223,67 @@ def test_critic_loss_matches_hand_computed_td_target():
     assert not torch.equal(pa.mu, popart_before.mu)  # the statistics moved before normalising
     valid = valid_step_mask(batch.rl2s)[:, 1:]
     assert torch.allclose(critic_loss[:, :, 0, 0, 0][valid], expected[valid], atol=1e-5)
+
+
+
+def test_td_advantage_hand_case():
+    y = torch.tensor([[1.0, 4.0], [-2.0, 0.5]]).view(1, 2, 1, 2, 1)       # (B=1, L−1=2, 1, G=2, 1)
+    v = torch.tensor([[0.5, 1.0], [1.0, 1.0], [9.0, 9.0]]).view(1, 3, 2, 1)  # (B, L=3, G, 1); V(s_2) unused
+    assert td_advantage(y, v)[0, :, :, 0].tolist() == [[0.5, 3.0], [-3.0, -0.5]]
+
+
+def _capture_filter(store):
+    def f(adv):
+        store.append(adv.clone())
+        return torch.ones_like(adv)
+    return f
+
+
+def test_td_advantage_estimator_matches_hand_computed_td_error():
+    """advantage_estimator="td": A_t = PopArt⁻¹(ŷ_t) − Σ_a π(a|s_t)·x(s_t, a), with ŷ the
+    normalised TD target of the critic loss and x the (maximised) critic's raw output."""
+    seen = []
+    agent = make_agent(num_critics=1, num_critics_td=1, use_multigamma=False, gamma=0.9, online_coeff=0.0,
+                       offline_coeff=1.0, advantage_estimator="td", fbc_filter_func=_capture_filter(seen))
+    popart_before = copy.deepcopy(agent.popart)
+    batch = make_batch()
+    agent(batch, log_step=False)
+    agent.eval()
+    with torch.no_grad():
+        s = encode(agent, batch)
+        pi = agent.actor(s).probs[:, :, 0]                                         # (B, L, A)
+        x_max = agent.maximized_critics.net(s)[0].view(2, 6, A)
+        v_t = (pi * x_max).sum(-1)[:, :-1]                                         # (B, L−1)
+        pi_tgt = agent.target_actor(s).probs[:, :, 0]
+        x_tgt = agent.target_critics.net(s)[0].view(2, 6, A)
+        v_next = popart_before((pi_tgt * x_tgt).sum(-1)[:, 1:].view(2, 5, 1, 1, 1), normalized=False).view(2, 5)
+        y = 10.0 * batch.rews[..., 0] + 0.9 * (~batch.dones[..., 0]).float() * v_next
+        pa = agent.popart
+        expected = ((y - pa.mu[0, 0]) / pa.sigma[0, 0] - pa.b[0, 0]) / pa.w[0, 0] - v_t
+    valid = valid_step_mask(batch.rl2s)[:, 1:]
+    assert not torch.allclose(pa.w, torch.ones_like(pa.w))  # the inverse affine is exercised
+    assert torch.allclose(seen[0][:, :, 0, 0][valid], expected[valid], atol=1e-5)
+
+    # the default estimator on the same weights and batch is Q(s_t, a_t) − V(s_t) instead
+    agent.train()
+    agent.advantage_estimator = "q"
+    seen.clear()
+    agent(batch, log_step=False)
+    with torch.no_grad():
+        x_data = agent.critics.net(s)[0].view(2, 6, A)[:, :-1]
+        q_sa = x_data.gather(-1, batch.actions.argmax(-1)[..., None])[..., 0]
+    assert torch.allclose(seen[0][:, :, 0, 0][valid], (q_sa - v_t)[valid], atol=1e-5)
+
+
+def test_td_advantage_estimator_multitask_agent():
+    """MultiTaskAgent: A_t = y_t − V(s_t) in decoded return units (V from sampled actions)."""
+    seen = []
+    agent = make_agent(MultiTaskAgent, advantage_estimator="td", fbc_filter_func=_capture_filter(seen))
+    out = agent(make_batch(), log_step=False)
+    assert seen[0].shape == (2, 5, 7, 1) and torch.isfinite(seen[0]).all()
+    assert torch.isfinite(out.actor).all()
+    with pytest.raises(AmagoError, match="advantage_estimator must be one of .*'mc'"):
+        make_agent(advantage_estimator="mc")
 
 
 def test_soft_sync_targets():
