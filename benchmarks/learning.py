@@ -172,6 +172,8 @@ def main(argv=None) -> int:
     data = Path(args.data) if args.data else out / "data"
     fmt, demo = args.battle_format, args.demonstrator
     configs = parse_train_configs(args.train_configs or (MIXED_CONFIGS if args.mixed else ["il.gin", "binary_rl.gin"]))
+    if args.eps_side_only and not args.mixed:
+        raise SystemExit("error: --eps_side_only needs --mixed (it trains on DATA/eps, which only --mixed generates)")
     unknown = {label for label, _ in args.run_bindings} - {label for label, _ in configs}
     if unknown:
         raise SystemExit(f"error: --run_bindings names runs that --train_configs does not: {sorted(unknown)}")

@@ -48,3 +48,8 @@ def test_a_folder_with_only_the_demonstrators_side_is_refused(tmp_path, learning
     _touch(source, "GymLeade1706690743", "GymLeade0000000001", 0, "WIN")
     with pytest.raises(SystemExit, match="no file in .* side other than GymLeader's"):
         learning.link_learner_side(tmp_path / "mirror", tmp_path / "out", FMT, "GymLeader")
+
+
+def test_eps_side_only_without_mixed_is_refused(tmp_path, learning):
+    with pytest.raises(SystemExit, match="--eps_side_only needs --mixed"):
+        learning.main(["--eps_side_only", "--out", str(tmp_path)])
