@@ -21,7 +21,9 @@ Steps (each one is the user-facing command, printed before it runs):
 2. ``python -m metamon.rl.train`` with ``--model_gin_config`` (default ``tiny_agent.gin``) and
    each ``--train_configs`` entry, all with the same budget and seed. An entry is a gin file
    (the run is named after it) or ``LABEL=GIN`` (named LABEL); ``--run_bindings LABEL "X.y = z"``
-   adds bindings to one run only (e.g. the same recipe with and without the detached critic).
+   adds bindings to one run only (e.g. the same recipe with and without the detached critic), and
+   ``--run_init LABEL SPEC`` starts one run from a checkpoint (``train --init_from_checkpoint
+   SPEC``, e.g. ``run:DIR@EPOCH``: a critic pre-trained by another run, then filtered).
 3. ``python -m metamon.rl.evaluate`` of each run's last checkpoint against ``RandomBaseline`` and
    the demonstrator, ``--eval_battles`` sampled-action battles each (win rate, 95 % Wilson interval).
 4. Learning curves of the diagnostics (``OUT/plots/*.png``, from each run's ``logs/metrics.csv``)
@@ -136,6 +138,27 @@ def verdicts(rows: list[dict], demonstrator: str) -> dict:
     return out
 
 
+def train_command(py: str, args: argparse.Namespace, label: str, train_gin: str, run_name: str, out: Path,
+                  data_flags: list[str]) -> list[str]:
+    """The ``metamon.rl.train`` command of one run: the shared budget and bindings plus its own
+    ``--run_bindings`` and ``--run_init``."""
+    cmd = [
+        py, "-m", "metamon.rl.train", "--run_name", run_name, "--save_dir", str(out / "runs"),
+        "--model_gin_config", args.model_gin_config, "--train_gin_config", train_gin,
+        *data_flags, "--formats", args.battle_format,
+        "--epochs", str(args.epochs), "--steps_per_epoch", str(args.steps_per_epoch),
+        "--batch_size_per_gpu", str(args.batch_size), "--dloader_workers", str(args.dloader_workers),
+        "--ckpt_interval", str(args.epochs), "--log_interval", str(args.log_interval), "--eval_gens",
+        "--seed", str(args.seed),
+    ]
+    for binding in args.gin_bindings + [b for run_label, b in args.run_bindings if run_label == label]:
+        cmd += ["--gin_bindings", binding]
+    for run_label, spec in args.run_init:
+        if run_label == label:
+            cmd += ["--init_from_checkpoint", spec]
+    return cmd
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="runs/learning_benchmark")
@@ -155,6 +178,8 @@ def main(argv=None) -> int:
                    help=f"gin files or LABEL=GIN (default: il.gin binary_rl.gin; --mixed: {' '.join(MIXED_CONFIGS)})")
     p.add_argument("--run_bindings", nargs=2, action="append", default=[], metavar=("LABEL", "BINDING"),
                    help="a gin binding for one run only (repeatable)")
+    p.add_argument("--run_init", nargs=2, action="append", default=[], metavar=("LABEL", "SPEC"),
+                   help="start one run from a checkpoint: train --init_from_checkpoint SPEC (run:DIR@EPOCH)")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--steps_per_epoch", type=int, default=500)
     p.add_argument("--batch_size", type=int, default=32)
@@ -174,9 +199,10 @@ def main(argv=None) -> int:
     configs = parse_train_configs(args.train_configs or (MIXED_CONFIGS if args.mixed else ["il.gin", "binary_rl.gin"]))
     if args.eps_side_only and not args.mixed:
         raise SystemExit("error: --eps_side_only needs --mixed (it trains on DATA/eps, which only --mixed generates)")
-    unknown = {label for label, _ in args.run_bindings} - {label for label, _ in configs}
-    if unknown:
-        raise SystemExit(f"error: --run_bindings names runs that --train_configs does not: {sorted(unknown)}")
+    for flag, entries in (("--run_bindings", args.run_bindings), ("--run_init", args.run_init)):
+        unknown = {label for label, _ in entries} - {label for label, _ in configs}
+        if unknown:
+            raise SystemExit(f"error: {flag} names runs that --train_configs does not: {sorted(unknown)}")
     rows, timings = [], {}
 
     heldout_dir = None
@@ -208,17 +234,7 @@ def main(argv=None) -> int:
     for label, train_gin in configs:
         run_name = f"{Path(args.model_gin_config).stem}_{label}_s{args.seed}"
         run_dirs[label] = out / "runs" / run_name
-        cmd = [
-            py, "-m", "metamon.rl.train", "--run_name", run_name, "--save_dir", str(out / "runs"),
-            "--model_gin_config", args.model_gin_config, "--train_gin_config", train_gin,
-            *data_flags, "--formats", fmt,
-            "--epochs", str(args.epochs), "--steps_per_epoch", str(args.steps_per_epoch),
-            "--batch_size_per_gpu", str(args.batch_size), "--dloader_workers", str(args.dloader_workers),
-            "--ckpt_interval", str(args.epochs), "--log_interval", str(args.log_interval), "--eval_gens",
-            "--seed", str(args.seed),
-        ]
-        for binding in args.gin_bindings + [b for run_label, b in args.run_bindings if run_label == label]:
-            cmd += ["--gin_bindings", binding]
+        cmd = train_command(py, args, label, train_gin, run_name, out, data_flags)
         if not (run_dirs[label] / "ckpts" / "policy_weights" / f"policy_epoch_{args.epochs - 1}.safetensors").is_file():
             timings[f"train_{label}_s"] = run(cmd)
         if args.skip_eval:

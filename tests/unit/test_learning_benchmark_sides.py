@@ -53,3 +53,32 @@ def test_a_folder_with_only_the_demonstrators_side_is_refused(tmp_path, learning
 def test_eps_side_only_without_mixed_is_refused(tmp_path, learning):
     with pytest.raises(SystemExit, match="--eps_side_only needs --mixed"):
         learning.main(["--eps_side_only", "--out", str(tmp_path)])
+
+
+def _args(**overrides):
+    import argparse
+
+    base = dict(model_gin_config="tiny_agent.gin", battle_format=FMT, epochs=2, steps_per_epoch=500, batch_size=12,
+                dloader_workers=0, log_interval=50, seed=0, gin_bindings=["X.a = 1"], run_bindings=[], run_init=[])
+    return argparse.Namespace(**{**base, **overrides})
+
+
+def test_run_bindings_and_run_init_reach_only_their_run(tmp_path, learning):
+    args = _args(run_bindings=[["rl", "agent.Agent.separate_critic_encoder = True"]],
+                 run_init=[["rl", "run:/runs/critic@5"]])
+    data = ["--parsed_replay_dir", "D"]
+    rl = learning.train_command("py", args, "rl", "exp_rl.gin", "tiny_agent_rl_s0", tmp_path, data)
+    il = learning.train_command("py", args, "il", "il.gin", "tiny_agent_il_s0", tmp_path, data)
+    assert rl[rl.index("--init_from_checkpoint") + 1] == "run:/runs/critic@5"
+    assert "--init_from_checkpoint" not in il
+    def bindings(cmd):
+        return [cmd[i + 1] for i, a in enumerate(cmd) if a == "--gin_bindings"]
+
+    assert bindings(rl) == ["X.a = 1", "agent.Agent.separate_critic_encoder = True"]
+    assert bindings(il) == ["X.a = 1"]
+    assert il[il.index("--train_gin_config") + 1] == "il.gin" and il[il.index("--formats") + 1] == FMT
+
+
+def test_run_init_for_an_unknown_run_is_refused(tmp_path, learning):
+    with pytest.raises(SystemExit, match="--run_init names runs that --train_configs does not: \\['x'\\]"):
+        learning.main(["--out", str(tmp_path), "--train_configs", "il.gin", "--run_init", "x", "run:D@1"])
