@@ -116,8 +116,10 @@ def heldout_report(
     Reported at the test-time head: ``steps`` and ``approval`` per group, ``approval_gap_points``
     (demonstrator − random, in points), ``slots`` (share of the held-out steps and approval per
     action slot, all groups pooled), ``entropy`` / ``log_pi_data`` / ``critic_argmax_rate`` /
-    ``normalised_td_loss`` on all steps, ``il_entropy`` and ``entropy_ratio_vs_il`` when
-    ``il_run_dir`` is given, and ``checks``:
+    ``normalised_td_loss`` on all steps, ``policy_by_group`` (per group: ``log_pi_data`` and
+    ``agrees``, how often the policy's argmax is that player's action; a filter that works raises
+    them on the demonstrator's steps and lowers them on the random player's), ``il_entropy`` and
+    ``entropy_ratio_vs_il`` when ``il_run_dir`` is given, and ``checks``:
 
     * ``random_approval_20_points_below``: approval(random) ≤ approval(demonstrator) − 20 points;
     * ``slot_approval_within_10_90``: every slot with ≥ 5 % of the steps is approved 10–90 %;
@@ -143,6 +145,7 @@ def heldout_report(
     gammas = agent.gammas.tolist()
     pooled = StepDiagnostics.cat(list(steps.values()))
     overall = summarize(pooled, gammas, agent.action_dim)
+    per_group = {g: summarize(s, gammas, agent.action_dim) for g, s in steps.items()}
     report = {
         "run": str(run_dir),
         "files": {g: len(p) for g, p in by_group.items()},
@@ -152,10 +155,12 @@ def heldout_report(
         "policy_agrees_with_data": overall.get("Policy Agrees With Data (test-time gamma)"),
         "critic_argmax_rate": overall.get("Data Action Is Critic Argmax (test-time gamma)"),
         "normalised_td_loss": overall.get("Normalised TD Loss (test-time gamma)"),
+        "policy_by_group": {g: {"log_pi_data": m.get("Log Pi(data) (test-time gamma)"),
+                                "agrees": m.get("Policy Agrees With Data (test-time gamma)")}
+                            for g, m in per_group.items()},
         "checks": {},
     }
     if pooled.adv is not None:
-        per_group = {g: summarize(s, gammas, agent.action_dim) for g, s in steps.items()}
         report["approval"] = {g: m.get("Approval (test-time gamma)") for g, m in per_group.items()}
         report["slots"] = [
             {"slot": a, "share": overall[f"Data Share Slot {a}"],
@@ -181,25 +186,28 @@ def heldout_report(
 # --------------------------------------------------------------------------------------- plots
 
 
-def read_metrics(run_dir, key: str = "train-update") -> dict[str, list[tuple[int, float]]]:
-    """``{metric: [(gradient_steps, value), ...]}`` of ``run_dir/logs/metrics.csv`` rows with ``key``."""
+def read_metrics(run_dir, key: str = "train-update", offset: int = 0) -> dict[str, list[tuple[int, float]]]:
+    """``{metric: [(gradient_steps + offset, value), ...]}`` of ``run_dir/logs/metrics.csv`` rows with
+    ``key`` (``offset``: the updates before this run, e.g. of the checkpoint it started from)."""
     out: dict[str, list[tuple[int, float]]] = defaultdict(list)
     path = Path(run_dir) / "logs" / "metrics.csv"
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             if row["key"] == key:
-                out[row["metric"]].append((int(row["gradient_steps"]), float(row["value"])))
+                out[row["metric"]].append((int(row["gradient_steps"]) + offset, float(row["value"])))
     return dict(out)
 
 
-def plot_diagnostics(run_dirs: dict, out_dir, panels: Optional[dict] = None) -> list[str]:
+def plot_diagnostics(run_dirs: dict, out_dir, panels: Optional[dict] = None,
+                     offsets: Optional[dict] = None) -> list[str]:
     """One PNG per panel group (``PANELS``), a subplot per metric, a line per run
-    (``run_dirs``: label -> run directory). Metrics a run never logged are skipped.
+    (``run_dirs``: label -> run directory; ``offsets``: label -> updates its x axis starts at, for a
+    run that continues another's checkpoint). Metrics a run never logged are skipped.
     Returns the written paths."""
     plt.switch_backend("Agg")  # files only, no display
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    curves = {label: read_metrics(d) for label, d in run_dirs.items()}
+    curves = {label: read_metrics(d, offset=(offsets or {}).get(label, 0)) for label, d in run_dirs.items()}
     colors = {label: f"C{i % 10}" for i, label in enumerate(curves)}  # one colour per run in every panel
     written = []
     for panel, metrics in (panels or PANELS).items():
@@ -238,6 +246,8 @@ def main(argv=None) -> int:
     pl = sub.add_parser("plots", help="learning curves of the diagnostics")
     pl.add_argument("--runs", nargs="+", required=True)
     pl.add_argument("--out", required=True)
+    pl.add_argument("--offset", nargs=2, action="append", default=[], metavar=("RUN", "UPDATES"),
+                    help="shift one run's curves (named by its folder) by UPDATES, e.g. a fork of a checkpoint")
     args = p.parse_args(argv)
     if args.command == "heldout":
         report = heldout_report(args.run, args.data, args.il_run, args.epoch, args.battle_format)
@@ -246,7 +256,8 @@ def main(argv=None) -> int:
         if args.json_out:
             Path(args.json_out).write_text(text + "\n")
     else:
-        for path in plot_diagnostics({Path(r).name: r for r in args.runs}, args.out):
+        offsets = {name: int(updates) for name, updates in args.offset}
+        for path in plot_diagnostics({Path(r).name: r for r in args.runs}, args.out, offsets=offsets):
             print(path)
     return 0
 
