@@ -4,6 +4,7 @@ Tests never touch the network: the Hub is forced offline and every server is a l
 started on a free port for this test session.
 """
 
+import importlib.util
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,6 +23,20 @@ def clean_gin():
     gin.clear_config()
     yield
     gin.clear_config()
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script(path, name)``: a script that is not a package module (``benchmarks/*.py``)
+    imported under ``name``."""
+
+    def load(path, name: str):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ data from ``generate``, a weighted two-folder mix in ``train`` with binary_rl_wa
 diagnostics in the metrics CSV, the held-out report and the learning-curve plots."""
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import gin
@@ -24,11 +23,8 @@ def clean_gin():
 
 
 @pytest.fixture(scope="module")
-def report_module():
-    spec = importlib.util.spec_from_file_location("learning_report", REPORT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def report_module(load_script):
+    return load_script(REPORT, "learning_report")
 
 
 def test_mixed_data_warmup_recipe_diagnostics_and_heldout_report(showdown_server, tmp_path, report_module):

@@ -1,6 +1,5 @@
 """``benchmarks/learning.py --eps_side_only``: the eps player's side of the ε data, chosen by file name."""
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -11,12 +10,9 @@ FMT = "gen1ou"
 
 
 @pytest.fixture
-def learning(monkeypatch):
+def learning(monkeypatch, load_script):
     monkeypatch.syspath_prepend(str(BENCH))  # learning.py imports its sibling learning_report
-    spec = importlib.util.spec_from_file_location("learning_bench", BENCH / "learning.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH / "learning.py", "learning_bench")
 
 
 def _touch(folder: Path, player: str, opponent: str, battle: int, result: str) -> Path:

@@ -1,7 +1,6 @@
 """``benchmarks/learning_report.py`` curves: the metrics CSV read back, and a fork's curves shifted to
 the updates of the checkpoint it started from."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,8 @@ REPORT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning_report.p
 
 
 @pytest.fixture(scope="module")
-def report():
-    spec = importlib.util.spec_from_file_location("learning_report", REPORT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def report(load_script):
+    return load_script(REPORT, "learning_report")
 
 
 def _run(tmp_path: Path, name: str) -> Path:

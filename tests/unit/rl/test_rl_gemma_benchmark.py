@@ -1,6 +1,5 @@
 """benchmarks/gemma_encoder.py end to end on the tiny model: a training-window batch, both paths."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,11 +16,8 @@ LENGTHS = (3, 4, 9, 12)  # states per battle: two battles shorter than the windo
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("gemma_encoder_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script):
+    return load_script(SCRIPT, "gemma_encoder_bench")
 
 
 def write_battles(bench, root):

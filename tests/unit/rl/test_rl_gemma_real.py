@@ -55,11 +55,8 @@ def model_dir(gguf_file, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("gemma_encoder_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script):
+    return load_script(BENCH, "gemma_encoder_bench")
 
 
 def real_states(bench) -> list:
