@@ -276,12 +276,36 @@ def test_td_advantage_estimator_matches_hand_computed_td_error():
 
 
 def test_td_advantage_estimator_multitask_agent():
-    """MultiTaskAgent: A_t = y_t − V(s_t) in decoded return units (V from sampled actions)."""
+    """MultiTaskAgent: A_t = y_t − V(s_t) in decoded return units, y_t = R·r_t + γ_g(1 − d_t)·x̄(s_{t+1}, a′)
+    and V(s_t) = x(s_t, a) with a, a′ sampled from π and the target π. A policy that puts all its
+    mass on action k makes both samples k, so the expected advantage is computed here exactly."""
     seen = []
-    agent = make_agent(MultiTaskAgent, advantage_estimator="td", fbc_filter_func=_capture_filter(seen))
-    out = agent(make_batch(), log_step=False)
-    assert seen[0].shape == (2, 5, 7, 1) and torch.isfinite(seen[0]).all()
-    assert torch.isfinite(out.actor).all()
+    agent = make_agent(MultiTaskAgent, num_critics=1, num_critics_td=1, advantage_estimator="td",
+                       fbc_filter_func=_capture_filter(seen))
+    k, G = 2, len(agent.gammas)
+    with torch.no_grad():
+        for actor in (agent.actor, agent.target_actor):
+            out = actor.base.out_layer
+            out.weight.zero_()
+            out.bias.zero_()
+            out.bias.view(G, A)[:, k] = 60.0                               # π(k | s) = 1 − O(e⁻⁶⁰)
+    batch = make_batch()
+    agent(batch, log_step=False)
+    with torch.no_grad():
+        s = encode(agent, batch)
+        B, L, _ = s.shape
+        onehot = torch.nn.functional.one_hot(torch.tensor(k), A).float().expand(1, B, L, G, A)
+
+        def decoded(critics):                                              # (B, L, G): x(s_t, k), C = 1
+            return critics.bin_dist_to_raw_vals(critics(s, onehot))[0, :, :, 0, :, 0]
+
+        not_done = (~batch.dones).float()                                  # (B, L−1, 1)
+        y = 10.0 * batch.rews + agent.gammas.view(1, 1, G) * not_done * decoded(agent.target_critics)[:, 1:]
+        expected = y - decoded(agent.critics)[:, :-1]                      # (B, L−1, G)
+    valid = valid_step_mask(batch.rl2s)[:, 1:]
+    assert seen[0].shape == (2, 5, G, 1)
+    assert not torch.allclose(decoded(agent.target_critics), torch.zeros(()))  # the bootstrap term is exercised
+    assert torch.allclose(seen[0][..., 0][valid], expected[valid], atol=1e-5)
     with pytest.raises(AmagoError, match="advantage_estimator must be one of .*'mc'"):
         make_agent(advantage_estimator="mc")
 
