@@ -5,7 +5,6 @@ diagnostics in the metrics CSV, the held-out report and the learning-curve plots
 import csv
 from pathlib import Path
 
-import gin
 import pytest
 
 from metamon.data.generate import generate
@@ -13,13 +12,6 @@ from metamon.rl import train
 
 FMT = "gen1ou"
 REPORT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning_report.py"
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ ratings and progress files, and a resume after a failure that redoes no finished
 
 import json
 
-import gin
 import pytest
 import torch
 
@@ -44,13 +43,6 @@ NCritics.d_hidden = 16
 INFO = RunInfo(observation_space="DefaultObservationSpace", action_space="DefaultActionSpace",
                reward_function="DefaultShapedReward", tokenizer="metamon-gemma-v1", formats=["gen1ou"],
                max_seq_len=8)
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def loop_argv(tmp_path, server, run_name: str, train_gin: str) -> list[str]:

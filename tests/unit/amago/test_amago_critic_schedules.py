@@ -4,7 +4,6 @@ isolation from the shared encoders, and the Experiment's update index and pre-cl
 import csv
 import math
 
-import gin
 import pytest
 import torch
 from test_amago_agent import make_agent, make_batch
@@ -17,13 +16,6 @@ from metamon.amago.utils import AmagoError
 import _amago_tiny_run as tiny
 
 RL = dict(online_coeff=0.0, offline_coeff=1.0)
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 def _snapshot(module):

@@ -6,7 +6,6 @@ import csv
 import math
 from functools import partial
 
-import gin
 import pytest
 import torch
 from test_amago_agent import make_agent, make_batch
@@ -19,13 +18,6 @@ from metamon.amago.reference import DampingConfig, loss_mask
 from metamon.amago.utils import AmagoError, masked_avg
 
 import _amago_tiny_run as tiny
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 class IllegalLastActionActor(Actor):

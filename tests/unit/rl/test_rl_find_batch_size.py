@@ -4,7 +4,6 @@ of a CUDA trial, and the CPU memory estimate on tiny_agent."""
 import json
 import math
 
-import gin
 import pytest
 import torch
 from _tiny_replays import FMT, write_replays
@@ -12,13 +11,6 @@ from _tiny_replays import FMT, write_replays
 from metamon.rl import MetamonRLError
 from metamon.rl import find_batch_size as fbs
 from metamon.rl.train import TrainConfig
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 @pytest.fixture(scope="module")

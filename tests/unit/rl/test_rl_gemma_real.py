@@ -12,7 +12,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import gin
 import numpy as np
 import pytest
 import torch
@@ -35,13 +34,6 @@ pytestmark = [
 UNIT = Path(__file__).resolve().parents[1]
 BENCH = UNIT.parents[1] / "benchmarks" / "gemma_encoder.py"
 FMT = "gen9ou"
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,10 @@ kind of problem fails its check with the reason (and skips what depends on it)."
 
 import re
 
-import gin
 import pytest
 from _tiny_replays import FMT, write_replays
 
 from metamon.rl import validate as preflight
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
 
 
 @pytest.fixture(scope="module")

@@ -32,13 +32,6 @@ experiment.MetamonAMAGOExperiment.max_seq_len = 32
 """
 
 
-@pytest.fixture(autouse=True)
-def clean_gin():
-    gin.clear_config()
-    yield
-    gin.clear_config()
-
-
 def _info(max_seq_len=64):
     return RunInfo(observation_space="DefaultObservationSpace", action_space="DefaultActionSpace",
                    reward_function="DefaultShapedReward", tokenizer="metamon-gemma-v1", formats=["gen1ou"],
