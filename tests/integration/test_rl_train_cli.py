@@ -111,3 +111,30 @@ def test_init_from_checkpoint_starts_a_new_run_from_another_runs_weights(battles
     with pytest.raises(SystemExit, match=r"no epoch 7 \(available epochs: \[0\]\)"):
         train.main(missing)
     assert not (tmp_path / "mismatch").exists() and not (tmp_path / "missing").exists()
+
+
+def test_critic_first_recipe_runs_its_two_stages(battles, tmp_path):
+    """critic_first.gin, then critic_first_binary.gin from its checkpoint: stage 2 starts from
+    stage 1's critic and its own critic encoders; from a run without them it is refused."""
+    data, _ = battles
+
+    def flags(name, train_gin, *extra):
+        out = _flags(data, tmp_path, "--eval_gens", "--epochs", "1", *extra)
+        out[out.index("cli")] = name
+        out[out.index("il.gin")] = train_gin
+        return out
+
+    assert train.main(flags("stage1", "critic_first.gin")) == 0
+    assert train.main(flags("stage2", "critic_first_binary.gin", "--steps_per_epoch", "1",
+                            "--init_from_checkpoint", f"run:{tmp_path / 'stage1'}@0")) == 0
+    before = load_file(policy_weights_path(tmp_path / "stage1", 0))
+    after = load_file(policy_weights_path(tmp_path / "stage2", 0))
+    critic = [k for k in before if k.startswith(("critic_tstep_encoder.", "critic_traj_encoder.", "critics."))
+              and k.endswith((".weight", ".bias"))]
+    assert any(k.startswith("critic_tstep_encoder.") for k in critic)
+    assert all(torch.equal(before[k], after[k]) for k in critic)  # the first update's lr is 0 (warm-up)
+
+    assert train.main(_flags(data, tmp_path, "--eval_gens", "--epochs", "1")) == 0  # an IL run: no critic encoders
+    with pytest.raises(SystemExit, match="architecture differs"):
+        train.main(flags("from_il", "critic_first_binary.gin", "--init_from_checkpoint", f"run:{tmp_path / 'cli'}@0"))
+    assert not (tmp_path / "from_il").exists()

@@ -79,7 +79,7 @@ def test_every_pair_parses(model, training):
     assert q("MetamonAMAGOExperiment.learning_rate") == 1.5e-4
     assert q("MetamonAMAGOExperiment.l2_coeff") == 1e-4
     assert q("MetamonAMAGOExperiment.grad_clip") == 1.5
-    assert q("MetamonAMAGOExperiment.critic_loss_weight") == 10.0
+    assert q("MetamonAMAGOExperiment.critic_loss_weight") == (1.0 if training.startswith("critic_first") else 10.0)
     assert q("MetamonAMAGOExperiment.lr_warmup_steps") == 1000
 
 
@@ -140,6 +140,27 @@ def test_exp_rl_gentle_is_exp_rl_with_beta_and_detached_critic():
         "exp_filter.beta = 0.1",
         "Agent.detach_critic_from_encoders = True",
         "MultiTaskAgent.detach_critic_from_encoders = True",
+    }
+
+
+@pytest.mark.parametrize("stage,metamon_name,changed", [
+    ("critic_first", "exp_rl", {"exp_filter.beta": ("1.0", "0.1")}),
+    ("critic_first_binary", "binary_rl", {}),
+])
+def test_critic_first_recipe_is_metamons_config_with_a_separate_critic(stage, metamon_name, changed):
+    """The two stages of the critic-first recipe are metamon's exp_rl.gin / binary_rl.gin with the
+    critic on its own encoders and its loss weighted 1 instead of 10 (stage 1 also: beta 0.1)."""
+    def bindings(training):
+        gin.clear_config()
+        parse("tiny_agent", training)
+        return {line for line in gin.config_str().splitlines() if " = " in line}
+
+    metamon, ours = bindings(metamon_name), bindings(stage)
+    changed = {**changed, "MetamonAMAGOExperiment.critic_loss_weight": ("10.0", "1.0")}
+    assert metamon - ours == {f"{name} = {old}" for name, (old, _) in changed.items()}
+    assert ours - metamon == {f"{name} = {new}" for name, (_, new) in changed.items()} | {
+        "Agent.separate_critic_encoder = True",
+        "MultiTaskAgent.separate_critic_encoder = True",
     }
 
 
