@@ -127,13 +127,15 @@ def test_training_values():
     assert (q("exp_filter.beta"), q("exp_filter.clip_weights_high")) == (1.0, 100)
 
 
+def bindings(training):
+    """The tiny agent's gin bindings with ``training``'s config, one "name = value" line each."""
+    gin.clear_config()
+    parse("tiny_agent", training)
+    return {line for line in gin.config_str().splitlines() if " = " in line}
+
+
 def test_exp_rl_gentle_is_exp_rl_with_beta_and_detached_critic():
     """exp_rl_gentle.gin = exp_rl.gin + exp_filter.beta 0.1 + the critic detached from the encoders."""
-    def bindings(training):
-        gin.clear_config()
-        parse("tiny_agent", training)
-        return {line for line in gin.config_str().splitlines() if " = " in line}
-
     metamon, gentle = bindings("exp_rl"), bindings("exp_rl_gentle")
     assert metamon - gentle == {"exp_filter.beta = 1.0"}
     assert gentle - metamon == {
@@ -150,11 +152,6 @@ def test_exp_rl_gentle_is_exp_rl_with_beta_and_detached_critic():
 def test_critic_first_recipe_is_metamons_config_with_a_separate_critic(stage, metamon_name, changed):
     """The two stages of the critic-first recipe are metamon's exp_rl.gin / binary_rl.gin with the
     critic on its own encoders and its loss weighted 1 instead of 10 (stage 1 also: beta 0.1)."""
-    def bindings(training):
-        gin.clear_config()
-        parse("tiny_agent", training)
-        return {line for line in gin.config_str().splitlines() if " = " in line}
-
     metamon, ours = bindings(metamon_name), bindings(stage)
     changed = {**changed, "MetamonAMAGOExperiment.critic_loss_weight": ("10.0", "1.0")}
     assert metamon - ours == {f"{name} = {old}" for name, (old, _) in changed.items()}
