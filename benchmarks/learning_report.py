@@ -8,6 +8,11 @@
       python benchmarks/learning_report.py heldout --run OUT/runs/tiny_agent_binary_rl_s0 \\
           --data OUT/data/heldout [--il_run OUT/runs/tiny_agent_il_s0] [--json_out X.json]
 
+  ``--policy_run DIR [--policy_epoch N]`` scores the run's critic against another run's policy
+  (:func:`use_policy_of`): the filter's V is under the run's own policy, so a policy that gets
+  better than the data lowers every approval; under a fixed policy (e.g. the critic's starting
+  point) what remains is how the critic ranks the two players' actions.
+
 * :func:`plot_diagnostics` — learning curves of the agent's diagnostics (approval, normalised TD
   loss, entropy, log π(data), critic-argmax rate, pre-clip grad norms, ...) from each run's
   ``logs/metrics.csv`` (the Experiment's long-format log: ``key, epoch, gradient_steps, metric,
@@ -28,6 +33,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Optional, Sequence
@@ -45,6 +51,7 @@ from metamon.rl.run_dir import build_spaces, load_agent
 DEFAULT_GROUPS = {"random": "RandomBa", "demonstrator": "GymLeade"}
 SLOT_SHARE_MIN = 0.05       # slots holding at least this share of the held-out steps are checked
 SLOT_APPROVAL_BOUNDS = (0.10, 0.90)
+POLICY_MODULES = ("tstep_encoder", "traj_encoder", "actor", "target_actor")  # the policy's side of an Agent
 
 PANELS = {
     "approval": ["Approval (test-time gamma)", "Approval When Policy Agrees (test-time gamma)",
@@ -100,6 +107,25 @@ def _group_of(path: str, groups: dict) -> Optional[str]:
     return None
 
 
+def use_policy_of(agent, other) -> None:
+    """Give ``agent`` the policy of ``other`` (``POLICY_MODULES``: its encoders, actor and target
+    actor), keeping its own critic, so that its advantage becomes
+    A(s, a) = Q_agent(s, a) − Σ_a' π_other(a'|s) Q_agent(s, a').
+
+    ``agent`` must read its critic through its own encoders (``separate_critic_encoder``): with
+    shared encoders the critic's input would change with the policy. The two runs' policies must
+    have the same architecture.
+    """
+    if not getattr(agent, "separate_critic_encoder", False):
+        raise ValueError("another run's policy needs a critic with its own encoders "
+                         "(agent.Agent.separate_critic_encoder = True); this run's critic shares the policy's")
+    for name in POLICY_MODULES:
+        try:
+            getattr(agent, name).load_state_dict(getattr(other, name).state_dict())
+        except RuntimeError as e:
+            raise ValueError(f"the other run's {name} does not fit this run's: {e}") from e
+
+
 def heldout_report(
     run_dir,
     data_dir,
@@ -108,6 +134,8 @@ def heldout_report(
     battle_format: str = "gen1ou",
     groups: Optional[dict] = None,
     batch_windows: int = 16,
+    policy_run_dir=None,
+    policy_epoch: Optional[int] = None,
 ) -> dict:
     """The held-out checks of a run (module docstring) as a JSON-ready dict.
 
@@ -125,10 +153,15 @@ def heldout_report(
     * ``slot_approval_within_10_90``: every slot with ≥ 5 % of the steps is approved 10–90 %;
     * ``entropy_above_half_of_il``: entropy ≥ ½ IL's (only with ``il_run_dir``).
 
-    A run without a critic (IL) reports only the policy statistics.
+    A run without a critic (IL) reports only the policy statistics. With ``policy_run_dir``
+    (epoch ``policy_epoch``, default its latest) the run's critic is scored against that run's
+    policy (:func:`use_policy_of`): the policy statistics are then that run's, and the report
+    names it under ``policy_run``.
     """
     groups = dict(groups or DEFAULT_GROUPS)
     agent, info = load_agent(run_dir, epoch)
+    if policy_run_dir is not None:
+        use_policy_of(agent, load_agent(policy_run_dir, policy_epoch)[0])
     obs_space, action_space, reward_function = build_spaces(info)
     data = ParsedReplayDataset(obs_space, action_space, reward_function, dset_root=data_dir,
                                formats=[battle_format], max_seq_len=None)
@@ -160,6 +193,8 @@ def heldout_report(
                             for g, m in per_group.items()},
         "checks": {},
     }
+    if policy_run_dir is not None:
+        report["policy_run"] = str(policy_run_dir)
     if pooled.adv is not None:
         report["approval"] = {g: m.get("Approval (test-time gamma)") for g, m in per_group.items()}
         report["slots"] = [
@@ -243,6 +278,9 @@ def main(argv=None) -> int:
     h.add_argument("--epoch", type=int, default=None)
     h.add_argument("--battle_format", default="gen1ou")
     h.add_argument("--json_out", default=None)
+    h.add_argument("--policy_run", default=None,
+                   help="score the run's critic against this run's policy (needs separate critic encoders)")
+    h.add_argument("--policy_epoch", type=int, default=None)
     pl = sub.add_parser("plots", help="learning curves of the diagnostics")
     pl.add_argument("--runs", nargs="+", required=True)
     pl.add_argument("--out", required=True)
@@ -250,7 +288,12 @@ def main(argv=None) -> int:
                     help="shift one run's curves (named by its folder) by UPDATES, e.g. a fork of a checkpoint")
     args = p.parse_args(argv)
     if args.command == "heldout":
-        report = heldout_report(args.run, args.data, args.il_run, args.epoch, args.battle_format)
+        try:
+            report = heldout_report(args.run, args.data, args.il_run, args.epoch, args.battle_format,
+                                    policy_run_dir=args.policy_run, policy_epoch=args.policy_epoch)
+        except ValueError as e:
+            print(f"learning_report heldout: {e}", file=sys.stderr)
+            return 2
         text = json.dumps(report, indent=2)
         print(text)
         if args.json_out:

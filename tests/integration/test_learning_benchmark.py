@@ -1,6 +1,7 @@
 """The mixed-quality learning benchmark's pieces end to end on a few real battles: ε-GymLeader
 data from ``generate``, a weighted two-folder mix in ``train`` with binary_rl_warmup.gin, the
-diagnostics in the metrics CSV, the held-out report and the learning-curve plots."""
+diagnostics in the metrics CSV, the held-out report (also of a critic with its own encoders scored
+against the first run's policy) and the learning-curve plots."""
 
 import csv
 from pathlib import Path
@@ -19,7 +20,7 @@ def report_module(load_script):
     return load_script(REPORT, "learning_report")
 
 
-def test_mixed_data_warmup_recipe_diagnostics_and_heldout_report(showdown_server, tmp_path, report_module):
+def test_mixed_data_warmup_recipe_diagnostics_and_heldout_report(showdown_server, tmp_path, report_module, capsys):
     url = f"{showdown_server.host}:{showdown_server.port}"
     mirror, eps, heldout = tmp_path / "mirror", tmp_path / "eps", tmp_path / "heldout"
     sources = (("GymLeader", mirror, 1), ("eps:0.5:GymLeader", eps, 2), ("RandomBaseline", heldout, 3))
@@ -27,16 +28,15 @@ def test_mixed_data_warmup_recipe_diagnostics_and_heldout_report(showdown_server
         summary = generate(player, "GymLeader", FMT, 2, folder, server_url=url, seed=seed, show_progress=False)
         assert summary.files_written == 4
 
-    flags = [
-        "--run_name", "warm", "--save_dir", str(tmp_path / "runs"), "--model_gin_config", "tiny_agent",
-        "--train_gin_config", "binary_rl_warmup.gin", "--parsed_replay_dir", str(mirror),
+    shared = [
+        "--save_dir", str(tmp_path / "runs"), "--model_gin_config", "tiny_agent", "--parsed_replay_dir", str(mirror),
         "--custom_replay_dir", str(eps), "--custom_replay_sample_weight", "0.5", "--formats", FMT,
         "--epochs", "1", "--steps_per_epoch", "3", "--batch_size_per_gpu", "2", "--dloader_workers", "0",
         "--log_interval", "1", "--eval_gens", "--seed", "0",
-        "--gin_bindings", "agent.Agent.filter_gate_min_steps = 2",
-        "--gin_bindings", "agent.Agent.filter_gate_max_steps = 2",
     ]
-    assert train.main(flags) == 0
+    assert train.main(["--run_name", "warm", "--train_gin_config", "binary_rl_warmup.gin", *shared,
+                       "--gin_bindings", "agent.Agent.filter_gate_min_steps = 2",
+                       "--gin_bindings", "agent.Agent.filter_gate_max_steps = 2"]) == 0
     run = tmp_path / "runs" / "warm"
     with open(run / "logs" / "metrics.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["key"] == "train-update"]
@@ -57,5 +57,15 @@ def test_mixed_data_warmup_recipe_diagnostics_and_heldout_report(showdown_server
     by_group, n = report["policy_by_group"], report["steps"]  # the groups' step-weighted mean is the pooled value
     pooled = sum(by_group[g]["agrees"] * n[g] for g in n) / sum(n.values())
     assert pooled == pytest.approx(report["policy_agrees_with_data"], abs=1e-6)
+
+    assert train.main(["--run_name", "sep", "--train_gin_config", "critic_first.gin", *shared]) == 0
+    crossed = report_module.heldout_report(tmp_path / "runs" / "sep", heldout, policy_run_dir=run)
+    assert crossed["policy_run"] == str(run) and crossed["steps"] == report["steps"]
+    for g in crossed["steps"]:  # the policy statistics are the first run's, the approvals this critic's
+        assert crossed["policy_by_group"][g] == pytest.approx(report["policy_by_group"][g], abs=1e-6)
+    assert crossed["approval"] != report["approval"]
+    capsys.readouterr()
+    assert report_module.main(["heldout", "--run", str(run), "--data", str(heldout), "--policy_run", str(run)]) == 2
+    assert "needs a critic with its own encoders" in capsys.readouterr().err  # warm's critic shares the policy's
     plots = report_module.plot_diagnostics({"warm": run}, tmp_path / "plots")
     assert {Path(p).name for p in plots} >= {"approval.png", "critic.png", "grad_norms.png"}
