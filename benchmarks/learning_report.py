@@ -124,6 +124,8 @@ def use_policy_of(agent, other) -> None:
             getattr(agent, name).load_state_dict(getattr(other, name).state_dict())
         except RuntimeError as e:
             raise ValueError(f"the other run's {name} does not fit this run's: {e}") from e
+    if getattr(agent, "advantage_reference", None) is not None:  # advantage_policy="initial": V reads the copy
+        agent.set_advantage_reference()
 
 
 def heldout_report(

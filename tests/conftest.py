@@ -6,6 +6,8 @@ started on a free port for this test session.
 
 import importlib.util
 import os
+from functools import partial
+from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -37,6 +39,50 @@ def load_script():
         return module
 
     return load
+
+
+@pytest.fixture(scope="session")
+def tiny_rl():
+    """A game-free Agent and batch for loss-level tests: ``tiny_rl.agent(seed=0, actor_hidden=16,
+    **agent_kwargs)`` builds an `Agent` over a 3-d Box observation and 4 actions (16-wide nets,
+    one transformer layer, max_seq_len 8); ``tiny_rl.batch()`` collates two trajectories of 6
+    and 4 observations with random actions and rewards (seeded); ``tiny_rl.A`` is 4."""
+    import numpy as np
+    import torch
+    from gymnasium import spaces
+
+    from metamon.amago.agent import Agent
+    from metamon.amago.loading import RLData, RLData_pad_collate
+    from metamon.amago.nets.actor_critic import Actor, NCritics
+    from metamon.amago.nets.traj_encoders import TformerTrajEncoder
+    from metamon.amago.nets.tstep_encoders import FFTstepEncoder
+
+    A = 4
+
+    def agent(seed=0, actor_hidden=16, **kwargs):
+        torch.manual_seed(seed)
+        return Agent(
+            spaces.Dict({"x": spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)}),
+            spaces.Box(-np.inf, np.inf, (A + 1,), dtype=np.float32), spaces.Discrete(A), max_seq_len=8,
+            tstep_encoder_type=partial(FFTstepEncoder, n_layers=1, d_hidden=16, d_output=16, normalize_inputs=False),
+            traj_encoder_type=partial(TformerTrajEncoder, d_model=16, n_heads=2, d_ff=32, n_layers=1,
+                                      dropout_ff=0.0, dropout_emb=0.0),
+            actor_type=partial(Actor, d_hidden=actor_hidden), critic_type=partial(NCritics, d_hidden=16), **kwargs,
+        )
+
+    def batch():
+        g = torch.Generator().manual_seed(3)
+        items = []
+        for T in (6, 4):
+            dones = torch.zeros(T - 1, 1, dtype=torch.bool)
+            dones[-1] = True
+            actions = torch.nn.functional.one_hot(torch.randint(A, (T - 1,), generator=g), A).float()
+            items.append(RLData(obs={"x": torch.rand(T, 3, generator=g) * 2 - 1},
+                                rews=torch.randn(T - 1, 1, generator=g), dones=dones, actions=actions,
+                                time_idxs=torch.arange(T)[:, None]))
+        return RLData_pad_collate(items)
+
+    return SimpleNamespace(agent=agent, batch=batch, A=A)
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,7 @@ import torch.distributed as dist
 from gymnasium import spaces
 from torch import nn
 
+from metamon.amago.damping import frozen_copy, refresh_reference_
 from metamon.amago.diagnostics import StepDiagnostics, critic_argmax, normalized_td_loss, summarize
 from metamon.amago.filter_gate import FilterGate
 from metamon.amago.loading import Batch, known_action_mask, valid_step_mask
@@ -64,9 +65,11 @@ from metamon.amago.utils import AmagoError, masked_avg
 
 DEFAULT_MULTIGAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)
 ADVANTAGE_ESTIMATORS = ("q", "td")
-#: state-dict prefixes of training-schedule buffers, not policy weights: a run that starts from
-#: another run's checkpoint (``Experiment.load_policy_weights``) keeps its own fresh schedule there
-SCHEDULE_STATE_PREFIXES = ("filter_gate.",)
+ADVANTAGE_POLICIES = ("current", "initial")
+#: state-dict prefixes of run-start state, not policy weights: a run that starts from another
+#: run's checkpoint (``Experiment.load_policy_weights``) keeps its own fresh schedule there and
+#: takes its advantage reference from the loaded policy (``Agent.set_advantage_reference``)
+SCHEDULE_STATE_PREFIXES = ("filter_gate.", "advantage_reference.")
 
 
 @gin.configurable
@@ -323,6 +326,16 @@ class Agent(nn.Module):
       pass per batch). Not together with ``detach_critic_from_encoders``.
     * ``advantage_estimator``: what the filter reads (module docstring): ``"q"`` (AMAGO's
       Q(s, a) − V(s)) or ``"td"`` (the one-step TD error y − V(s)).
+    * ``advantage_policy``: the π of the filter's V(s) = Σ_a π(a|s) Q(s, a). ``"current"``
+      (AMAGO): the policy being trained, so a data action is approved more often once the policy
+      already agrees with it. ``"initial"``: the sub-module ``advantage_reference``, a frozen copy
+      of (tstep_encoder, traj_encoder, actor) taken when the run's weights are set
+      (:meth:`set_advantage_reference`: construction, or the checkpoint a run starts from). It is
+      saved with the weights, so a resumed run keeps it. A data action is then approved when the
+      critic rates it above what the starting policy would do, whatever the policy has learnt
+      since (one step of policy improvement, as in Brandfonbrener et al. 2021, "Offline RL
+      without off-policy evaluation"). Needs ``online_coeff = 0``: the online term's value must
+      follow the current policy. The critic's TD target is unchanged (the target actor's π).
 
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.
@@ -369,6 +382,7 @@ class Agent(nn.Module):
         detach_critic_from_encoders: bool = False,
         separate_critic_encoder: bool = False,
         advantage_estimator: str = "q",
+        advantage_policy: str = "current",
     ):
         super().__init__()
         defaults = self.class_defaults
@@ -400,6 +414,13 @@ class Agent(nn.Module):
             raise AmagoError("choose one of detach_critic_from_encoders and separate_critic_encoder")
         if advantage_estimator not in ADVANTAGE_ESTIMATORS:
             raise AmagoError(f"advantage_estimator must be one of {ADVANTAGE_ESTIMATORS}, got {advantage_estimator!r}")
+        if advantage_policy not in ADVANTAGE_POLICIES:
+            raise AmagoError(f"advantage_policy must be one of {ADVANTAGE_POLICIES}, got {advantage_policy!r}")
+        if advantage_policy != "current" and (online_coeff > 0 or fake_filter):
+            raise AmagoError(
+                f"advantage_policy={advantage_policy!r} changes only the filter's V: it needs online_coeff=0 "
+                f"and a filter (fake_filter=False), got online_coeff={online_coeff}, fake_filter={fake_filter}"
+            )
         gate_set = filter_gate_td_threshold is not None or filter_gate_min_steps > 0
         if fake_filter and online_coeff == 0 and (
             critic_warmup_steps or gate_set or detach_critic_from_encoders or separate_critic_encoder
@@ -478,6 +499,9 @@ class Agent(nn.Module):
             )
             if self.critic_traj_encoder.emb_dim != self.emb_dim:
                 raise AmagoError("the critic encoder's emb_dim differs from the shared encoder's")
+        self.advantage_reference = None
+        if advantage_policy == "initial":  # built after every other module: their initialisation is unchanged
+            self.advantage_reference = frozen_copy(self.policy_network())
         # damping (metamon.amago.reference): plain attribute, so the reference copies it holds are
         # not sub-modules (not in parameters(), the optimizer or the saved weights)
         self.damping = None if damping is None else PolicyDamping(damping)
@@ -493,6 +517,22 @@ class Agent(nn.Module):
         without damping. The Experiment calls it whenever the agent's weights are set."""
         if self.damping is not None:
             self.damping.reset(self.policy_network())
+
+    def set_advantage_reference(self) -> None:
+        """``advantage_reference`` ← the current policy network (``advantage_policy="initial"``;
+        no-op otherwise). The Experiment calls it when a run starts from loaded weights, not on
+        a resume (the resumed state holds the run's reference)."""
+        if self.advantage_reference is not None:
+            refresh_reference_(self.advantage_reference, self.policy_network())
+
+    def _advantage_pi(self, pi, batch: Batch, straight: dict):
+        """The π of the filter's V: ``pi`` itself, or the frozen reference's (no grad, eval mode)."""
+        ref = self.advantage_reference
+        if ref is None:
+            return pi
+        with torch.no_grad(), _eval_mode(ref):
+            s_ref, _ = ref.traj_encoder(ref.tstep_encoder(batch.obs, batch.rl2s), batch.time_idxs)
+            return self._policy(ref.actor(s_ref, straight_from_obs=straight))
 
     def after_update(self, batch: Batch) -> None:
         """Damping's bookkeeping after an optimizer update (``reference.PolicyDamping.after_update``);
@@ -594,7 +634,8 @@ class Agent(nn.Module):
         critic, s_critic = None, None
         if self.uses_critic:
             s_critic = self._critic_state(batch, s)
-            critic = self._critic_terms(s, s_critic, a_buf, pi, rews, batch.dones, mask, straight, info)
+            pi_v = self._advantage_pi(pi, batch, straight)
+            critic = self._critic_terms(s, s_critic, a_buf, pi_v, rews, batch.dones, mask, straight, info)
         gate_open = self._step_filter_gate(critic, trained, update)
         if self.online_coeff > 0 and not warming_up:
             actor_loss = actor_loss - self.online_coeff * critic.online_value

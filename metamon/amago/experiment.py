@@ -663,12 +663,15 @@ class Experiment:
 
     def load_policy_weights(self, path) -> None:
         """Load an Agent state dict (``.safetensors`` or ``.pt``) into the policy (strict; clear
-        error on mismatch) to start a run from it, then reset the agent's damping reference to
-        these weights. Training-schedule buffers (:data:`SCHEDULE_STATE_PREFIXES`, e.g. the filter
-        gate) are not taken from the file: the new run starts its own schedule, whatever the
-        source's configuration had."""
+        error on mismatch) to start a run from it, then reset the agent's damping reference and
+        its advantage reference (``advantage_policy="initial"``) to these weights. Run-start state
+        (:data:`SCHEDULE_STATE_PREFIXES`: the filter gate, the advantage reference) is not taken
+        from the file: the new run starts its own, whatever the source's configuration had."""
         checkpoints.load_weights(self.policy, path, strict=True, skip_prefixes=SCHEDULE_STATE_PREFIXES)
         self._reset_reference()
+        set_reference = getattr(self.policy, "set_advantage_reference", None)
+        if set_reference is not None:
+            set_reference()
 
 
 def _gin_config_to_dict(config: str) -> dict[str, Any]:

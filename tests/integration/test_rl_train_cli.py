@@ -134,6 +134,17 @@ def test_critic_first_recipe_runs_its_two_stages(battles, tmp_path):
     assert any(k.startswith("critic_tstep_encoder.") for k in critic)
     assert all(torch.equal(before[k], after[k]) for k in critic)  # the first update's lr is 0 (warm-up)
 
+    # the filter's V under the policy stage 2 started from: the reference is stage 1's policy, kept on a resume
+    onestep = flags("onestep", "critic_first_binary.gin", "--epochs", "2", "--steps_per_epoch", "3",  # the last wins
+                    "--gin_bindings", "agent.Agent.advantage_policy = 'initial'")
+    assert train.main([*onestep, "--init_from_checkpoint", f"run:{tmp_path / 'stage1'}@0"]) == 0
+    assert train.main([*onestep, "--ckpt", "0"]) == 0  # redo epoch 1 from epoch 0's training state
+    for epoch in (0, 1):
+        weights = load_file(policy_weights_path(tmp_path / "onestep", epoch))
+        policy = [k for k in before if k.startswith(("tstep_encoder.", "traj_encoder.", "actor."))]
+        assert all(torch.equal(weights[f"advantage_reference.{k}"], before[k]) for k in policy)
+        assert not all(torch.equal(weights[k], before[k]) for k in policy)  # the policy itself has moved
+
     assert train.main(_flags(data, tmp_path, "--eval_gens", "--epochs", "1")) == 0  # an IL run: no critic encoders
     with pytest.raises(SystemExit, match="architecture differs"):
         train.main(flags("from_il", "critic_first_binary.gin", "--init_from_checkpoint", f"run:{tmp_path / 'cli'}@0"))
