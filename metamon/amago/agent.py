@@ -33,6 +33,9 @@ before this batch (`Experiment` passes its ``grad_update_counter``, which checkp
     critic isolation   detach_critic_from_encoders: the critic sees stopgrad(s), so its loss
                        trains the critic head only; separate_critic_encoder: the critic reads
                        its own tstep/traj encoder pair (critic_tstep_encoder, critic_traj_encoder)
+    advantage policy   advantage_policy = "initial": the π in V(s) is a frozen copy of the policy
+                       as the run's weights were set (advantage_reference), not the policy being
+                       trained, so the filter stops following the policy's own choices
 
 On log steps ``forward`` also fills ``AgentOutput.steps`` (`metamon.amago.diagnostics`:
 approval by action slot, critic argmax rate, normalised TD loss, ...) and their summary.
