@@ -502,6 +502,7 @@ class Agent(nn.Module):
             )
             if self.critic_traj_encoder.emb_dim != self.emb_dim:
                 raise AmagoError("the critic encoder's emb_dim differs from the shared encoder's")
+        self.advantage_policy = advantage_policy
         self.advantage_reference = None
         if advantage_policy == "initial":  # built after every other module: their initialisation is unchanged
             self.advantage_reference = frozen_copy(self.policy_network())

@@ -115,7 +115,8 @@ def test_init_from_checkpoint_starts_a_new_run_from_another_runs_weights(battles
 
 def test_critic_first_recipe_runs_its_two_stages(battles, tmp_path):
     """critic_first.gin, then critic_first_binary.gin from its checkpoint: stage 2 starts from
-    stage 1's critic and its own critic encoders; from a run without them it is refused."""
+    stage 1's critic and its own critic encoders; from a run without them it is refused.
+    critic_first_onestep.gin keeps stage 1's policy as its advantage reference, also on a resume."""
     data, _ = battles
 
     def flags(name, train_gin, *extra):
@@ -135,8 +136,7 @@ def test_critic_first_recipe_runs_its_two_stages(battles, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in critic)  # the first update's lr is 0 (warm-up)
 
     # the filter's V under the policy stage 2 started from: the reference is stage 1's policy, kept on a resume
-    onestep = flags("onestep", "critic_first_binary.gin", "--epochs", "2", "--steps_per_epoch", "3",  # the last wins
-                    "--gin_bindings", "agent.Agent.advantage_policy = 'initial'")
+    onestep = flags("onestep", "critic_first_onestep.gin", "--epochs", "2", "--steps_per_epoch", "3")  # the last wins
     assert train.main([*onestep, "--init_from_checkpoint", f"run:{tmp_path / 'stage1'}@0"]) == 0
     assert train.main([*onestep, "--ckpt", "0"]) == 0  # redo epoch 1 from epoch 0's training state
     for epoch in (0, 1):

@@ -145,17 +145,22 @@ def test_exp_rl_gentle_is_exp_rl_with_beta_and_detached_critic():
     }
 
 
-@pytest.mark.parametrize("stage,metamon_name,changed", [
-    ("critic_first", "exp_rl", {"exp_filter.beta": ("1.0", "0.1")}),
-    ("critic_first_binary", "binary_rl", {}),
+ONESTEP = {"Agent.advantage_policy = 'initial'", "MultiTaskAgent.advantage_policy = 'initial'"}
+
+
+@pytest.mark.parametrize("stage,metamon_name,changed,added", [
+    ("critic_first", "exp_rl", {"exp_filter.beta": ("1.0", "0.1")}, set()),
+    ("critic_first_binary", "binary_rl", {}, set()),
+    ("critic_first_onestep", "binary_rl", {}, ONESTEP),
 ])
-def test_critic_first_recipe_is_metamons_config_with_a_separate_critic(stage, metamon_name, changed):
-    """The two stages of the critic-first recipe are metamon's exp_rl.gin / binary_rl.gin with the
-    critic on its own encoders and its loss weighted 1 instead of 10 (stage 1 also: beta 0.1)."""
+def test_critic_first_recipe_is_metamons_config_with_a_separate_critic(stage, metamon_name, changed, added):
+    """The stages of the critic-first recipe are metamon's exp_rl.gin / binary_rl.gin with the
+    critic on its own encoders and its loss weighted 1 instead of 10 (stage 1 also: beta 0.1; the
+    one-step stage 2 also: the filter's V under the starting policy)."""
     metamon, ours = bindings(metamon_name), bindings(stage)
     changed = {**changed, "MetamonAMAGOExperiment.critic_loss_weight": ("10.0", "1.0")}
     assert metamon - ours == {f"{name} = {old}" for name, (old, _) in changed.items()}
-    assert ours - metamon == {f"{name} = {new}" for name, (_, new) in changed.items()} | {
+    assert ours - metamon == {f"{name} = {new}" for name, (_, new) in changed.items()} | added | {
         "Agent.separate_critic_encoder = True",
         "MultiTaskAgent.separate_critic_encoder = True",
     }
