@@ -43,10 +43,11 @@ def load_script():
 
 @pytest.fixture(scope="session")
 def tiny_rl():
-    """A game-free Agent and batch for loss-level tests: ``tiny_rl.agent(seed=0, actor_hidden=16,
-    **agent_kwargs)`` builds an `Agent` over a 3-d Box observation and 4 actions (16-wide nets,
-    one transformer layer, max_seq_len 8); ``tiny_rl.batch()`` collates two trajectories of 6
-    and 4 observations with random actions and rewards (seeded); ``tiny_rl.A`` is 4."""
+    """A game-free agent and batch for loss-level tests. ``tiny_rl.agent(seed=0, actor_hidden=16,
+    agent_cls=Agent, **agent_kwargs)`` builds an ``agent_cls`` over a 3-d Box observation and 4
+    actions (16-wide nets, one transformer layer, max_seq_len 8, NCritics unless ``critic_type``
+    is given); ``tiny_rl.batch()`` collates two trajectories of 6 and 4 observations with random
+    actions and rewards (seeded); ``tiny_rl.A`` is 4."""
     import numpy as np
     import torch
     from gymnasium import spaces
@@ -59,15 +60,16 @@ def tiny_rl():
 
     A = 4
 
-    def agent(seed=0, actor_hidden=16, **kwargs):
+    def agent(seed=0, actor_hidden=16, agent_cls=Agent, **kwargs):
         torch.manual_seed(seed)
-        return Agent(
+        kwargs.setdefault("critic_type", partial(NCritics, d_hidden=16))
+        return agent_cls(
             spaces.Dict({"x": spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)}),
             spaces.Box(-np.inf, np.inf, (A + 1,), dtype=np.float32), spaces.Discrete(A), max_seq_len=8,
             tstep_encoder_type=partial(FFTstepEncoder, n_layers=1, d_hidden=16, d_output=16, normalize_inputs=False),
             traj_encoder_type=partial(TformerTrajEncoder, d_model=16, n_heads=2, d_ff=32, n_layers=1,
                                       dropout_ff=0.0, dropout_emb=0.0),
-            actor_type=partial(Actor, d_hidden=actor_hidden), critic_type=partial(NCritics, d_hidden=16), **kwargs,
+            actor_type=partial(Actor, d_hidden=actor_hidden), **kwargs,
         )
 
     def batch():

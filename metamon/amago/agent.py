@@ -338,7 +338,9 @@ class Agent(nn.Module):
       critic rates it above what the starting policy would do, whatever the policy has learnt
       since (one step of policy improvement, as in Brandfonbrener et al. 2021, "Offline RL
       without off-policy evaluation"). Needs ``online_coeff = 0``: the online term's value must
-      follow the current policy. The critic's TD target is unchanged (the target actor's π).
+      follow the current policy. The critic's TD target is unchanged (the target actor's π). The
+      copy costs one more policy forward per batch and the policy's memory again (with a Gemma
+      turn encoder, a second Gemma).
 
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.

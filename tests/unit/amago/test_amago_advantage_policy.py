@@ -5,10 +5,13 @@ Two agents built with the same seed have the same weights (the reference is buil
 reference agent's advantage after its policy has changed must equal the plain agent's advantage
 before the change, and a plain agent with the changed policy must give another one."""
 
+from functools import partial
+
 import pytest
 import torch
 
-from metamon.amago.agent import SCHEDULE_STATE_PREFIXES
+from metamon.amago.agent import SCHEDULE_STATE_PREFIXES, MultiTaskAgent
+from metamon.amago.nets.actor_critic import NCriticsTwoHot
 from metamon.amago.utils import AmagoError
 
 FBC = dict(online_coeff=0.0, offline_coeff=1.0)  # filtered BC only, as binary_rl.gin
@@ -76,3 +79,20 @@ def test_bad_settings_are_refused(tiny_rl):
     with pytest.raises(AmagoError, match="fake_filter=True"):
         tiny_rl.agent(advantage_policy="initial", fake_filter=True, **FBC)
     assert tiny_rl.agent(**FBC).advantage_reference is None
+
+
+def test_multitask_agent_samples_v_from_the_reference(tiny_rl):
+    """MultiTaskAgent draws V's actions from π; with the same RNG state the reference agent's draws
+    after its policy changed are the plain agent's draws before the change."""
+    critic = partial(NCriticsTwoHot, d_hidden=16, min_return=-30.0, max_return=30.0, output_bins=16, use_symlog=False)
+    b = tiny_rl.batch()
+    plain = tiny_rl.agent(0, agent_cls=MultiTaskAgent, critic_type=critic).eval()
+    ref = tiny_rl.agent(0, agent_cls=MultiTaskAgent, critic_type=critic, advantage_policy="initial").eval()
+    torch.manual_seed(5)
+    before = adv(plain, b)
+    one_action_policy(ref, 2)
+    torch.manual_seed(5)
+    assert torch.allclose(adv(ref, b), before, atol=1e-6)
+    one_action_policy(plain, 2)
+    torch.manual_seed(5)
+    assert not torch.allclose(adv(plain, b), before, atol=1e-3)
