@@ -47,7 +47,8 @@ def tiny_rl():
     agent_cls=Agent, **agent_kwargs)`` builds an ``agent_cls`` over a 3-d Box observation and 4
     actions (16-wide nets, one transformer layer, max_seq_len 8, NCritics unless ``critic_type``
     is given); ``tiny_rl.batch()`` collates two trajectories of 6 and 4 observations with random
-    actions and rewards (seeded); ``tiny_rl.A`` is 4."""
+    actions and rewards (seeded); ``tiny_rl.one_action_policy(agent, k)`` makes its policy play
+    action k; ``tiny_rl.A`` is 4."""
     import numpy as np
     import torch
     from gymnasium import spaces
@@ -84,7 +85,16 @@ def tiny_rl():
                                 time_idxs=torch.arange(T)[:, None]))
         return RLData_pad_collate(items)
 
-    return SimpleNamespace(agent=agent, batch=batch, A=A)
+    def one_action_policy(agent, k):
+        """Set the actor's (and target actor's) logits so that softmax(k) = 1 − O(e⁻⁶⁰) in every state."""
+        G = len(agent.gammas)
+        with torch.no_grad():
+            for actor in (agent.actor, agent.target_actor):
+                actor.base.out_layer.weight.zero_()
+                actor.base.out_layer.bias.zero_()
+                actor.base.out_layer.bias.view(G, agent.action_dim)[:, k] = 60.0
+
+    return SimpleNamespace(agent=agent, batch=batch, one_action_policy=one_action_policy, A=A)
 
 
 @pytest.fixture(scope="session")

@@ -27,12 +27,8 @@ def test_the_critic_is_scored_against_the_other_policy(report, tiny_rl):
     A = tiny_rl.A
     critic = tiny_rl.agent(0, separate_critic_encoder=True).eval()  # eval: PopArt's statistics stay as they are
     other = tiny_rl.agent(1, separate_critic_encoder=True)
-    k, G = 2, len(critic.gammas)
-    with torch.no_grad():
-        for actor in (other.actor, other.target_actor):
-            actor.base.out_layer.weight.zero_()
-            actor.base.out_layer.bias.zero_()
-            actor.base.out_layer.bias.view(G, A)[:, k] = 60.0              # softmax(k) = 1 − O(e⁻⁶⁰)
+    k = 2
+    tiny_rl.one_action_policy(other, k)
     kept, b = critic_side(critic), tiny_rl.batch()
     own = critic(b, log_step=True).steps
     report.use_policy_of(critic, other)

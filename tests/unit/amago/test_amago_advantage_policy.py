@@ -17,16 +17,6 @@ from metamon.amago.utils import AmagoError
 FBC = dict(online_coeff=0.0, offline_coeff=1.0)  # filtered BC only, as binary_rl.gin
 
 
-def one_action_policy(agent, k):
-    """Set the actor's logits so that it plays action k in every state."""
-    G, A = len(agent.gammas), agent.action_dim
-    with torch.no_grad():
-        for actor in (agent.actor, agent.target_actor):
-            actor.base.out_layer.weight.zero_()
-            actor.base.out_layer.bias.zero_()
-            actor.base.out_layer.bias.view(G, A)[:, k] = 60.0
-
-
 def adv(agent, batch):
     return agent(batch, log_step=True).steps.adv
 
@@ -40,11 +30,11 @@ def test_the_filter_reads_the_initial_policy_not_the_current_one(tiny_rl):
     assert any(k.startswith("advantage_reference.actor.") for k in ref.state_dict())
     before = adv(plain, b)
 
-    one_action_policy(ref, 2)
+    tiny_rl.one_action_policy(ref, 2)
     steps = ref(b, log_step=True).steps
     assert (steps.policy_argmax == 2).all()                  # the policy being trained has changed ...
     assert torch.allclose(steps.adv, before, atol=1e-6)      # ... the filter's V has not
-    one_action_policy(plain, 2)
+    tiny_rl.one_action_policy(plain, 2)
     assert not torch.allclose(adv(plain, b), before, atol=1e-3)
 
     ref.set_advantage_reference()                            # now the reference is the changed policy
@@ -90,9 +80,9 @@ def test_multitask_agent_samples_v_from_the_reference(tiny_rl):
     ref = tiny_rl.agent(0, agent_cls=MultiTaskAgent, critic_type=critic, advantage_policy="initial").eval()
     torch.manual_seed(5)
     before = adv(plain, b)
-    one_action_policy(ref, 2)
+    tiny_rl.one_action_policy(ref, 2)
     torch.manual_seed(5)
     assert torch.allclose(adv(ref, b), before, atol=1e-6)
-    one_action_policy(plain, 2)
+    tiny_rl.one_action_policy(plain, 2)
     torch.manual_seed(5)
     assert not torch.allclose(adv(plain, b), before, atol=1e-3)
