@@ -145,8 +145,9 @@ def heldout_report(
     battles and a GymLeader mirror, generated with another seed than the training data).
     Reported at the test-time head: ``steps`` and ``approval`` per group, ``approval_gap_points``
     (demonstrator − random, in points), ``slots`` (share of the held-out steps and approval per
-    action slot, all groups pooled), ``entropy`` / ``log_pi_data`` / ``critic_argmax_rate`` /
-    ``normalised_td_loss`` on all steps, ``policy_by_group`` (per group: ``log_pi_data`` and
+    action slot, all groups pooled, and under ``by_group`` each group's steps and approval in that
+    slot: whether a slot's approval still tells the players apart), ``entropy`` / ``log_pi_data`` /
+    ``critic_argmax_rate`` / ``normalised_td_loss`` on all steps, ``policy_by_group`` (per group: ``log_pi_data`` and
     ``agrees``, how often the policy's argmax is that player's action; a filter that works raises
     them on the demonstrator's steps and lowers them on the random player's), ``il_entropy`` and
     ``entropy_ratio_vs_il`` when ``il_run_dir`` is given, and ``checks``:
@@ -201,7 +202,10 @@ def heldout_report(
         report["approval"] = {g: m.get("Approval (test-time gamma)") for g, m in per_group.items()}
         report["slots"] = [
             {"slot": a, "share": overall[f"Data Share Slot {a}"],
-             "approval": overall.get(f"Approval Slot {a} (test-time gamma)")}
+             "approval": overall.get(f"Approval Slot {a} (test-time gamma)"),
+             "by_group": {g: {"steps": round(m[f"Data Share Slot {a}"] * steps[g].num_steps),
+                              "approval": m.get(f"Approval Slot {a} (test-time gamma)")}
+                          for g, m in per_group.items() if m.get(f"Data Share Slot {a}")}}
             for a in range(agent.action_dim) if f"Data Share Slot {a}" in overall
         ]
         low, high = SLOT_APPROVAL_BOUNDS

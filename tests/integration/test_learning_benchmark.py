@@ -54,6 +54,12 @@ def test_mixed_data_warmup_recipe_diagnostics_and_heldout_report(showdown_server
     assert 0.0 <= report["approval"]["random"] <= 1.0
     assert "random_approval_20_points_below" in report["checks"]
     assert abs(sum(s["share"] for s in report["slots"]) - 1.0) < 1e-9
+    total = sum(report["steps"].values())
+    for slot in report["slots"]:  # each slot's groups add up to its steps and its pooled approval
+        groups = slot["by_group"].values()
+        assert sum(g["steps"] for g in groups) == round(slot["share"] * total)
+        pooled = sum(g["approval"] * g["steps"] for g in groups) / sum(g["steps"] for g in groups)
+        assert pooled == pytest.approx(slot["approval"], abs=1e-6)
     by_group, n = report["policy_by_group"], report["steps"]  # the groups' step-weighted mean is the pooled value
     pooled = sum(by_group[g]["agrees"] * n[g] for g in n) / sum(n.values())
     assert pooled == pytest.approx(report["policy_agrees_with_data"], abs=1e-6)
