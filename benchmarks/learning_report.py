@@ -146,11 +146,12 @@ def heldout_report(
     Reported at the test-time head: ``steps`` and ``approval`` per group, ``approval_gap_points``
     (demonstrator − random, in points), ``slots`` (share of the held-out steps and approval per
     action slot, all groups pooled, and under ``by_group`` each group's steps and approval in that
-    slot: whether a slot's approval still tells the players apart), ``entropy`` / ``log_pi_data`` /
-    ``critic_argmax_rate`` / ``normalised_td_loss`` on all steps, ``policy_by_group`` (per group: ``log_pi_data`` and
-    ``agrees``, how often the policy's argmax is that player's action; a filter that works raises
-    them on the demonstrator's steps and lowers them on the random player's), ``il_entropy`` and
-    ``entropy_ratio_vs_il`` when ``il_run_dir`` is given, and ``checks``:
+    slot: whether a slot's approval still tells the players apart), ``entropy`` /
+    ``log_pi_data`` / ``critic_argmax_rate`` / ``normalised_td_loss`` on all steps,
+    ``policy_by_group`` (per group: ``log_pi_data`` and ``agrees``, how often the policy's argmax
+    is that player's action; a filter that works raises them on the demonstrator's steps and
+    lowers them on the random player's), ``il_entropy`` and ``entropy_ratio_vs_il`` when
+    ``il_run_dir`` is given, and ``checks``:
 
     * ``random_approval_20_points_below``: approval(random) ≤ approval(demonstrator) − 20 points;
     * ``slot_approval_within_10_90``: every slot with ≥ 5 % of the steps is approved 10–90 %;
