@@ -9,6 +9,7 @@ import logging
 import pytest
 
 import metamon.logs as logs
+from metamon.rl import train
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +87,16 @@ def test_nothing_changes_before_configure_logging():
     logger, handler = _player_logger("UntouchedPlayer123")
     logs.apply_poke_env_level(logger)
     assert logger.level == logging.NOTSET and handler.level == logging.NOTSET
+
+
+def test_train_reads_log_level_beside_its_config_fields():
+    """``train`` parses ``--log_level`` apart from its TrainConfig flags, so ``--log`` (wandb)
+    and ``--log_level`` do not shadow each other."""
+    flags = ["--run_name", "x", "--save_dir", "runs", "--model_gin_config", "tiny_agent", "--train_gin_config", "il"]
+    config, level = train._parse([*flags, "--log", "--log_level", "debug"])
+    assert config.log is True and level == "debug"
+    config, level = train._parse(flags)
+    assert config.log is False and level == "quiet"
+    with pytest.raises(SystemExit) as stop:
+        train.main([*flags, "--log_level", "loud"])
+    assert stop.value.code == 2

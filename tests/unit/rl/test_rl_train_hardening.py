@@ -1,13 +1,16 @@
 """``python -m metamon.rl.train`` against careless input, on trajectory files written in tmp_path
-(no server): a failed resume changes nothing, a kill while saving never leaves the run stuck, run
-names stay inside the save directory, bad gin types and bad save directories are one-line errors
-(exit code 2) that name the binding or the flag."""
+(no server): a diverging run stops before anything non-finite is saved, a failed resume changes
+nothing, a kill while saving never leaves the run stuck, run names stay inside the save
+directory, bad gin types and bad save directories are one-line errors (exit code 2) that name the
+binding or the flag."""
 
 import os
 import time
 
 import gin
 import pytest
+import torch
+from safetensors.torch import load_file
 from test_rl_dataset import FMT, write_battle
 
 from metamon.amago import checkpoints
@@ -59,6 +62,27 @@ def _age(root):
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             os.utime(os.path.join(dirpath, name), (old, old))
+
+
+# ------------------------------------------------------------ 1. a run whose updates go non-finite
+
+
+def test_a_diverging_run_stops_with_one_line_and_saves_nothing_non_finite(data, tmp_path):
+    """The issue's case through the CLI: with a learning rate of 1e30 the updates turn non-finite
+    after the first few; the run stops after ``max_nonfinite_updates`` of them in a row (exit
+    2, one line), and the checkpoints it wrote before are finite."""
+    gin.clear_config()
+    _usage_error(
+        _flags(data, tmp_path, "--steps_per_epoch", "4",
+               "--gin_bindings", "MetamonAMAGOExperiment.learning_rate = 1e30",
+               "--gin_bindings", "MetamonAMAGOExperiment.max_nonfinite_updates = 3"),
+        r"3 updates in a row had a non-finite loss or gradient.*stopped before anything non-finite was applied",
+    )
+    saved = sorted((tmp_path / "r").rglob("*.safetensors"))
+    assert saved, "epoch 0 finished, so its checkpoint exists"
+    for path in saved:
+        for key, tensor in load_file(path).items():
+            assert torch.isfinite(tensor).all(), f"{path.name}: {key}"
 
 
 # ------------------------------------------------------------------------- 3. failed resumes
