@@ -6,39 +6,14 @@ import warnings
 
 import pytest
 import torch
+from _tiny_gin import tiny_agent_gin
 
 from metamon.baselines.compete import main as compete_main
 from metamon.battles import PlayerFactory, close_players, play_battles
 from metamon.rl import pretrained
 from metamon.rl.pretrained import PretrainedModel
 
-TINY_GIN = """
-import metamon.amago.agent
-import metamon.amago.nets.actor_critic
-import metamon.amago.nets.traj_encoders
-import metamon.rl.tstep_encoders
-import metamon.rl.actors
-import metamon.rl.experiment
-
-MetamonAMAGOExperiment.agent_type = @agent.Agent
-MetamonAMAGOExperiment.tstep_encoder_type = @MetamonTstepEncoder
-MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
-MetamonAMAGOExperiment.max_seq_len = 16
-MetamonTstepEncoder.d_model = 16
-MetamonTstepEncoder.n_layers = 1
-MetamonTstepEncoder.n_heads = 2
-MetamonTstepEncoder.scratch_tokens = 2
-MetamonTstepEncoder.numerical_tokens = 2
-TformerTrajEncoder.d_model = 16
-TformerTrajEncoder.n_layers = 1
-TformerTrajEncoder.n_heads = 2
-TformerTrajEncoder.d_ff = 32
-Agent.actor_type = @MetamonMaskedActor
-Agent.pass_obs_keys_to_actor = ["illegal_actions"]
-Agent.num_critics = 2
-MetamonMaskedActor.d_hidden = 16
-NCritics.d_hidden = 16
-"""
+TINY_GIN = tiny_agent_gin("MetamonTstepEncoder", max_seq_len=16)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from _tiny_gin import tiny_agent_gin
 from poke_env.ps_client import AccountConfiguration
 
 from metamon.amago.checkpoints import save_weights
@@ -22,38 +23,6 @@ from metamon.rl.run_dir import CONFIG_FILE, RunInfo, build_agent, build_spaces, 
 from metamon.server import unique_username
 from metamon.teams import get_metamon_teams
 
-TINY_GIN = """
-import metamon.amago.agent
-import metamon.amago.nets.actor_critic
-import metamon.amago.nets.traj_encoders
-import metamon.amago.nets.transformer
-import metamon.rl.tstep_encoders
-import metamon.rl.actors
-import metamon.rl.experiment
-
-MetamonAMAGOExperiment.agent_type = @agent.Agent
-MetamonAMAGOExperiment.tstep_encoder_type = @ScratchTstepEncoder
-MetamonAMAGOExperiment.traj_encoder_type = @{traj_encoder}
-MetamonAMAGOExperiment.max_seq_len = 8
-ScratchTstepEncoder.d_model = 16
-ScratchTstepEncoder.n_layers = 1
-ScratchTstepEncoder.n_heads = 2
-ScratchTstepEncoder.scratch_tokens = 2
-ScratchTstepEncoder.numerical_tokens = 2
-TformerTrajEncoder.d_model = 16
-TformerTrajEncoder.n_layers = 2
-TformerTrajEncoder.n_heads = 2
-TformerTrajEncoder.d_ff = 32
-GRUTrajEncoder.d_hidden = 16
-GRUTrajEncoder.n_layers = 1
-GRUTrajEncoder.d_output = 16
-Agent.actor_type = @MetamonMaskedActor
-Agent.pass_obs_keys_to_actor = ["illegal_actions"]
-Agent.num_critics = 2
-MetamonMaskedActor.d_hidden = 16
-NCritics.d_hidden = 16
-"""
-
 INFO = RunInfo(
     observation_space="DefaultObservationSpace",
     action_space="DefaultActionSpace",
@@ -64,11 +33,10 @@ INFO = RunInfo(
 )
 
 
-
 def _make_run(run_dir, traj_encoder="TformerTrajEncoder", epoch=0):
     """A tiny randomly initialised run saved at ``epoch``; returns the agent in eval mode."""
     torch.manual_seed(0)
-    write_run_files(run_dir, INFO, TINY_GIN.format(traj_encoder=traj_encoder))
+    write_run_files(run_dir, INFO, tiny_agent_gin(traj_encoder=traj_encoder, traj_layers=2))
     agent = build_agent(INFO, [run_dir / CONFIG_FILE])
     save_weights(agent, policy_weights_path(run_dir, epoch))
     return agent.eval()

@@ -6,39 +6,12 @@ import json
 
 import pytest
 import torch
+from _tiny_gin import tiny_agent_gin
 
 import metamon.selfplay.train_vanilla_selfplay as loop
 from metamon.amago.checkpoints import save_weights
 from metamon.battles.tournament_file import ResultsFile
 from metamon.rl.run_dir import CONFIG_FILE, RunInfo, build_agent, policy_weights_path, write_run_files
-
-TINY_GIN = """
-import metamon.amago.agent
-import metamon.amago.nets.actor_critic
-import metamon.amago.nets.traj_encoders
-import metamon.rl.tstep_encoders
-import metamon.rl.actors
-import metamon.rl.experiment
-
-MetamonAMAGOExperiment.agent_type = @agent.Agent
-MetamonAMAGOExperiment.tstep_encoder_type = @ScratchTstepEncoder
-MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
-MetamonAMAGOExperiment.max_seq_len = 8
-ScratchTstepEncoder.d_model = 16
-ScratchTstepEncoder.n_layers = 1
-ScratchTstepEncoder.n_heads = 2
-ScratchTstepEncoder.scratch_tokens = 2
-ScratchTstepEncoder.numerical_tokens = 2
-TformerTrajEncoder.d_model = 16
-TformerTrajEncoder.n_layers = 1
-TformerTrajEncoder.n_heads = 2
-TformerTrajEncoder.d_ff = 32
-Agent.actor_type = @MetamonMaskedActor
-Agent.pass_obs_keys_to_actor = ["illegal_actions"]
-Agent.num_critics = 2
-MetamonMaskedActor.d_hidden = 16
-NCritics.d_hidden = 16
-"""
 
 INFO = RunInfo(observation_space="DefaultObservationSpace", action_space="DefaultActionSpace",
                reward_function="DefaultShapedReward", tokenizer="metamon-gemma-v1", formats=["gen1ou"],
@@ -50,7 +23,7 @@ def loop_argv(tmp_path, server, run_name: str, train_gin: str) -> list[str]:
     battles vs RandomBaseline) starting from a random tiny agent saved in ``tmp_path/init``."""
     init = tmp_path / "init"
     torch.manual_seed(0)
-    write_run_files(init, INFO, TINY_GIN)
+    write_run_files(init, INFO, tiny_agent_gin())
     save_weights(build_agent(INFO, [init / CONFIG_FILE]), policy_weights_path(init, 0))
     return ["--run_name", run_name, "--save_dir", str(tmp_path), "--init_checkpoint", f"run:{init}@0",
             "--epochs_per_iteration", "1", "--steps_per_epoch", "2", "--episodes_per_iteration", "4",

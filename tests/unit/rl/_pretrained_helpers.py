@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _tiny_gin import tiny_agent_gin
 
 from metamon.rl.dataset import obs_gym_space
 from metamon.rl.pretrained import PretrainedModel
@@ -17,41 +18,13 @@ from metamon.rl.run_dir import build_spaces
 from metamon.tokenizer import metamon_vocabs
 
 TINY_TOKENIZER = "metamon-gemma-v1"
-TINY_GIN = """
-import metamon.amago.agent
-import metamon.amago.nets.actor_critic
-import metamon.amago.nets.traj_encoders
-import metamon.amago.nets.transformer
-import metamon.rl.tstep_encoders
-import metamon.rl.actors
-import metamon.rl.experiment
-
-MetamonAMAGOExperiment.agent_type = @agent.Agent
-MetamonAMAGOExperiment.tstep_encoder_type = @MetamonTstepEncoder
-MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
-MetamonAMAGOExperiment.max_seq_len = 8
-MetamonTstepEncoder.d_model = 16
-MetamonTstepEncoder.n_layers = 1
-MetamonTstepEncoder.n_heads = 2
-MetamonTstepEncoder.scratch_tokens = 2
-MetamonTstepEncoder.numerical_tokens = 2
-TformerTrajEncoder.d_model = 16
-TformerTrajEncoder.n_layers = 1
-TformerTrajEncoder.n_heads = 2
-TformerTrajEncoder.d_ff = 32
-Agent.actor_type = @MetamonMaskedActor
-Agent.pass_obs_keys_to_actor = ["illegal_actions"]
-Agent.num_critics = 2
-MetamonMaskedActor.d_hidden = {d_hidden}
-NCritics.d_hidden = 16
-"""
 
 
 def write_tiny_gin(folder: Path, name: str = "tiny_model.gin", d_hidden: int = 16) -> Path:
     """A tiny model gin file (no training hyper-parameters) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    path.write_text(TINY_GIN.format(d_hidden=d_hidden))
+    path.write_text(tiny_agent_gin("MetamonTstepEncoder", actor_d_hidden=d_hidden))
     return path
 
 

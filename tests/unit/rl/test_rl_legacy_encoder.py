@@ -5,6 +5,7 @@ import logging
 
 import gin
 import torch
+from _tiny_gin import tiny_agent_gin
 from gymnasium import spaces
 
 from metamon.amago.build import build_agent as build_amago_agent
@@ -25,34 +26,6 @@ from metamon.rl.run_dir import (
 from metamon.rl.scratch_tstep_encoder import ScratchTstepEncoder
 from metamon.rl.tstep_encoders import MetamonTstepEncoder
 
-GIN = """
-import metamon.amago.agent
-import metamon.amago.nets.actor_critic
-import metamon.amago.nets.traj_encoders
-import metamon.rl.tstep_encoders
-import metamon.rl.actors
-import metamon.rl.experiment
-
-MetamonAMAGOExperiment.agent_type = @agent.Agent
-MetamonAMAGOExperiment.tstep_encoder_type = @{encoder}
-MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
-MetamonAMAGOExperiment.max_seq_len = 8
-{encoder}.d_model = 16
-{encoder}.n_layers = 1
-{encoder}.n_heads = 2
-{encoder}.scratch_tokens = 2
-{encoder}.numerical_tokens = 2
-TformerTrajEncoder.d_model = 16
-TformerTrajEncoder.n_layers = 1
-TformerTrajEncoder.n_heads = 2
-TformerTrajEncoder.d_ff = 32
-Agent.actor_type = @MetamonMaskedActor
-Agent.pass_obs_keys_to_actor = ["illegal_actions"]
-Agent.num_critics = 2
-MetamonMaskedActor.d_hidden = 16
-NCritics.d_hidden = 16
-"""
-
 INFO = dict(observation_space="DefaultObservationSpace", action_space="DefaultActionSpace",
             reward_function="DefaultShapedReward", tokenizer="metamon-gemma-v1", formats=["gen1ou"],
             max_seq_len=8)
@@ -62,11 +35,11 @@ def _legacy_run(run_dir, epoch=2):
     """A run as saved before the rename: config.gin names MetamonTstepEncoder, the weights come
     from the scratch encoder (built here under its new name with the same bindings)."""
     info = RunInfo(**INFO)
-    write_run_files(run_dir, info, GIN.format(encoder="ScratchTstepEncoder"))
+    write_run_files(run_dir, info, tiny_agent_gin("ScratchTstepEncoder"))
     torch.manual_seed(0)
     saved = build_agent(info, [run_dir / CONFIG_FILE])
     save_weights(saved, policy_weights_path(run_dir, epoch))
-    (run_dir / CONFIG_FILE).write_text(GIN.format(encoder="MetamonTstepEncoder"))
+    (run_dir / CONFIG_FILE).write_text(tiny_agent_gin("MetamonTstepEncoder"))
     return saved
 
 
@@ -94,7 +67,7 @@ def test_load_agent_rebuilds_a_legacy_run_with_the_scratch_encoder(tmp_path, cap
 def test_a_new_run_with_metamons_encoder_is_left_alone(tmp_path, caplog):
     run_dir = tmp_path / "new"
     info = RunInfo(**INFO)
-    write_run_files(run_dir, info, GIN.format(encoder="MetamonTstepEncoder"))
+    write_run_files(run_dir, info, tiny_agent_gin("MetamonTstepEncoder"))
     saved = build_agent(info, [run_dir / CONFIG_FILE])
     save_weights(saved, policy_weights_path(run_dir, 0))
     with caplog.at_level(logging.WARNING, logger="metamon.rl.legacy_encoder"):
@@ -132,7 +105,7 @@ def test_init_from_checkpoint_accepts_a_legacy_run(tmp_path):
     run_dir = tmp_path / "old"
     _legacy_run(run_dir, epoch=4)
     new_gin = tmp_path / "model.gin"  # a user's own gin file from before the rename
-    new_gin.write_text(GIN.format(encoder="MetamonTstepEncoder"))
+    new_gin.write_text(tiny_agent_gin("MetamonTstepEncoder"))
     structure = configure_agent([new_gin], tokenizer="metamon-gemma-v1")
     experiment = _Experiment(structure, RunInfo(**INFO))
     weights, source = train._initial_weights(f"run:{run_dir}@4", experiment, RunInfo(**INFO))

@@ -9,7 +9,6 @@ import huggingface_hub
 import pytest
 import torch
 from _pretrained_helpers import (
-    TINY_GIN,
     TINY_TOKENIZER,
     observation_sequence,
     policy_logits,
@@ -17,6 +16,7 @@ from _pretrained_helpers import (
     tiny_model,
     write_tiny_gin,
 )
+from _tiny_gin import tiny_agent_gin
 
 from metamon.amago.checkpoints import save_weights
 from metamon.amago.nets.transformer import FlashAttention, VanillaAttention
@@ -337,7 +337,7 @@ def test_local_finetuned_model_of_a_registry_entry_and_of_our_run(tmp_path, regi
     run_dir = tmp_path / "runs" / "ours"
     write_run_files(run_dir, RunInfo("DefaultObservationSpace", "MinimalActionSpace", "BinaryReward", TINY_TOKENIZER,
                                      ["gen1ou"], max_seq_len=8),
-                    TINY_GIN.format(d_hidden=16) + (TRAINING_CONFIG_DIR / "il.gin").read_text())
+                    tiny_agent_gin("MetamonTstepEncoder") + (TRAINING_CONFIG_DIR / "il.gin").read_text())
     ours = build_agent(RunInfo.load(run_dir), [run_dir / CONFIG_FILE])
     save_weights(ours, policy_weights_path(run_dir, 3))
     from_run = LocalFinetunedModel("TinyBase", tmp_path / "runs", "ours", 3).initialize_agent()

@@ -5,6 +5,7 @@ import json
 import accelerate
 import pytest
 import torch
+from _tiny_gin import tiny_agent_gin
 
 from metamon.amago import experiment as amago_experiment
 from metamon.amago.checkpoints import save_weights
@@ -21,35 +22,6 @@ from metamon.rl.run_dir import (
     write_run_files,
 )
 
-TINY_GIN = """
-import metamon.amago.agent
-import metamon.amago.nets.actor_critic
-import metamon.amago.nets.traj_encoders
-import metamon.amago.nets.transformer
-import metamon.rl.tstep_encoders
-import metamon.rl.actors
-import metamon.rl.experiment
-
-MetamonAMAGOExperiment.agent_type = @agent.Agent
-MetamonAMAGOExperiment.tstep_encoder_type = @ScratchTstepEncoder
-MetamonAMAGOExperiment.traj_encoder_type = @TformerTrajEncoder
-MetamonAMAGOExperiment.max_seq_len = 8
-ScratchTstepEncoder.d_model = 16
-ScratchTstepEncoder.n_layers = 1
-ScratchTstepEncoder.n_heads = 2
-ScratchTstepEncoder.scratch_tokens = 2
-ScratchTstepEncoder.numerical_tokens = 2
-TformerTrajEncoder.d_model = {d_model}
-TformerTrajEncoder.n_layers = 1
-TformerTrajEncoder.n_heads = 2
-TformerTrajEncoder.d_ff = 32
-Agent.actor_type = @MetamonMaskedActor
-Agent.pass_obs_keys_to_actor = ["illegal_actions"]
-Agent.num_critics = 2
-MetamonMaskedActor.d_hidden = 16
-NCritics.d_hidden = 16
-"""
-
 
 def _info(**overrides):
     fields = dict(
@@ -64,11 +36,10 @@ def _info(**overrides):
     return RunInfo(**fields)
 
 
-
 def _make_run(run_dir, epochs=(3,), d_model=16):
     """A run directory with random weights saved for ``epochs``; returns the saved agent."""
     info = _info()
-    write_run_files(run_dir, info, TINY_GIN.format(d_model=d_model))
+    write_run_files(run_dir, info, tiny_agent_gin(traj_d_model=d_model))
     agent = build_agent(info, [run_dir / CONFIG_FILE])
     for epoch in epochs:
         save_weights(agent, policy_weights_path(run_dir, epoch))
@@ -126,7 +97,7 @@ def test_load_agent_errors(tmp_path):
     with pytest.raises(MetamonRLError, match=r"no weights for epoch 2; available epochs: \[1, 5\]"):
         load_agent(run_dir, epoch=2)
     # The same run with a wider trajectory encoder: the weights no longer fit.
-    (run_dir / CONFIG_FILE).write_text(TINY_GIN.format(d_model=32))
+    (run_dir / CONFIG_FILE).write_text(tiny_agent_gin(traj_d_model=32))
     with pytest.raises(MetamonRLError, match="do not fit the agent"):
         load_agent(run_dir, epoch=1)
     (run_dir / CONFIG_FILE).unlink()
@@ -135,7 +106,7 @@ def test_load_agent_errors(tmp_path):
 
 
 def test_max_seq_len_must_agree(tmp_path):
-    write_run_files(tmp_path, _info(max_seq_len=16), TINY_GIN.format(d_model=16))
+    write_run_files(tmp_path, _info(max_seq_len=16), tiny_agent_gin(traj_d_model=16))
     with pytest.raises(MetamonRLError, match="max_seq_len=8 but the run info says 16"):
         build_agent(RunInfo.load(tmp_path), [tmp_path / CONFIG_FILE])
 

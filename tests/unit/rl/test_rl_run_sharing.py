@@ -11,7 +11,8 @@ import httpx
 import huggingface_hub
 import pytest
 import torch
-from _pretrained_helpers import TINY_GIN, TINY_TOKENIZER, observation_sequence, policy_logits
+from _pretrained_helpers import TINY_TOKENIZER, observation_sequence, policy_logits
+from _tiny_gin import tiny_agent_gin
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from metamon.amago.checkpoints import save_weights
@@ -86,7 +87,7 @@ def _info():
 
 
 def _config_text():
-    return TINY_GIN.format(d_hidden=16) + (TRAINING_CONFIG_DIR / "il.gin").read_text()
+    return tiny_agent_gin("MetamonTstepEncoder") + (TRAINING_CONFIG_DIR / "il.gin").read_text()
 
 
 def _make_run(run_dir: Path, epochs=(2, 4)):
