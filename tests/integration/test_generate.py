@@ -202,8 +202,8 @@ def test_sigkill_loses_only_battles_in_flight(showdown_server, tmp_path):
 
 def test_sigint_stops_cleanly_and_keeps_finished_battles(showdown_server, tmp_path):
     out = tmp_path / "interrupted"
-    code, _, stderr = _kill_after_some_battles(showdown_server, out, signal.SIGINT)
-    assert code == 130, stderr
+    code, stdout, stderr = _kill_after_some_battles(showdown_server, out, signal.SIGINT)
+    assert code == 130, f"stdout: {stdout}\nstderr: {stderr}"  # both: a run that ended early says why on stdout
     assert "interrupted: battles that finished are saved" in stderr
     assert not [p for p in (out / FMT).iterdir() if p.name.startswith(".writing-")]  # no temp file left
     _check_complete_and_resumable(showdown_server, out)
