@@ -152,9 +152,17 @@ def _generate_cmd(server, out, num_battles, *extra):
 
 
 def _kill_after_some_battles(server, out, sig, min_files=4, limit_s=180):
-    """Start a long generation run, wait until ``min_files`` files exist, send ``sig``."""
-    proc = subprocess.Popen(_generate_cmd(server, out, 500), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO)
+    """Start a long generation run, wait until ``min_files`` files exist, send ``sig``.
+
+    The child gets SIGINT's default action whatever this process inherited: a shell that starts
+    the test run in the background without job control (``(make test &)``) ignores SIGINT, and an
+    ignored signal stays ignored across ``exec``, so the child would play all its battles."""
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler, not SIG_IGN: exec resets it
+    try:
+        proc = subprocess.Popen(_generate_cmd(server, out, 500), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=REPO)
+    finally:
+        signal.signal(signal.SIGINT, handler)
     deadline = time.monotonic() + limit_s
     try:
         while len(files(out)) < min_files:
