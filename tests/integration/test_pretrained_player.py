@@ -13,14 +13,12 @@ from metamon.battles import PlayerFactory, close_players, play_battles
 from metamon.rl import pretrained
 from metamon.rl.pretrained import PretrainedModel
 
-TINY_GIN = tiny_agent_gin("MetamonTstepEncoder", max_seq_len=16)
-
 
 @pytest.fixture
 def tiny_entry(tmp_path, monkeypatch):
     """Register ``TinyE2E`` (checkpoints in a local folder with the Hub layout, epoch 4 saved)."""
     gin_file = tmp_path / "tiny_e2e.gin"
-    gin_file.write_text(TINY_GIN)
+    gin_file.write_text(tiny_agent_gin("MetamonTstepEncoder", max_seq_len=16))
     repo = tmp_path / "repo"
 
     def tiny():

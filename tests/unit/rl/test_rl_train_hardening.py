@@ -71,7 +71,6 @@ def test_a_diverging_run_stops_with_one_line_and_saves_nothing_non_finite(data, 
     """The issue's case through the CLI: with a learning rate of 1e30 the updates turn non-finite
     after the first few; the run stops after ``max_nonfinite_updates`` of them in a row (exit
     2, one line), and the checkpoints it wrote before are finite."""
-    gin.clear_config()
     _usage_error(
         _flags(data, tmp_path, "--steps_per_epoch", "4",
                "--gin_bindings", "MetamonAMAGOExperiment.learning_rate = 1e30",
