@@ -36,6 +36,10 @@ before this batch (`Experiment` passes its ``grad_update_counter``, which checkp
     advantage policy   advantage_policy = "initial": the π in V(s) is a frozen copy of the policy
                        as the run's weights were set (advantage_reference), not the policy being
                        trained, so the filter stops following the policy's own choices
+    advantage ensemble advantage_ensemble = "max" / "min": the filter reads max_c / min_c of the
+                       per-critic advantages A_c = Q_c(s, a) − V_c(s) instead of their mean, so a
+                       binary filter drops a data action only when every critic rates it below
+                       its V ("max"), or keeps it only when every critic rates it above ("min")
 
 On log steps ``forward`` also fills ``AgentOutput.steps`` (`metamon.amago.diagnostics`:
 approval by action slot, critic argmax rate, normalised TD loss, ...) and their summary.
@@ -69,6 +73,7 @@ from metamon.amago.utils import AmagoError, masked_avg
 DEFAULT_MULTIGAMMAS = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995)
 ADVANTAGE_ESTIMATORS = ("q", "td")
 ADVANTAGE_POLICIES = ("current", "initial")
+ADVANTAGE_ENSEMBLES = ("mean", "max", "min")
 #: state-dict prefixes of run-start state, not policy weights: a run that starts from another
 #: run's checkpoint (``Experiment.load_policy_weights``) keeps its own fresh schedule there and
 #: takes its advantage reference from the loaded policy (``Agent.set_advantage_reference``)
@@ -158,13 +163,22 @@ def td_targets(
     return r + gammas.view(1, 1, 1, -1, 1) * not_done * next_values
 
 
-def td_advantage(target: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """One-step TD advantage  A_t = y_t − V(s_t),  y_t = r_t + γ·(1 − d_t)·V̄(s_{t+1}).
+def ensemble_advantage(q: torch.Tensor, v: torch.Tensor, how: str) -> torch.Tensor:
+    """A = reduce_c (q_c − v_c) with reduce = mean, max or min over the C critics.
 
-    An unbiased estimate of Q(s_t, a_t) − V(s_t) for the data action when V is exact.
-    target y (B, L−1, 1, G, 1) and value V (B, L, G, 1), in the same units -> (B, L−1, G, 1).
+    q is the critics' Q(s_t, a_t) ("q" estimator) or the one-step TD target y_t = r_t +
+    γ·(1 − d_t)·V̄(s_{t+1}) ("td": A_t = y_t − V(s_t), an unbiased estimate of the data
+    action's advantage when V is exact), v the critics' V(s_t) = Σ_a π(a|s_t)·Q_c(s_t, a).
+
+    "max": a binary filter 1[A > 0] drops a data action only when every critic rates it below
+    its own V (A_c ≤ 0 for all c); "min": it keeps one only when every critic rates it above.
+    Each critic is compared with its own V, so an offset a critic adds to every action cancels.
+    q (B, L−1, C or 1, G, 1) (1: a target shared by the critics), v (B, L−1, C, G, 1) -> (B, L−1, G, 1).
     """
-    return target[:, :, 0] - value[:, :-1]
+    if how == "mean":  # = mean_c q_c − mean_c v_c, computed as AMAGO does
+        return q.mean(dim=2) - v.mean(dim=2)
+    adv = q - v
+    return adv.amax(dim=2) if how == "max" else adv.amin(dim=2)
 
 
 def reduce_critic_ensemble(y: torch.Tensor, num_draws: int, use_min: bool) -> torch.Tensor:
@@ -341,6 +355,12 @@ class Agent(nn.Module):
       follow the current policy. The critic's TD target is unchanged (the target actor's π). The
       copy costs one more policy forward per batch and the policy's memory again (with a Gemma
       turn encoder, a second Gemma).
+    * ``advantage_ensemble``: how the C critics' advantages A_c = Q_c(s, a) − V_c(s) (or, with
+      ``"td"``, y − V_c(s)) become the filter's A: ``"mean"`` (AMAGO), ``"max"`` or ``"min"``
+      (:func:`ensemble_advantage`). With a binary filter, ``"max"`` drops a data action only
+      when the critics agree it is worse than V: where they disagree (the values of actions the
+      data never takes are not identified, so independently initialised critics differ there)
+      the action keeps its behaviour-cloning weight.
 
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.
@@ -388,6 +408,7 @@ class Agent(nn.Module):
         separate_critic_encoder: bool = False,
         advantage_estimator: str = "q",
         advantage_policy: str = "current",
+        advantage_ensemble: str = "mean",
     ):
         super().__init__()
         defaults = self.class_defaults
@@ -421,6 +442,8 @@ class Agent(nn.Module):
             raise AmagoError(f"advantage_estimator must be one of {ADVANTAGE_ESTIMATORS}, got {advantage_estimator!r}")
         if advantage_policy not in ADVANTAGE_POLICIES:
             raise AmagoError(f"advantage_policy must be one of {ADVANTAGE_POLICIES}, got {advantage_policy!r}")
+        if advantage_ensemble not in ADVANTAGE_ENSEMBLES:
+            raise AmagoError(f"advantage_ensemble must be one of {ADVANTAGE_ENSEMBLES}, got {advantage_ensemble!r}")
         if advantage_policy != "current" and (online_coeff > 0 or fake_filter):
             raise AmagoError(
                 f"advantage_policy={advantage_policy!r} changes only the filter's V: it needs online_coeff=0 "
@@ -491,6 +514,7 @@ class Agent(nn.Module):
         self.detach_critic_from_encoders = bool(detach_critic_from_encoders)
         self.separate_critic_encoder = bool(separate_critic_encoder)
         self.advantage_estimator = advantage_estimator
+        self.advantage_ensemble = advantage_ensemble
         self.filter_gate = FilterGate(
             td_threshold=filter_gate_td_threshold,
             min_steps=max(filter_gate_min_steps, critic_warmup_steps) if gate_set else 0,
@@ -783,11 +807,8 @@ class Agent(nn.Module):
             y_norm = self.popart.normalize_values(y)
         critic_loss = critic_loss_mse(self.popart(q_raw), y_norm)
         with torch.no_grad():  # in the critic's output units x (before PopArt's affine w·x + b)
-            v = v_raw.mean(dim=2)
-            if self.advantage_estimator == "td":
-                adv = td_advantage(self.popart.inverse(y_norm), v)
-            else:
-                adv = q_raw.mean(dim=2) - v[:, :-1]
+            q_side = self.popart.inverse(y_norm) if self.advantage_estimator == "td" else q_raw
+            adv = ensemble_advantage(q_side, v_raw[:, :-1], self.advantage_ensemble)
         online_value = self.popart(v_raw.min(dim=2).values)[:, :-1] if self.online_coeff > 0 else None
         if info is not None:
             self._log_td(info, self.popart(q_raw, normalized=False).detach(), q_raw.detach(), y, mask)
@@ -913,11 +934,9 @@ class MultiTaskAgent(Agent):
             adv = None
             if not self.fake_filter:
                 a_pi = pi.sample((self.num_actions_for_value_in_actor_loss,))       # (K, B, L, G, A)
-                v = self._decode(self.critics, sc, a_pi).mean(dim=(0, 3))          # (B, L, G, 1)
-                if self.advantage_estimator == "td":
-                    adv = td_advantage(y, v)
-                else:
-                    adv = (q_data.mean(dim=2) - v)[:, :-1]
+                v = self._decode(self.critics, sc, a_pi).mean(dim=0)               # (B, L, C, G, 1)
+                q_side = y if self.advantage_estimator == "td" else q_data[:, :-1]
+                adv = ensemble_advantage(q_side, v[:, :-1], self.advantage_ensemble)
             y_norm = self.popart.normalize_values(y)
             td_sq_err = (self.popart.normalize_values(q_data[:, :-1]) - y_norm).pow(2)
         critic_loss = critic_loss_twohot(dist_data.logits[0, :, :-1], labels)

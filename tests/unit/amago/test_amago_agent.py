@@ -13,10 +13,10 @@ from metamon.amago.agent import (
     Agent,
     MultiTaskAgent,
     binary_filter,
+    ensemble_advantage,
     exp_filter,
     leaky_relu_filter,
     reduce_critic_ensemble,
-    td_advantage,
     td_targets,
 )
 from metamon.amago.loading import RLData, RLData_pad_collate, valid_step_mask
@@ -226,10 +226,21 @@ def test_critic_loss_matches_hand_computed_td_target():
 
 
 
-def test_td_advantage_hand_case():
-    y = torch.tensor([[1.0, 4.0], [-2.0, 0.5]]).view(1, 2, 1, 2, 1)       # (B=1, L−1=2, 1, G=2, 1)
-    v = torch.tensor([[0.5, 1.0], [1.0, 1.0], [9.0, 9.0]]).view(1, 3, 2, 1)  # (B, L=3, G, 1); V(s_2) unused
-    assert td_advantage(y, v)[0, :, :, 0].tolist() == [[0.5, 3.0], [-3.0, -0.5]]
+def test_ensemble_advantage_hand_cases():
+    # a TD target shared by the critics (C = 1 broadcast) against C = 2 values: (B=1, L−1=2, C, G=1, 1)
+    y = torch.tensor([1.0, -2.0]).view(1, 2, 1, 1, 1)
+    v = torch.tensor([[0.5, 2.0], [-3.0, -1.0]]).view(1, 2, 2, 1, 1)
+    # per critic A_c = y − V_c: step 0 (0.5, −1.0), step 1 (1.0, −1.0)
+    assert ensemble_advantage(y, v, "mean").flatten().tolist() == [-0.25, 0.0]
+    assert ensemble_advantage(y, v, "max").flatten().tolist() == [0.5, 1.0]
+    assert ensemble_advantage(y, v, "min").flatten().tolist() == [-1.0, -1.0]
+    # per-critic Q: a critic's offset on every action cancels against its own V
+    q = torch.tensor([[10.0, 0.0], [11.0, 1.0]]).view(1, 2, 2, 1, 1)
+    v = torch.tensor([[10.5, -0.5], [10.0, 2.0]]).view(1, 2, 2, 1, 1)  # A_c: (−0.5, 0.5), (1.0, −1.0)
+    assert ensemble_advantage(q, v, "max").flatten().tolist() == [0.5, 1.0]
+    assert ensemble_advantage(q, v, "min").flatten().tolist() == [-0.5, -1.0]
+    assert binary_filter(ensemble_advantage(q, v, "mean")).flatten().tolist() == [0.0, 0.0]
+    assert binary_filter(ensemble_advantage(q, v, "max")).flatten().tolist() == [1.0, 1.0]
 
 
 def _capture_filter(store):
@@ -273,6 +284,57 @@ def test_td_advantage_estimator_matches_hand_computed_td_error():
         x_data = agent.critics.net(s)[0].view(2, 6, A)[:, :-1]
         q_sa = x_data.gather(-1, batch.actions.argmax(-1)[..., None])[..., 0]
     assert torch.allclose(seen[0][:, :, 0, 0][valid], (q_sa - v_t)[valid], atol=1e-5)
+
+
+@pytest.mark.parametrize("how", ["max", "min"])
+def test_advantage_ensemble_reads_each_critic_against_its_own_value(how):
+    """advantage_ensemble="max"/"min": the filter gets reduce_c (x_c(s_t, a_t) − Σ_a π(a|s_t)·x̃_c(s_t, a))
+    with x_c critic c's raw output and x̃_c the maximised copy's (equal weights at construction)."""
+    seen = []
+    agent = make_agent(num_critics=2, use_multigamma=False, online_coeff=0.0, offline_coeff=1.0,
+                       advantage_ensemble=how, fbc_filter_func=_capture_filter(seen))
+    batch = make_batch()
+    agent(batch, log_step=False)
+    with torch.no_grad():
+        s = encode(agent, batch)
+        pi = agent.actor(s).probs[:, :, 0]                                         # (B, L, A)
+        x = agent.critics.net(s)[0].view(2, 6, 2, A)                               # (B, L, C, A)
+        v = (pi[:, :, None] * agent.maximized_critics.net(s)[0].view(2, 6, 2, A)).sum(-1)
+        q = x.gather(-1, batch.actions.argmax(-1)[:, :, None, None].expand(2, 5, 2, 1))[..., 0]
+        per_critic = q - v[:, :-1]                                                 # (B, L−1, C)
+        expected = per_critic.amax(-1) if how == "max" else per_critic.amin(-1)
+    valid = valid_step_mask(batch.rl2s)[:, 1:]
+    assert not torch.allclose(per_critic[..., 0], per_critic[..., 1])  # the critics disagree
+    assert torch.allclose(seen[0][:, :, 0, 0][valid], expected[valid], atol=1e-5)
+    with pytest.raises(AmagoError, match="advantage_ensemble must be one of .*'median'"):
+        make_agent(advantage_ensemble="median")
+
+
+def test_advantage_ensemble_multitask_agent():
+    """MultiTaskAgent: per critic, decode(x_c(s_t, a_t)) − decode(x_c(s_t, a)) with a ~ π; a policy
+    with all its mass on action k makes V_c exact, as in the td test above."""
+    seen = []
+    agent = make_agent(MultiTaskAgent, num_critics=2, advantage_ensemble="max", fbc_filter_func=_capture_filter(seen))
+    k, G = 2, len(agent.gammas)
+    with torch.no_grad():
+        out = agent.actor.base.out_layer
+        out.weight.zero_()
+        out.bias.zero_()
+        out.bias.view(G, A)[:, k] = 60.0
+    batch = make_batch()
+    agent(batch, log_step=False)
+    with torch.no_grad():
+        s = encode(agent, batch)
+        B, L, _ = s.shape
+        data = batch.actions.clamp(0, 1)
+        data = torch.cat((data, data[:, -1:]), dim=1)[:, :, None].expand(B, L, G, A)[None]
+        onehot = torch.nn.functional.one_hot(torch.tensor(k), A).float().expand(1, B, L, G, A)
+        q = agent.critics.bin_dist_to_raw_vals(agent.critics(s, data))[0, :, :-1]     # (B, L−1, C, G, 1)
+        v = agent.critics.bin_dist_to_raw_vals(agent.critics(s, onehot))[0, :, :-1]
+        expected = (q - v).amax(dim=2)[..., 0]
+    valid = valid_step_mask(batch.rl2s)[:, 1:]
+    assert not torch.allclose((q - v)[:, :, 0], (q - v)[:, :, 1])
+    assert torch.allclose(seen[0][..., 0][valid], expected[valid], atol=1e-5)
 
 
 def test_td_advantage_estimator_multitask_agent():

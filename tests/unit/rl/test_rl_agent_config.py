@@ -33,7 +33,7 @@ OLD_AGENT_DEFAULTS = dict(
     # issue 11's schedules, at their defaults (AMAGO's behaviour) unless a config binds them
     critic_warmup_steps=0, filter_gate_td_threshold=None, filter_gate_min_steps=0, filter_gate_max_steps=None,
     filter_gate_ema_decay=0.95, detach_critic_from_encoders=False, separate_critic_encoder=False,
-    advantage_estimator="q", advantage_policy="current",
+    advantage_estimator="q", advantage_policy="current", advantage_ensemble="mean",
 )
 OLD_DEFAULTS = {
     Agent: OLD_AGENT_DEFAULTS,
@@ -79,6 +79,7 @@ def hyper_parameters(agent) -> dict:
         detach_critic_from_encoders=agent.detach_critic_from_encoders,
         separate_critic_encoder=agent.separate_critic_encoder,
         advantage_estimator=agent.advantage_estimator, advantage_policy=agent.advantage_policy,
+        advantage_ensemble=agent.advantage_ensemble,
     )
 
 
