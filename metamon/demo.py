@@ -21,7 +21,6 @@ import shlex
 import sys
 import time
 
-from metamon.battles import ConnectionLostError
 from metamon.data.generate import count_trajectory_files, generate
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.env.rollout import play_episodes, random_policy, summarize
@@ -72,12 +71,9 @@ def main(argv=None) -> int:
             finally:
                 env.close()
             rows.append((battle_format, opponent, summarize(results)))
-    except ConnectionLostError as e:
+    except MetamonError as e:  # a lost server exits 1, bad input 2 (exit_code)
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except MetamonError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
 
     print("\nRandom legal agent vs baselines (our env, local server)")
     print(f"{'format':18s} {'opponent':18s} {'battles':>7s} {'agent win %':>12s} {'95% CI':>13s} "
@@ -91,12 +87,9 @@ def main(argv=None) -> int:
         demo_dataset(args)
         if args.train_steps > 0:
             demo_agent(args)
-    except ConnectionLostError as e:
+    except MetamonError as e:  # a lost server exits 1, bad input 2 (exit_code)
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except MetamonError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     return 0
 
 

@@ -7,7 +7,13 @@ says what to do. Subclasses exist so callers can catch one family without string
 
 
 class MetamonError(Exception):
-    """Base class of every error caused by user input or the user's environment."""
+    """Base class of every error caused by user input or the user's environment.
+
+    ``exit_code``: the status a command line exits with after printing ``error: <message>``
+    (2, bad input; subclasses for failures during a run, such as a lost server, use 1).
+    """
+
+    exit_code = 2
 
 
 class UnknownNameError(MetamonError, ValueError):

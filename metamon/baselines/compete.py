@@ -37,7 +37,6 @@ from tqdm import tqdm
 from metamon.baselines.registry import make_player
 from metamon.battles import (
     BattleResult,
-    ConnectionLostError,
     PlayerFactory,
     check_spec,
     close_players,
@@ -140,12 +139,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with tqdm(total=args.battles, desc=f"{args.player} vs {args.opponent}", unit="battle") as bar:
             results = play_battles(players[0], players[1], args.battles, args.timeout, progress=bar.update)
         elapsed = time.monotonic() - start
-    except ConnectionLostError as error:
+    except MetamonError as error:  # a lost server exits 1, bad input 2 (exit_code)
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    except MetamonError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     finally:
         close_players(*players)
         if factory is not None:

@@ -39,7 +39,10 @@ CLOSE_GRACE_S = 2.0  # after a failed run: how long to wait for a closing connec
 class ConnectionLostError(BattleError):
     """A player's connection to the Showdown server closed during a run (the server stopped,
     crashed or dropped it). Battles not finished by then are lost; the message names the player
-    and the server, and says how many battles had finished when ``finished`` is known."""
+    and the server, and says how many battles had finished when ``finished`` is known. A command
+    line exits with 1 (the run failed; its input was fine)."""
+
+    exit_code = 1
 
     @classmethod
     def of(cls, player: Player, finished: Optional[int] = None) -> "ConnectionLostError":

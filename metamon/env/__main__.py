@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from metamon.battles import ConnectionLostError
 from metamon.env.rollout import play_episodes, random_policy, summarize
 from metamon.env.wrappers import BattleAgainstBaseline
 from metamon.errors import MetamonError
@@ -65,12 +64,9 @@ def main(argv=None) -> int:
               f"{s['win_rate']:.1%} (95% CI {lo:.1%}-{hi:.1%}), mean return {s['mean_return']:.2f}, "
               f"mean turns {s['mean_turns']:.1f}, valid/invalid actions "
               f"{env.valid_action_count}/{env.invalid_action_count}, {s['steps_per_s']:.1f} steps/s")
-    except ConnectionLostError as e:
+    except MetamonError as e:  # a lost server exits 1, bad input 2 (exit_code)
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except MetamonError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     finally:
         if env is not None:
             env.close()

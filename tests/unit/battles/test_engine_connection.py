@@ -54,6 +54,8 @@ def test_a_closed_connection_stops_the_wait_at_once(who):
     assert time.monotonic() - start < 3  # not the 120 s stall timeout
     assert run.cancelled()
     assert issubclass(ConnectionLostError, BattleError)
+    # command lines exit with the error's exit_code: 1 for a lost server, 2 for other metamon errors
+    assert (ConnectionLostError("x").exit_code, BattleError("x").exit_code) == (1, 2)
 
 
 def test_a_run_that_fails_on_a_closing_connection_raises_connection_lost():
