@@ -359,8 +359,8 @@ class Agent(nn.Module):
       ``"td"``, y − V_c(s)) become the filter's A: ``"mean"`` (AMAGO), ``"max"`` or ``"min"``
       (:func:`ensemble_advantage`). With a binary filter, ``"max"`` drops a data action only
       when the critics agree it is worse than V: where they disagree (the values of actions the
-      data never takes are not identified, so independently initialised critics differ there)
-      the action keeps its behaviour-cloning weight.
+      data never takes are not identified, so independently initialised critics can differ
+      there) the action keeps its behaviour-cloning weight.
 
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.
