@@ -312,7 +312,7 @@ def test_advantage_ensemble_reads_each_critic_against_its_own_value(how):
 
 def test_advantage_ensemble_multitask_agent():
     """MultiTaskAgent: per critic, decode(x_c(s_t, a_t)) − decode(x_c(s_t, a)) with a ~ π; a policy
-    with all its mass on action k makes V_c exact, as in the td test above."""
+    with all its mass on action k makes V_c exact, as in test_td_advantage_estimator_multitask_agent."""
     seen = []
     agent = make_agent(MultiTaskAgent, num_critics=2, advantage_ensemble="max", fbc_filter_func=_capture_filter(seen))
     k, G = 2, len(agent.gammas)
