@@ -39,7 +39,8 @@ before this batch (`Experiment` passes its ``grad_update_counter``, which checkp
     advantage ensemble advantage_ensemble = "max" / "min": the filter reads max_c / min_c of the
                        per-critic advantages A_c = Q_c(s, a) − V_c(s) instead of their mean, so a
                        binary filter drops a data action only when every critic rates it below
-                       its V ("max"), or keeps it only when every critic rates it above ("min")
+                       its V ("max"), or keeps it only when every critic rates it above ("min");
+                       an int k takes the k-th largest: keep when at least k critics approve
 
 On log steps ``forward`` also fills ``AgentOutput.steps`` (`metamon.amago.diagnostics`:
 approval by action slot, critic argmax rate, normalised TD loss, ...) and their summary.
@@ -163,8 +164,8 @@ def td_targets(
     return r + gammas.view(1, 1, 1, -1, 1) * not_done * next_values
 
 
-def ensemble_advantage(q: torch.Tensor, v: torch.Tensor, how: str) -> torch.Tensor:
-    """A = reduce_c (q_c − v_c) with reduce = mean, max or min over the C critics.
+def ensemble_advantage(q: torch.Tensor, v: torch.Tensor, how: str | int) -> torch.Tensor:
+    """A = reduce_c (q_c − v_c) with reduce = mean, max, min or the k-th largest over the C critics.
 
     q is the critics' Q(s_t, a_t) ("q" estimator) or the one-step TD target y_t = r_t +
     γ·(1 − d_t)·V̄(s_{t+1}) ("td": A_t = y_t − V(s_t), an unbiased estimate of the data
@@ -172,13 +173,19 @@ def ensemble_advantage(q: torch.Tensor, v: torch.Tensor, how: str) -> torch.Tens
 
     "max": a binary filter 1[A > 0] drops a data action only when every critic rates it below
     its own V (A_c ≤ 0 for all c); "min": it keeps one only when every critic rates it above.
+    An int k (1 ≤ k ≤ C) takes the k-th largest A_c, a quorum: 1[A > 0] keeps a data action when
+    at least k critics rate it above their V ("max" is k = 1, "min" k = C).
     Each critic is compared with its own V, so an offset a critic adds to every action cancels.
     q (B, L−1, C or 1, G, 1) (1: a target shared by the critics), v (B, L−1, C, G, 1) -> (B, L−1, G, 1).
     """
     if how == "mean":  # = mean_c q_c − mean_c v_c, computed as AMAGO does
         return q.mean(dim=2) - v.mean(dim=2)
     adv = q - v
-    return adv.amax(dim=2) if how == "max" else adv.amin(dim=2)
+    if how == "max":
+        return adv.amax(dim=2)
+    if how == "min":
+        return adv.amin(dim=2)
+    return adv.kthvalue(adv.shape[2] - how + 1, dim=2).values  # k-th largest = (C − k + 1)-th smallest
 
 
 def reduce_critic_ensemble(y: torch.Tensor, num_draws: int, use_min: bool) -> torch.Tensor:
@@ -356,11 +363,12 @@ class Agent(nn.Module):
       copy costs one more policy forward per batch and the policy's memory again (with a Gemma
       turn encoder, a second Gemma).
     * ``advantage_ensemble``: how the C critics' advantages A_c = Q_c(s, a) − V_c(s) (or, with
-      ``"td"``, y − V_c(s)) become the filter's A: ``"mean"`` (AMAGO), ``"max"`` or ``"min"``
-      (:func:`ensemble_advantage`). With a binary filter, ``"max"`` drops a data action only
-      when the critics agree it is worse than V: where they disagree (the values of actions the
-      data never takes are not identified, so independently initialised critics can differ
-      there) the action keeps its behaviour-cloning weight.
+      ``"td"``, y − V_c(s)) become the filter's A: ``"mean"`` (AMAGO), ``"max"``, ``"min"`` or
+      an int k, the k-th largest (:func:`ensemble_advantage`). With a binary filter, ``"max"``
+      drops a data action only when the critics agree it is worse than V: where they disagree
+      (the values of actions the data never takes are not identified, so independently
+      initialised critics can differ there) the action keeps its behaviour-cloning weight; k
+      keeps it when at least k of the C critics rate it above their V.
 
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.
@@ -408,7 +416,7 @@ class Agent(nn.Module):
         separate_critic_encoder: bool = False,
         advantage_estimator: str = "q",
         advantage_policy: str = "current",
-        advantage_ensemble: str = "mean",
+        advantage_ensemble: str | int = "mean",
     ):
         super().__init__()
         defaults = self.class_defaults
@@ -442,8 +450,12 @@ class Agent(nn.Module):
             raise AmagoError(f"advantage_estimator must be one of {ADVANTAGE_ESTIMATORS}, got {advantage_estimator!r}")
         if advantage_policy not in ADVANTAGE_POLICIES:
             raise AmagoError(f"advantage_policy must be one of {ADVANTAGE_POLICIES}, got {advantage_policy!r}")
-        if advantage_ensemble not in ADVANTAGE_ENSEMBLES:
-            raise AmagoError(f"advantage_ensemble must be one of {ADVANTAGE_ENSEMBLES}, got {advantage_ensemble!r}")
+        quorum = isinstance(advantage_ensemble, int) and not isinstance(advantage_ensemble, bool)
+        if not (advantage_ensemble in ADVANTAGE_ENSEMBLES or (quorum and 1 <= advantage_ensemble <= num_critics)):
+            raise AmagoError(
+                f"advantage_ensemble must be one of {ADVANTAGE_ENSEMBLES} or an int k in [1, num_critics="
+                f"{num_critics}] (at least k critics), got {advantage_ensemble!r}"
+            )
         if advantage_policy != "current" and (online_coeff > 0 or fake_filter):
             raise AmagoError(
                 f"advantage_policy={advantage_policy!r} changes only the filter's V: it needs online_coeff=0 "

@@ -243,6 +243,21 @@ def test_ensemble_advantage_hand_cases():
     assert binary_filter(ensemble_advantage(q, v, "max")).flatten().tolist() == [1.0, 1.0]
 
 
+def test_ensemble_advantage_quorum_is_the_kth_largest_critic():
+    # C = 4 critics, one step: A_c = q_c − v_c = (0.5, −2.0, 1.5, −0.25), sorted down 1.5, 0.5, −0.25, −2.0
+    q = torch.tensor([1.0, 0.0, 2.0, 0.75]).view(1, 1, 4, 1, 1)
+    v = torch.tensor([0.5, 2.0, 0.5, 1.0]).view(1, 1, 4, 1, 1)
+    assert [ensemble_advantage(q, v, k).item() for k in (1, 2, 3, 4)] == [1.5, 0.5, -0.25, -2.0]
+    assert ensemble_advantage(q, v, 1).item() == ensemble_advantage(q, v, "max").item()
+    assert ensemble_advantage(q, v, 4).item() == ensemble_advantage(q, v, "min").item()
+    # the binary filter keeps the action when at least k critics approve: here 2 of 4 do
+    assert [binary_filter(ensemble_advantage(q, v, k)).item() for k in (1, 2, 3, 4)] == [1.0, 1.0, 0.0, 0.0]
+    # (B=2, L−1=3) with a shared TD target: each position takes its own k-th largest
+    y = torch.arange(6.0).view(2, 3, 1, 1, 1)
+    v = torch.randn(2, 3, 4, 1, 1)
+    assert torch.equal(ensemble_advantage(y, v, 3), (y - v).sort(dim=2, descending=True).values[:, :, 2])
+
+
 def _capture_filter(store):
     def f(adv):
         store.append(adv.clone())
@@ -286,28 +301,33 @@ def test_td_advantage_estimator_matches_hand_computed_td_error():
     assert torch.allclose(seen[0][:, :, 0, 0][valid], (q_sa - v_t)[valid], atol=1e-5)
 
 
-@pytest.mark.parametrize("how", ["max", "min"])
+@pytest.mark.parametrize("how", ["max", "min", 2])
 def test_advantage_ensemble_reads_each_critic_against_its_own_value(how):
-    """advantage_ensemble="max"/"min": the filter gets reduce_c (x_c(s_t, a_t) − Σ_a π(a|s_t)·x̃_c(s_t, a))
-    with x_c critic c's raw output and x̃_c the maximised copy's (equal weights at construction)."""
+    """advantage_ensemble="max"/"min"/k: the filter gets the max / min / k-th largest over c of
+    x_c(s_t, a_t) − Σ_a π(a|s_t)·x̃_c(s_t, a), with x_c critic c's raw output and x̃_c the
+    maximised copy's (equal weights at construction); three critics, so k = 2 is the median."""
     seen = []
-    agent = make_agent(num_critics=2, use_multigamma=False, online_coeff=0.0, offline_coeff=1.0,
+    agent = make_agent(num_critics=3, use_multigamma=False, online_coeff=0.0, offline_coeff=1.0,
                        advantage_ensemble=how, fbc_filter_func=_capture_filter(seen))
     batch = make_batch()
     agent(batch, log_step=False)
     with torch.no_grad():
         s = encode(agent, batch)
         pi = agent.actor(s).probs[:, :, 0]                                         # (B, L, A)
-        x = agent.critics.net(s)[0].view(2, 6, 2, A)                               # (B, L, C, A)
-        v = (pi[:, :, None] * agent.maximized_critics.net(s)[0].view(2, 6, 2, A)).sum(-1)
-        q = x.gather(-1, batch.actions.argmax(-1)[:, :, None, None].expand(2, 5, 2, 1))[..., 0]
+        x = agent.critics.net(s)[0].view(2, 6, 3, A)                               # (B, L, C, A)
+        v = (pi[:, :, None] * agent.maximized_critics.net(s)[0].view(2, 6, 3, A)).sum(-1)
+        q = x.gather(-1, batch.actions.argmax(-1)[:, :, None, None].expand(2, 5, 3, 1))[..., 0]
         per_critic = q - v[:, :-1]                                                 # (B, L−1, C)
-        expected = per_critic.amax(-1) if how == "max" else per_critic.amin(-1)
+        expected = {"max": per_critic.amax(-1), "min": per_critic.amin(-1), 2: per_critic.median(-1).values}[how]
     valid = valid_step_mask(batch.rl2s)[:, 1:]
     assert not torch.allclose(per_critic[..., 0], per_critic[..., 1])  # the critics disagree
+    assert not torch.allclose(expected, per_critic.mean(-1))  # and the reductions differ
     assert torch.allclose(seen[0][:, :, 0, 0][valid], expected[valid], atol=1e-5)
     with pytest.raises(AmagoError, match="advantage_ensemble must be one of .*'median'"):
         make_agent(advantage_ensemble="median")
+    for bad in (0, 3, True):  # a quorum needs 1 <= k <= num_critics; a bool is not a count
+        with pytest.raises(AmagoError, match=rf"int k in \[1, num_critics=2\].*got {bad!r}"):
+            make_agent(num_critics=2, advantage_ensemble=bad)
 
 
 def test_advantage_ensemble_multitask_agent():
