@@ -147,6 +147,7 @@ def test_exp_rl_gentle_is_exp_rl_with_beta_and_detached_critic():
 
 ONESTEP = {"Agent.advantage_policy = 'initial'", "MultiTaskAgent.advantage_policy = 'initial'"}
 MAX = {"Agent.advantage_ensemble = 'max'", "MultiTaskAgent.advantage_ensemble = 'max'"}
+QUORUM = {"Agent.advantage_ensemble = 2", "MultiTaskAgent.advantage_ensemble = 2"}
 
 
 @pytest.mark.parametrize("stage,metamon_name,changed,added", [
@@ -154,12 +155,13 @@ MAX = {"Agent.advantage_ensemble = 'max'", "MultiTaskAgent.advantage_ensemble = 
     ("critic_first_binary", "binary_rl", {}, set()),
     ("critic_first_onestep", "binary_rl", {}, ONESTEP),
     ("critic_first_onestep_max", "binary_rl", {}, ONESTEP | MAX),
+    ("critic_first_onestep_quorum", "binary_rl", {}, ONESTEP | QUORUM),
 ])
 def test_critic_first_recipe_is_metamons_config_with_a_separate_critic(stage, metamon_name, changed, added):
     """The stages of the critic-first recipe are metamon's exp_rl.gin / binary_rl.gin with the
     critic on its own encoders and its loss weighted 1 instead of 10 (stage 1 also: beta 0.1; the
-    one-step stage 2 also: the filter's V under the starting policy; its max variant also: the
-    filter reads the largest of the critics' advantages)."""
+    one-step stage 2 also: the filter's V under the starting policy; its max and quorum variants
+    also: the filter reads the largest / second largest of the critics' advantages)."""
     metamon, ours = bindings(metamon_name), bindings(stage)
     changed = {**changed, "MetamonAMAGOExperiment.critic_loss_weight": ("10.0", "1.0")}
     assert metamon - ours == {f"{name} = {old}" for name, (old, _) in changed.items()}
