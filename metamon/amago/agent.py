@@ -181,11 +181,9 @@ def ensemble_advantage(q: torch.Tensor, v: torch.Tensor, how: str | int) -> torc
     if how == "mean":  # = mean_c q_c − mean_c v_c, computed as AMAGO does
         return q.mean(dim=2) - v.mean(dim=2)
     adv = q - v
-    if how == "max":
-        return adv.amax(dim=2)
-    if how == "min":
-        return adv.amin(dim=2)
-    return adv.kthvalue(adv.shape[2] - how + 1, dim=2).values  # k-th largest = (C − k + 1)-th smallest
+    C = adv.shape[2]
+    k = {"max": 1, "min": C}.get(how, how)
+    return adv.kthvalue(C - k + 1, dim=2).values  # the k-th largest = the (C − k + 1)-th smallest
 
 
 def reduce_critic_ensemble(y: torch.Tensor, num_draws: int, use_min: bool) -> torch.Tensor:
