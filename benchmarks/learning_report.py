@@ -13,6 +13,13 @@
   better than the data lowers every approval; under a fixed policy (e.g. the critic's starting
   point) what remains is how the critic ranks the two players' actions.
 
+* :func:`heldout_curve` / :func:`plot_heldout_curve` — the held-out critic statistics at every
+  checkpoint of one or more runs (critic argmax rate, normalised TD loss, approval gap, the lowest
+  and highest approval of a frequent slot), to see whether more updates (or more data) move them::
+
+      python benchmarks/learning_report.py heldout_curve --runs d1k=OUT/runs/A d5k=OUT/runs/B \
+          --data OUT/data/heldout --out OUT/plots/heldout_curve.png [--json_out X.json]
+
 * :func:`plot_diagnostics` — learning curves of the agent's diagnostics (approval, normalised TD
   loss, entropy, log π(data), critic-argmax rate, pre-clip grad norms, ...) from each run's
   ``logs/metrics.csv`` (the Experiment's long-format log: ``key, epoch, gradient_steps, metric,
@@ -40,13 +47,14 @@ from typing import Optional, Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from tqdm import tqdm
 
 from metamon.amago.diagnostics import StepDiagnostics, summarize
 from metamon.amago.loading import RLData, RLData_pad_collate
 from metamon.data.parsed_replay_dset import ParsedReplayDataset
 from metamon.data.trajectory_file import parse_trajectory_filename
 from metamon.rl.dataset import MetamonAMAGODataset
-from metamon.rl.run_dir import build_spaces, load_agent
+from metamon.rl.run_dir import available_epochs, build_spaces, load_agent
 
 DEFAULT_GROUPS = {"random": "RandomBa", "demonstrator": "GymLeade"}
 SLOT_SHARE_MIN = 0.05       # slots holding at least this share of the held-out steps are checked
@@ -225,6 +233,73 @@ def heldout_report(
     return report
 
 
+CURVE_PANELS = {  # heldout_curve's points: key -> panel title
+    "critic_argmax_rate": "data action = critic argmax (chance ≈ 1 / legal actions)",
+    "normalised_td_loss": "normalised TD loss",
+    "approval_gap_points": "approval gap, demonstrator − random (points; target ≥ 20)",
+    "slot_approval_range": "approval of the slots with ≥ 5 % of the steps (target 10–90 %)",
+}
+
+
+def curve_point(report: dict, updates: int) -> dict:
+    """The numbers of one held-out report that :func:`plot_heldout_curve` draws, at ``updates``:
+    ``slot_approval_range`` is (lowest, highest) approval over the slots holding ≥ 5 % of the
+    steps (the slot check's slots), None without a critic or such slots."""
+    frequent = [s["approval"] for s in report.get("slots", []) if s["share"] >= SLOT_SHARE_MIN]
+    return {"updates": updates, **{k: report.get(k) for k in CURVE_PANELS if k != "slot_approval_range"},
+            "slot_approval_range": (min(frequent), max(frequent)) if frequent else None}
+
+
+def heldout_curve(run_dirs: dict, data_dir, steps_per_epoch: int, epochs: Optional[Sequence[int]] = None,
+                  battle_format: str = "gen1ou") -> dict:
+    """``{label: [curve_point, ...]}``: :func:`heldout_report` at each checkpoint of each run
+    (``run_dirs``: label -> run directory; ``epochs``: the same for every run, default each run's
+    available ones), at updates = (epoch + 1) · ``steps_per_epoch`` (epoch N's checkpoint is written
+    after N + 1 epochs)."""
+    curves = {}
+    for label, run_dir in run_dirs.items():
+        have = available_epochs(run_dir)
+        wanted = have if epochs is None else list(epochs)
+        missing = sorted(set(wanted) - set(have))
+        if missing:
+            raise ValueError(f"{run_dir} has no checkpoint for epochs {missing} (available: {have})")
+        curves[label] = [curve_point(heldout_report(run_dir, data_dir, epoch=e, battle_format=battle_format),
+                                     (e + 1) * steps_per_epoch) for e in tqdm(wanted, desc=label)]
+    return curves
+
+
+def plot_heldout_curve(curves: dict, out_path) -> str:
+    """One PNG, a subplot per ``CURVE_PANELS`` entry, a line per run (the slot panel: a band from
+    the lowest to the highest frequent slot's approval, with the 10 % and 90 % bounds dashed;
+    the gap panel: the 20-point target dashed). Returns the path."""
+    plt.switch_backend("Agg")
+    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.6), layout="constrained")
+    for i, (label, points) in enumerate(curves.items()):
+        color = f"C{i % 10}"
+        for ax, key in zip(axes, CURVE_PANELS):
+            pts = [(p["updates"], p[key]) for p in points if p.get(key) is not None]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            if key == "slot_approval_range":
+                ax.fill_between(xs, [100 * y[0] for y in ys], [100 * y[1] for y in ys], color=color, alpha=0.25)
+                ax.plot(xs, [100 * y[0] for y in ys], xs, [100 * y[1] for y in ys], color=color, marker=".")
+            else:
+                ax.plot(xs, ys, color=color, marker=".", label=label)
+    for ax, (key, title) in zip(axes, CURVE_PANELS.items()):
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("updates", fontsize=8)
+        ax.tick_params(labelsize=7)
+        for bound in {"approval_gap_points": (20,), "slot_approval_range": (10, 90)}.get(key, ()):
+            ax.axhline(bound, color="grey", linestyle="--", linewidth=0.8)
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="outside lower center",
+               ncol=min(len(curves), 6))
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return str(out_path)
+
+
 # --------------------------------------------------------------------------------------- plots
 
 
@@ -288,6 +363,14 @@ def main(argv=None) -> int:
     h.add_argument("--policy_run", default=None,
                    help="score the run's critic against this run's policy (needs separate critic encoders)")
     h.add_argument("--policy_epoch", type=int, default=None)
+    hc = sub.add_parser("heldout_curve", help="held-out critic statistics at every checkpoint of runs")
+    hc.add_argument("--runs", nargs="+", required=True, metavar="LABEL=DIR")
+    hc.add_argument("--data", required=True)
+    hc.add_argument("--out", required=True, help="the PNG to write")
+    hc.add_argument("--steps_per_epoch", type=int, default=500, help="updates per epoch of the runs")
+    hc.add_argument("--epochs", type=int, nargs="+", default=None, help="default: every checkpoint")
+    hc.add_argument("--battle_format", default="gen1ou")
+    hc.add_argument("--json_out", default=None)
     pl = sub.add_parser("plots", help="learning curves of the diagnostics")
     pl.add_argument("--runs", nargs="+", required=True)
     pl.add_argument("--out", required=True)
@@ -305,6 +388,23 @@ def main(argv=None) -> int:
         print(text)
         if args.json_out:
             Path(args.json_out).write_text(text + "\n")
+    elif args.command == "heldout_curve":
+        run_dirs = {}
+        for entry in args.runs:
+            label, sep, run_dir = entry.partition("=")
+            if not sep or not label or not run_dir or label in run_dirs:
+                print(f"learning_report heldout_curve: --runs takes distinct LABEL=DIR entries, got {entry!r}",
+                      file=sys.stderr)
+                return 2
+            run_dirs[label] = run_dir
+        try:
+            curves = heldout_curve(run_dirs, args.data, args.steps_per_epoch, args.epochs, args.battle_format)
+        except ValueError as e:
+            print(f"learning_report heldout_curve: {e}", file=sys.stderr)
+            return 2
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(curves, indent=2) + "\n")
+        print(plot_heldout_curve(curves, args.out))
     else:
         offsets = {name: int(updates) for name, updates in args.offset}
         for path in plot_diagnostics({Path(r).name: r for r in args.runs}, args.out, offsets=offsets):

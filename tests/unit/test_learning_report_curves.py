@@ -1,6 +1,7 @@
 """``benchmarks/learning_report.py`` curves: the metrics CSV read back, and a fork's curves shifted to
 the updates of the checkpoint it started from."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,54 @@ def test_plots_cli_takes_offsets_per_run(tmp_path, report, monkeypatch):
     assert report.main(["plots", "--runs", *map(str, runs), "--out", str(tmp_path / "p"),
                         "--offset", "fork", "3000"]) == 0
     assert seen["offsets"] == {"fork": 3000} and set(seen["run_dirs"]) == {"base", "fork"}
+
+
+def _report(gap, argmax, td, slots):
+    return {"approval_gap_points": gap, "critic_argmax_rate": argmax, "normalised_td_loss": td,
+            "slots": [{"slot": i, "share": share, "approval": approval} for i, (share, approval) in enumerate(slots)]}
+
+
+def test_curve_point_takes_the_slot_check_slots_only(report):
+    # slot 1 holds 4 % of the steps: below the slot check's 5 %, so its 99 % approval is left out
+    point = report.curve_point(_report(12.5, 0.2, 0.3, [(0.30, 0.5), (0.04, 0.99), (0.66, 0.2)]), 1500)
+    assert point == {"updates": 1500, "critic_argmax_rate": 0.2, "normalised_td_loss": 0.3,
+                     "approval_gap_points": 12.5, "slot_approval_range": (0.2, 0.5)}
+    il = report.curve_point({"critic_argmax_rate": None}, 500)  # a run without a critic
+    assert il["slot_approval_range"] is None and il["approval_gap_points"] is None
+
+
+def test_heldout_curve_reports_each_checkpoint_at_its_updates(tmp_path, report, monkeypatch):
+    calls = []
+
+    def fake_report(run_dir, data_dir, epoch=None, battle_format="gen1ou"):
+        calls.append((run_dir, epoch))
+        return _report(10.0 + epoch, 0.1 * epoch, 1.0, [(1.0, 0.5)])
+
+    monkeypatch.setattr(report, "heldout_report", fake_report)
+    monkeypatch.setattr(report, "available_epochs", lambda run_dir: [0, 2, 5])
+    curves = report.heldout_curve({"a": "RUN_A"}, "DATA", steps_per_epoch=500)
+    assert [(p["updates"], p["approval_gap_points"]) for p in curves["a"]] == [(500, 10.0), (1500, 12.0), (3000, 15.0)]
+    assert calls == [("RUN_A", 0), ("RUN_A", 2), ("RUN_A", 5)]
+    with pytest.raises(ValueError, match=r"no checkpoint for epochs \[1, 7\]"):
+        report.heldout_curve({"a": "RUN_A"}, "DATA", steps_per_epoch=500, epochs=[1, 2, 7])
+
+
+def test_plot_heldout_curve_writes_one_png(tmp_path, report):
+    curves = {"d1k": [report.curve_point(_report(g, 0.2, 0.3, [(1.0, 0.4), (0.5, 0.9)]), u)
+                      for u, g in [(500, 18.0), (1000, 13.6)]],
+              "il": [report.curve_point({"critic_argmax_rate": None}, 500)]}  # nothing to draw: skipped
+    path = Path(report.plot_heldout_curve(curves, tmp_path / "plots" / "curve.png"))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_heldout_curve_cli_checks_run_labels_and_writes_json(tmp_path, report, monkeypatch, capsys):
+    assert report.main(["heldout_curve", "--runs", "no_label", "--data", "D", "--out", str(tmp_path / "c.png")]) == 2
+    assert "LABEL=DIR" in capsys.readouterr().err
+    assert report.main(["heldout_curve", "--runs", "a=X", "a=Y", "--data", "D", "--out", str(tmp_path / "c.png")]) == 2
+    monkeypatch.setattr(report, "heldout_curve",
+                        lambda runs, data, spe, epochs, fmt: {k: [{"updates": spe, "dir": v}] for k, v in runs.items()})
+    monkeypatch.setattr(report, "plot_heldout_curve", lambda curves, out: str(out))
+    out = tmp_path / "c.json"
+    assert report.main(["heldout_curve", "--runs", "a=X", "--data", "D", "--out", str(tmp_path / "c.png"),
+                        "--steps_per_epoch", "250", "--json_out", str(out)]) == 0
+    assert json.loads(out.read_text()) == {"a": [{"updates": 250, "dir": "X"}]}
