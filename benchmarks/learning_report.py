@@ -18,7 +18,7 @@
   and highest approval of a frequent slot), to see whether more updates (or more data) move them::
 
       python benchmarks/learning_report.py heldout_curve --runs d1k=OUT/runs/A d5k=OUT/runs/B \
-          --data OUT/data/heldout --out OUT/plots/heldout_curve.png [--json_out X.json]
+          --data OUT/data/heldout --out OUT/plots/heldout_curve.png [--json_out X.json] [--offset d5k 3000]
 
 * :func:`plot_diagnostics` — learning curves of the agent's diagnostics (approval, normalised TD
   loss, entropy, log π(data), critic-argmax rate, pre-clip grad norms, ...) from each run's
@@ -251,11 +251,12 @@ def curve_point(report: dict, updates: int) -> dict:
 
 
 def heldout_curve(run_dirs: dict, data_dir, steps_per_epoch: int, epochs: Optional[Sequence[int]] = None,
-                  battle_format: str = "gen1ou") -> dict:
+                  battle_format: str = "gen1ou", offsets: Optional[dict] = None) -> dict:
     """``{label: [curve_point, ...]}``: :func:`heldout_report` at each checkpoint of each run
     (``run_dirs``: label -> run directory; ``epochs``: the same for every run, default each run's
-    available ones), at updates = (epoch + 1) · ``steps_per_epoch`` (epoch N's checkpoint is written
-    after N + 1 epochs)."""
+    available ones), at updates = offset + (epoch + 1) · ``steps_per_epoch`` (epoch N's checkpoint is
+    written after N + 1 epochs; ``offsets``: label -> the updates before the run, e.g. of the
+    checkpoint it was forked from, default 0)."""
     curves = {}
     for label, run_dir in run_dirs.items():
         have = available_epochs(run_dir)
@@ -264,7 +265,8 @@ def heldout_curve(run_dirs: dict, data_dir, steps_per_epoch: int, epochs: Option
         if missing:
             raise ValueError(f"{run_dir} has no checkpoint for epochs {missing} (available: {have})")
         curves[label] = [curve_point(heldout_report(run_dir, data_dir, epoch=e, battle_format=battle_format),
-                                     (e + 1) * steps_per_epoch) for e in tqdm(wanted, desc=label)]
+                                     (offsets or {}).get(label, 0) + (e + 1) * steps_per_epoch)
+                          for e in tqdm(wanted, desc=label)]
     return curves
 
 
@@ -371,6 +373,8 @@ def main(argv=None) -> int:
     hc.add_argument("--epochs", type=int, nargs="+", default=None, help="default: every checkpoint")
     hc.add_argument("--battle_format", default="gen1ou")
     hc.add_argument("--json_out", default=None)
+    hc.add_argument("--offset", nargs=2, action="append", default=[], metavar=("LABEL", "UPDATES"),
+                    help="start one run's x axis at UPDATES, e.g. a fork of a checkpoint")
     pl = sub.add_parser("plots", help="learning curves of the diagnostics")
     pl.add_argument("--runs", nargs="+", required=True)
     pl.add_argument("--out", required=True)
@@ -398,7 +402,11 @@ def main(argv=None) -> int:
                 return 2
             run_dirs[label] = run_dir
         try:
-            curves = heldout_curve(run_dirs, args.data, args.steps_per_epoch, args.epochs, args.battle_format)
+            unknown = sorted({label for label, _ in args.offset} - set(run_dirs))
+            if unknown:
+                raise ValueError(f"--offset names runs that --runs does not: {unknown}")
+            curves = heldout_curve(run_dirs, args.data, args.steps_per_epoch, args.epochs, args.battle_format,
+                                   offsets={label: int(updates) for label, updates in args.offset})
         except ValueError as e:
             print(f"learning_report heldout_curve: {e}", file=sys.stderr)
             return 2

@@ -74,6 +74,8 @@ def test_heldout_curve_reports_each_checkpoint_at_its_updates(tmp_path, report, 
     curves = report.heldout_curve({"a": "RUN_A"}, "DATA", steps_per_epoch=500)
     assert [(p["updates"], p["approval_gap_points"]) for p in curves["a"]] == [(500, 10.0), (1500, 12.0), (3000, 15.0)]
     assert calls == [("RUN_A", 0), ("RUN_A", 2), ("RUN_A", 5)]
+    forked = report.heldout_curve({"a": "RUN_A"}, "DATA", steps_per_epoch=500, epochs=[0], offsets={"a": 3000})
+    assert forked["a"][0]["updates"] == 3500
     with pytest.raises(ValueError, match=r"no checkpoint for epochs \[1, 7\]"):
         report.heldout_curve({"a": "RUN_A"}, "DATA", steps_per_epoch=500, epochs=[1, 2, 7])
 
@@ -90,10 +92,15 @@ def test_heldout_curve_cli_checks_run_labels_and_writes_json(tmp_path, report, m
     assert report.main(["heldout_curve", "--runs", "no_label", "--data", "D", "--out", str(tmp_path / "c.png")]) == 2
     assert "LABEL=DIR" in capsys.readouterr().err
     assert report.main(["heldout_curve", "--runs", "a=X", "a=Y", "--data", "D", "--out", str(tmp_path / "c.png")]) == 2
-    monkeypatch.setattr(report, "heldout_curve",
-                        lambda runs, data, spe, epochs, fmt: {k: [{"updates": spe, "dir": v}] for k, v in runs.items()})
+    assert report.main(["heldout_curve", "--runs", "a=X", "--data", "D", "--out", str(tmp_path / "c.png"),
+                        "--offset", "b", "100"]) == 2
+    assert "--offset names runs that --runs does not: ['b']" in capsys.readouterr().err
+    def fake_curve(runs, data, spe, epochs, fmt, offsets):
+        return {k: [{"updates": offsets.get(k, 0) + spe, "dir": v}] for k, v in runs.items()}
+
+    monkeypatch.setattr(report, "heldout_curve", fake_curve)
     monkeypatch.setattr(report, "plot_heldout_curve", lambda curves, out: str(out))
     out = tmp_path / "c.json"
     assert report.main(["heldout_curve", "--runs", "a=X", "--data", "D", "--out", str(tmp_path / "c.png"),
-                        "--steps_per_epoch", "250", "--json_out", str(out)]) == 0
-    assert json.loads(out.read_text()) == {"a": [{"updates": 250, "dir": "X"}]}
+                        "--steps_per_epoch", "250", "--json_out", str(out), "--offset", "a", "3000"]) == 0
+    assert json.loads(out.read_text()) == {"a": [{"updates": 3250, "dir": "X"}]}
