@@ -59,6 +59,7 @@ from metamon.rl.run_dir import available_epochs, build_spaces, load_agent
 DEFAULT_GROUPS = {"random": "RandomBa", "demonstrator": "GymLeade"}
 SLOT_SHARE_MIN = 0.05       # slots holding at least this share of the held-out steps are checked
 SLOT_APPROVAL_BOUNDS = (0.10, 0.90)
+GAP_MIN_POINTS = 20.0       # approval(demonstrator) − approval(random) the gap check asks for
 POLICY_MODULES = ("tstep_encoder", "traj_encoder", "actor", "target_actor")  # the policy's side of an Agent
 
 PANELS = {
@@ -223,7 +224,7 @@ def heldout_report(
         if "random" in report["approval"] and "demonstrator" in report["approval"]:
             gap = 100.0 * (report["approval"]["demonstrator"] - report["approval"]["random"])
             report["approval_gap_points"] = gap
-            report["checks"]["random_approval_20_points_below"] = gap >= 20.0
+            report["checks"]["random_approval_20_points_below"] = gap >= GAP_MIN_POINTS
     if il_run_dir is not None:
         il = heldout_report(il_run_dir, data_dir, epoch=None, battle_format=battle_format, groups=groups,
                             batch_windows=batch_windows)
@@ -292,7 +293,9 @@ def plot_heldout_curve(curves: dict, out_path) -> str:
         ax.set_title(title, fontsize=8)
         ax.set_xlabel("updates", fontsize=8)
         ax.tick_params(labelsize=7)
-        for bound in {"approval_gap_points": (20,), "slot_approval_range": (10, 90)}.get(key, ()):
+        targets = {"approval_gap_points": (GAP_MIN_POINTS,),
+                   "slot_approval_range": tuple(100 * b for b in SLOT_APPROVAL_BOUNDS)}
+        for bound in targets.get(key, ()):
             ax.axhline(bound, color="grey", linestyle="--", linewidth=0.8)
     fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="outside lower center",
                ncol=min(len(curves), 6))
