@@ -6,6 +6,7 @@ started on a free port for this test session.
 
 import importlib.util
 import os
+import sys
 from functools import partial
 from types import SimpleNamespace
 
@@ -35,6 +36,7 @@ def load_script():
     def load(path, name: str):
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # as an import does (dataclasses look their module up there)
         spec.loader.exec_module(module)
         return module
 
