@@ -8,7 +8,8 @@ Training forward (both agents):
     a_buf = clamp(actions, 0, 1), last action repeated once        (B, L, G, A)
     r = R·rews, d = dones                                          (B, L−1, 1, 1, 1)
     m_t = valid(rl2s[:, t+1])                                      (B, L−1)  (the step that holds a_t, r_t)
-    y = r + γ·(1 − d)·Q̄(s_{t+1})       (targets, no grad; random-subset min/mean over critics)
+    y = r + γ·(1 − d)·Q̄(s_{t+1})       (targets, no grad; random-subset min/mean over critics;
+                                         td_steps = n: the n-step return, see `td_targets`)
     critic loss  Agent: (PopArt(x(s_t, a_t)) − PopArt_norm(y))²    MultiTaskAgent: −Σ_j twohot(y)_j log p_j
     actor loss   −online_coeff·PopArt(min_c V(s_t)) − offline_coeff·f(A_t)·log π(a_t|s_t)
     advantage    V(s) = Σ_a π(a|s)·Q(s, a), in the critic's output units, no grad:
@@ -152,16 +153,36 @@ def leaky_relu_filter(
 
 
 def td_targets(
-    rews: torch.Tensor, dones: torch.Tensor, gammas: torch.Tensor, next_values: torch.Tensor
+    rews: torch.Tensor,
+    dones: torch.Tensor,
+    gammas: torch.Tensor,
+    next_values: torch.Tensor,
+    steps: int = 1,
+    valid: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """y_{t,c,g} = r_t + γ_g·(1 − d_t)·Q̄_{c,g}(s_{t+1}).
+    """n-step TD targets, n = ``steps`` (1: AMAGO's y_{t,c,g} = r_t + γ_g·(1 − d_t)·Q̄_{c,g}(s_{t+1})).
+
+    With V̄(s_{t+1}) = ``next_values[:, t]``, G⁰_t = V̄(s_t) and Gʲ_t = r_t + γ·(1 − d_t)·Gʲ⁻¹_{t+1}:
+
+        y_t = Gⁿ_t = Σ_{k<m} γ^k r_{t+k} + γ^m V̄(s_{t+m})   (no term after a done)
+
+    where m ≤ n stops at the window's last observation, and at the last valid transition when
+    ``valid`` (B, L−1) bool marks the real ones (padding is never read): a window cut short
+    bootstraps from the last state it holds. Past a done every later term is 0.
 
     rews (B, L−1, 1) (already scaled by R), dones (B, L−1, 1) bool, gammas (G,),
     next_values (B, L−1, C, G, 1) -> (B, L−1, C, G, 1).
     """
     r = rews[:, :, None, None, :]
-    not_done = 1.0 - dones.to(next_values.dtype)[:, :, None, None, :]
-    return r + gammas.view(1, 1, 1, -1, 1) * not_done * next_values
+    discount = gammas.view(1, 1, 1, -1, 1) * (1.0 - dones.to(next_values.dtype)[:, :, None, None, :])
+    if valid is None:
+        valid = torch.ones(rews.shape[:2], dtype=torch.bool, device=rews.device)
+    continues = valid[:, 1:, None, None, None]      # transition t+1 is real: follow it, else bootstrap
+    ahead = next_values                             # Gʲ⁻¹ at s_{t+1}, indexed by t
+    for _ in range(steps):
+        y = r + discount * ahead
+        ahead = torch.cat((torch.where(continues, y[:, 1:], next_values[:, :-1]), next_values[:, -1:]), dim=1)
+    return y
 
 
 def ensemble_advantage(q: torch.Tensor, v: torch.Tensor, how: str | int) -> torch.Tensor:
@@ -368,6 +389,11 @@ class Agent(nn.Module):
       initialised critics can differ there) the action keeps its behaviour-cloning weight; k
       keeps it when at least k of the C critics rate it above their V.
 
+    * ``td_steps`` n: the critic's target is the n-step return (:func:`td_targets`: n rewards,
+      then the target critics' V̄ under the target actor, cut at a done or the window's end;
+      1 is AMAGO's one-step target). With ``advantage_estimator = "td"`` the filter then reads
+      the n-step TD error.
+
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.
     """
@@ -415,6 +441,7 @@ class Agent(nn.Module):
         advantage_estimator: str = "q",
         advantage_policy: str = "current",
         advantage_ensemble: str | int = "mean",
+        td_steps: int = 1,
     ):
         super().__init__()
         defaults = self.class_defaults
@@ -442,6 +469,8 @@ class Agent(nn.Module):
             raise AmagoError("num_actions_for_value_in_critic_loss / _actor_loss must be >= 1")
         if not isinstance(critic_warmup_steps, int) or critic_warmup_steps < 0:
             raise AmagoError(f"critic_warmup_steps must be an int >= 0, got {critic_warmup_steps!r}")
+        if not isinstance(td_steps, int) or isinstance(td_steps, bool) or td_steps < 1:
+            raise AmagoError(f"td_steps must be an int >= 1, got {td_steps!r}")
         if detach_critic_from_encoders and separate_critic_encoder:
             raise AmagoError("choose one of detach_critic_from_encoders and separate_critic_encoder")
         if advantage_estimator not in ADVANTAGE_ESTIMATORS:
@@ -525,6 +554,7 @@ class Agent(nn.Module):
         self.separate_critic_encoder = bool(separate_critic_encoder)
         self.advantage_estimator = advantage_estimator
         self.advantage_ensemble = advantage_ensemble
+        self.td_steps = td_steps
         self.filter_gate = FilterGate(
             td_threshold=filter_gate_td_threshold,
             min_steps=max(filter_gate_min_steps, critic_warmup_steps) if gate_set else 0,
@@ -809,7 +839,9 @@ class Agent(nn.Module):
             q_next = self.target_critics(sc, pi_tgt.probs[None])[0]                # (B, L, C, G, 1)
             q_next = self.popart(q_next, normalized=False)[:, 1:]
             y = reduce_critic_ensemble(
-                td_targets(rews, dones, self.gammas, q_next), self.num_critics_td, use_min=self.online_coeff > 0
+                td_targets(rews, dones, self.gammas, q_next, self.td_steps, mask),
+                self.num_critics_td,
+                use_min=self.online_coeff > 0,
             )                                                                       # (B, L−1, 1, G, 1)
             td_mask = mask[:, :, None, None, None].expand_as(y)
             if self.training:
@@ -936,7 +968,9 @@ class MultiTaskAgent(Agent):
             a_next = self._target_policy(s, straight).sample((self.num_actions_for_value_in_critic_loss,))
             q_next = self._decode(self.target_critics, sc, a_next).mean(dim=0)[:, 1:]  # (B, L−1, C, G, 1)
             y = reduce_critic_ensemble(
-                td_targets(rews, dones, self.gammas, q_next), self.num_critics_td, use_min=self.online_coeff > 0
+                td_targets(rews, dones, self.gammas, q_next, self.td_steps, mask),
+                self.num_critics_td,
+                use_min=self.online_coeff > 0,
             )                                                                       # (B, L−1, 1, G, 1)
             if self.training:
                 self.popart.update_stats(y, mask[:, :, None, None, None].expand_as(y))

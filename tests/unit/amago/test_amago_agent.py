@@ -106,6 +106,30 @@ def test_td_targets_hand_case():
     assert y[0, :, 0, :, 0].tolist() == [[1 + 0.5 * 10, 1 + 0.9 * 20], [2.0, 2.0]]
 
 
+def test_n_step_td_targets_hand_cases():
+    """γ = 0.5, rewards 1 2 3 4, V̄(s_1..s_4) = 10 20 30 40 (one critic, one gamma)."""
+    rews = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 4, 1)
+    no_dones = torch.zeros(1, 4, 1, dtype=torch.bool)
+    gammas = torch.tensor([0.5])
+    nxt = torch.tensor([10.0, 20.0, 30.0, 40.0]).view(1, 4, 1, 1, 1)
+
+    def y(dones=no_dones, steps=1, valid=None):
+        return td_targets(rews, dones, gammas, nxt, steps, valid).flatten().tolist()
+
+    assert y() == [6.0, 12.0, 18.0, 24.0] == td_targets(rews, no_dones, gammas, nxt).flatten().tolist()
+    # 2 steps: y_0 = 1 + .5·2 + .25·V̄(s_2) = 7, y_1 = 2 + 1.5 + 7.5 = 11, y_2 = 3 + 2 + 10 = 15; y_3 cut
+    # at the window's end: 4 + .5·40 = 24
+    assert y(steps=2) == [7.0, 11.0, 15.0, 24.0]
+    # more steps than the window: the discounted return to its end, then V̄ of its last state
+    assert y(steps=9) == [5.75, 9.5, 15.0, 24.0]
+    # a done at t = 1 ends the sums that reach it: y_0 = 1 + .5·2, y_1 = 2
+    done_1 = no_dones.clone()
+    done_1[0, 1] = True
+    assert y(done_1, steps=2) == [2.0, 2.0, 15.0, 24.0]
+    # transition 3 is padding: y_2 bootstraps from V̄(s_3) instead of reading it
+    assert y(steps=2, valid=torch.tensor([[True, True, True, False]]))[:3] == [7.0, 11.0, 18.0]
+
+
 def test_reduce_critic_ensemble():
     y = torch.tensor([0.0, 10.0, 20.0]).view(1, 1, 3, 1, 1).expand(2, 5, 3, 2, 1)
     torch.manual_seed(0)
@@ -224,6 +248,40 @@ def test_critic_loss_matches_hand_computed_td_target():
     valid = valid_step_mask(batch.rl2s)[:, 1:]
     assert torch.allclose(critic_loss[:, :, 0, 0, 0][valid], expected[valid], atol=1e-5)
 
+
+
+def test_critic_loss_with_td_steps_uses_the_n_step_target():
+    """td_steps = 3 on the hand-computed critic loss above: y_t = Σ_{k<m} γ^k·R·r_{t+k} + γ^m·V̄(s_{t+m}),
+    m = 3 or fewer at a done (both trajectories end in one) or the window's end."""
+    agent = make_agent(num_critics=1, num_critics_td=1, use_multigamma=False, gamma=0.9, td_steps=3)
+    popart_before = copy.deepcopy(agent.popart)
+    batch = make_batch()
+    critic_loss = agent(batch, log_step=False).critic
+    agent.eval()
+    valid = valid_step_mask(batch.rl2s)[:, 1:]
+    with torch.no_grad():
+        s = encode(agent, batch)
+        idx = batch.actions.argmax(-1)
+        q_sa = agent.critics.net(s)[0].view(2, 6, 1, 1, A)[:, :-1, 0, 0].gather(-1, idx[..., None])[..., 0]
+        pi_tgt = agent.target_actor(s).probs[:, :, 0]
+        v_next = (pi_tgt * agent.target_critics.net(s)[0].view(2, 6, A)).sum(-1)[:, 1:]
+        v_next = popart_before(v_next.view(2, 5, 1, 1, 1), normalized=False).view(2, 5)
+        y = torch.zeros(2, 5)
+        for b in range(2):
+            for t in range(5):
+                total, k = 0.0, 0
+                while True:
+                    total += 0.9**k * 10.0 * batch.rews[b, t + k, 0]
+                    k += 1
+                    if batch.dones[b, t + k - 1, 0]:
+                        break
+                    if k == 3 or t + k == 5 or not valid[b, t + k]:
+                        total += 0.9**k * v_next[b, t + k - 1]
+                        break
+                y[b, t] = total
+        pa = agent.popart
+        expected = (pa.w[0, 0] * q_sa + pa.b[0, 0] - (y - pa.mu[0, 0]) / pa.sigma[0, 0]) ** 2
+    assert torch.allclose(critic_loss[:, :, 0, 0, 0][valid], expected[valid], atol=1e-5)
 
 
 def test_ensemble_advantage_hand_cases():
@@ -471,6 +529,9 @@ def test_bad_configuration_errors():
         Agent(OBS_SPACE, RL2_SPACE, spaces.Box(-1, 1, (2,)), 8, FFTstepEncoder, TformerTrajEncoder)
     with pytest.raises(AmagoError, match="not both 0"):
         make_agent(online_coeff=0.0, offline_coeff=0.0)
+    for bad in (0, 2.0, True):
+        with pytest.raises(AmagoError, match="td_steps must be an int >= 1"):
+            make_agent(td_steps=bad)
     agent = make_agent(pass_obs_keys_to_actor=["illegal_actions"])
     with pytest.raises(AmagoError, match="illegal_actions"):
         agent(make_batch(), log_step=False)
