@@ -360,7 +360,7 @@ def plot(runs: dict[str, list[dict]], path: Path) -> None:
     conditions = list(dict.fromkeys((label, episodes) for label, episodes, _ in cells))
     arms = list(dict.fromkeys(arm for _, _, arm in cells))
     width = 0.8 / len(arms)
-    fig, axes = plt.subplots(2, 1, figsize=(max(8.0, 2.0 * len(conditions)), 7.5), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(max(8.0, 1.8 * len(conditions)), 7.5), sharex=True)
     for i, arm in enumerate(arms):
         for ax, key in zip(axes, ("critic_best", "value")):
             points = [(j + (i - (len(arms) - 1) / 2) * width, cells[(*cond, arm)][key])
