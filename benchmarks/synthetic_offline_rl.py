@@ -87,7 +87,7 @@ from metamon.rl import TRAINING_CONFIG_DIR
 from metamon.rl.experiment import MetamonAMAGOExperiment
 
 # arm -> its training gin files, one stage each; a second stage starts from the first's weights
-# and takes the last --stage2_updates of the arm's --updates (3,000 + 1,000 as in docs/results.md)
+# and takes the last --stage2_updates of the arm's --updates (the battles of docs/results.md: 3,000 + 1,000)
 ARMS = {
     "il": ["il.gin"],
     "binary_rl": ["binary_rl.gin"],
@@ -122,6 +122,10 @@ class ChainTask:
     reward: str = "dense"
     noise: float = 0.5
     observe_score: bool = False
+
+    def __post_init__(self):
+        if self.reward not in ("dense", "terminal"):
+            raise ValueError(f"ChainTask.reward must be 'dense' or 'terminal', got {self.reward!r}")
 
     @classmethod
     def make(cls, contexts: int, actions: int, seed: int, **kwargs) -> "ChainTask":

@@ -40,6 +40,11 @@ def test_logged_policy_and_normalised_value_by_hand(syn):
     assert task.normalised_value(worse, contexts) == pytest.approx(((0.4 - 1.6 / 3) / (1 - 1.6 / 3) + 1) / 2)
 
 
+def test_unknown_reward_is_refused(syn):
+    with pytest.raises(ValueError, match="reward must be 'dense' or 'terminal', got 'sparse'"):
+        _task(syn, reward="sparse")
+
+
 def test_make_puts_one_best_action_per_context(syn):
     task = syn.ChainTask.make(5, 4, seed=3, steps=6, demo_error=0.1, epsilon=0.3)
     table = task.reward_table
