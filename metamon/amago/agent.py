@@ -175,13 +175,14 @@ def td_targets(
     """
     r = rews[:, :, None, None, :]
     discount = gammas.view(1, 1, 1, -1, 1) * (1.0 - dones.to(next_values.dtype)[:, :, None, None, :])
-    if valid is None:
-        valid = torch.ones(rews.shape[:2], dtype=torch.bool, device=rews.device)
-    continues = valid[:, 1:, None, None, None]      # transition t+1 is real: follow it, else bootstrap
-    ahead = next_values                             # Gʲ⁻¹ at s_{t+1}, indexed by t
-    for _ in range(steps):
-        y = r + discount * ahead
-        ahead = torch.cat((torch.where(continues, y[:, 1:], next_values[:, :-1]), next_values[:, -1:]), dim=1)
+    y = r + discount * next_values                  # G¹
+    if steps > 1:
+        if valid is None:
+            valid = torch.ones(rews.shape[:2], dtype=torch.bool, device=rews.device)
+        continues = valid[:, 1:, None, None, None]  # transition t+1 is real: follow it, else bootstrap
+        for _ in range(steps - 1):                  # Gʲ⁺¹_t from Gʲ at s_{t+1}
+            ahead = torch.where(continues, y[:, 1:], next_values[:, :-1])
+            y = r + discount * torch.cat((ahead, next_values[:, -1:]), dim=1)
     return y
 
 
