@@ -292,15 +292,12 @@ def heldout_measures(agent: torch.nn.Module, task: ChainTask, episodes: list[dic
     agent.eval()
     batch = RLData_pad_collate([task.to_rldata(e) for e in episodes])
     steps = agent(batch, log_step=True).steps
-    straight = agent._straight_from_obs(batch.obs)
-    s = agent.traj_encoder(agent.tstep_encoder(batch.obs, batch.rl2s), batch.time_idxs)[0]
-    probs = agent._policy(agent.actor(s, straight_from_obs=straight)).probs[:, :-1, -1]  # (B, T, A)
     contexts = np.concatenate([e["contexts"][:-1] for e in episodes])
     actions = np.concatenate([e["actions"] for e in episodes])
     random = np.concatenate([e["random"] for e in episodes])
     if not np.array_equal(steps.action.numpy(), actions):
         raise AssertionError("held-out steps are not in episode order")
-    probs = probs.reshape(-1, probs.shape[-1]).numpy()
+    probs = steps.probs[:, -1].numpy()  # (steps, A), the test-time head
     best = task.best[contexts]
     out = {
         "value": task.normalised_value(probs, contexts),

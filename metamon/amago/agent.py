@@ -803,6 +803,7 @@ class Agent(nn.Module):
             log_pi=log_pi[..., 0].detach()[m],
             entropy=pi.entropy()[:, :-1].detach()[m],
             policy_argmax=pi.probs[:, :-1].argmax(dim=-1)[m],
+            probs=pi.probs[:, :-1].detach()[m],
         )
         if critic is None:
             return steps

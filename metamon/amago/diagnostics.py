@@ -56,6 +56,7 @@ class StepDiagnostics:
     log_pi        (N, G)          log π_g(a_n|s_n)
     entropy       (N, G)          H(π_g(·|s_n))
     policy_argmax (N, G) long     argmax_a π_g(a|s_n)
+    probs         (N, G, A) or None     π_g(·|s_n), the whole distribution
     adv           (N, G) or None  A_n,g (None without a critic)
     critic_argmax (N, G) long or None   argmax over legal a of mean_c Q_c,g(s_n, a)
     td_sq_err     (N, C, G) or None     (PA(x_c,g(s_n, a_n)) − ŷ_n,g)²
@@ -66,6 +67,7 @@ class StepDiagnostics:
     log_pi: torch.Tensor
     entropy: torch.Tensor
     policy_argmax: torch.Tensor
+    probs: Optional[torch.Tensor] = None
     adv: Optional[torch.Tensor] = None
     critic_argmax: Optional[torch.Tensor] = None
     td_sq_err: Optional[torch.Tensor] = None

@@ -108,3 +108,29 @@ def test_binary_rl_critic_ranks_actions_on_the_dense_task_and_il_imitates(syn, t
     rl = syn.heldout_measures(syn.train(task, episodes, "binary_rl.gin", args, tmp_path), task, heldout)
     assert rl["critic_best"] >= 0.95
     assert rl["value"] >= 0.85 > data_value + 0.3
+
+
+def _row(arm, episodes, value, critic_best=None):
+    row = {"episodes": episodes, "arm": arm, "value": value, "actions": 6, "tabular_best": 0.9, "data_value": 0.38}
+    if critic_best is not None:
+        row["critic_best"] = critic_best
+    return row
+
+
+def test_from_json_plots_earlier_rows_and_refuses_bad_labels(syn, tmp_path):
+    import json
+
+    import matplotlib.image
+
+    dense, terminal = tmp_path / "dense.json", tmp_path / "terminal.json"
+    dense.write_text(json.dumps([_row("il", 1000, 0.37), _row("binary_rl", 1000, 0.99, critic_best=1.0)]))
+    terminal.write_text(json.dumps([_row("il", 5000, 0.37), _row("binary_rl", 5000, 0.08, critic_best=0.09)]))
+    out = tmp_path / "fig.png"
+    assert syn.main(["--from_json", f"dense={dense}", f"terminal={terminal}", "--plot", str(out)]) == 0
+    height, width, _ = matplotlib.image.imread(out).shape
+    assert width >= 800 and height >= 700                      # two panels, one column per condition
+    for argv in (["--from_json", f"dense={dense}"],            # no --plot
+                 ["--from_json", str(dense), "--plot", str(out)],  # no LABEL=
+                 ["--from_json", f"a={dense}", f"a={terminal}", "--plot", str(out)]):  # label twice
+        with pytest.raises(SystemExit):
+            syn.main(argv)

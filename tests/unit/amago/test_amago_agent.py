@@ -189,6 +189,8 @@ def test_imitation_learning_loss_is_negative_log_prob(cls):
     expected = -torch.log(probs.gather(-1, idx))[..., 0]
     valid = valid_step_mask(batch.rl2s)[:, 1:]
     assert torch.allclose(actor_loss[..., 0, 0][valid], expected[valid], atol=1e-6)
+    assert torch.allclose(out.steps.probs[:, 0], probs[valid], atol=1e-6)   # (N, G, A), counted steps in order
+    assert torch.equal(out.steps.policy_argmax, out.steps.probs.argmax(dim=-1))
     assert out.metrics["Filter Mean"] == 1.0
     assert "Min TD Target" not in out.metrics
 
