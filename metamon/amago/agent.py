@@ -11,6 +11,7 @@ Training forward (both agents):
     y = r + γ·(1 − d)·Q̄(s_{t+1})       (targets, no grad; random-subset min/mean over critics;
                                          td_steps = n: the n-step return, see `td_targets`)
     critic loss  Agent: (PopArt(x(s_t, a_t)) − PopArt_norm(y))²    MultiTaskAgent: −Σ_j twohot(y)_j log p_j
+                 + cql_alpha·(log Σ_{a legal} exp Q̂(s_t, a) − Q̂(s_t, a_t))  (CQL(H), Q̂ normalised; off at 0)
     actor loss   −online_coeff·PopArt(min_c V(s_t)) − offline_coeff·f(A_t)·log π(a_t|s_t)
     advantage    V(s) = Σ_a π(a|s)·Q(s, a), in the critic's output units, no grad:
                  "q" (AMAGO): A_t = Q(s_t, a_t) − V(s_t)
@@ -231,6 +232,22 @@ def critic_loss_twohot(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.T
     return -(labels.detach() * log_probs).sum(dim=-1, keepdim=True)
 
 
+def conservative_penalty(q_all: torch.Tensor, q_data: torch.Tensor, legal: Optional[torch.Tensor]) -> torch.Tensor:
+    """CQL(H) (Kumar et al. 2020, eq. 4): ℓ = log Σ_{a legal} exp Q̂(s_t, a) − Q̂(s_t, a_t).
+
+    Q̂ in PopArt-normalised units. ℓ ≥ 0 (a log-sum-exp is at least its largest term); its
+    gradient lowers every legal action's Q̂ in proportion to softmax(Q̂) and raises the data
+    action's by 1, so actions the data rarely takes in s end up below those it takes. Illegal
+    actions (``legal`` False; a step with no legal action keeps them all) are left out.
+    q_all (B, L−1, C, G, A), q_data (B, L−1, C, G, 1), legal (B, L−1, A) bool or None
+    -> (B, L−1, C, G, 1).
+    """
+    if legal is not None:
+        legal = legal.bool() | ~legal.bool().any(dim=-1, keepdim=True)
+        q_all = q_all.masked_fill(~legal[:, :, None, None, :], float("-inf"))
+    return torch.logsumexp(q_all, dim=-1, keepdim=True) - q_data
+
+
 def filtered_bc_loss(log_probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """ℓ = −stopgrad(f_t)·log π(a_t|s_t).  Both (B, L−1, G, 1)."""
     return -weights.detach() * log_probs
@@ -394,6 +411,11 @@ class Agent(nn.Module):
       then the target critics' V̄ under the target actor, cut at a done or the window's end;
       1 is AMAGO's one-step target). With ``advantage_estimator = "td"`` the filter then reads
       the n-step TD error.
+    * ``cql_alpha`` α > 0: the critic loss gains α·:func:`conservative_penalty` (CQL(H)) per
+      critic and gamma, in PopArt-normalised units. Each critic output is otherwise trained only
+      where the data takes its action, so the values of actions a player rarely takes in a state
+      are extrapolations (offsets per action slot); the penalty pulls them below the data's.
+      0 (the default) is AMAGO's critic loss.
 
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.
@@ -443,6 +465,7 @@ class Agent(nn.Module):
         advantage_policy: str = "current",
         advantage_ensemble: str | int = "mean",
         td_steps: int = 1,
+        cql_alpha: float = 0.0,
     ):
         super().__init__()
         defaults = self.class_defaults
@@ -472,6 +495,8 @@ class Agent(nn.Module):
             raise AmagoError(f"critic_warmup_steps must be an int >= 0, got {critic_warmup_steps!r}")
         if not isinstance(td_steps, int) or isinstance(td_steps, bool) or td_steps < 1:
             raise AmagoError(f"td_steps must be an int >= 1, got {td_steps!r}")
+        if not isinstance(cql_alpha, (int, float)) or isinstance(cql_alpha, bool) or not 0 <= cql_alpha < float("inf"):
+            raise AmagoError(f"cql_alpha must be a finite number >= 0, got {cql_alpha!r}")
         if detach_critic_from_encoders and separate_critic_encoder:
             raise AmagoError("choose one of detach_critic_from_encoders and separate_critic_encoder")
         if advantage_estimator not in ADVANTAGE_ESTIMATORS:
@@ -556,6 +581,7 @@ class Agent(nn.Module):
         self.advantage_estimator = advantage_estimator
         self.advantage_ensemble = advantage_ensemble
         self.td_steps = td_steps
+        self.cql_alpha = float(cql_alpha)
         self.filter_gate = FilterGate(
             td_threshold=filter_gate_td_threshold,
             min_steps=max(filter_gate_min_steps, critic_warmup_steps) if gate_set else 0,
@@ -783,16 +809,25 @@ class Agent(nn.Module):
             return self.critic_traj_encoder(emb, batch.time_idxs)[0]
         return s.detach() if self.detach_critic_from_encoders else s
 
-    @torch.no_grad()
-    def _q_all_actions(self, s: torch.Tensor) -> torch.Tensor:
-        """Raw critic outputs for every action: s (B, T, D) -> (B, T, C, G, A) (critics in eval mode)."""
+    def _q_every_action(self, s: torch.Tensor) -> torch.Tensor:
+        """Raw critic outputs for every action: s (B, T, D) -> (B, T, C, G, A) (with gradient)."""
         B, T, _ = s.shape
         A, G = self.action_dim, len(self.gammas)
         eye = torch.eye(A, device=s.device, dtype=s.dtype)
         onehots = eye[:, None, None, None, :].expand(A, B, T, G, A).reshape(1, A * B, T, G, A)
-        with _eval_mode(self.critics):
-            q = self.critics(s.repeat(A, 1, 1), onehots)[0]                        # (A·B, T, C, G, 1)
+        q = self.critics(s.repeat(A, 1, 1), onehots)[0]                            # (A·B, T, C, G, 1)
         return q.view(A, B, T, q.shape[2], G).permute(1, 2, 3, 4, 0)
+
+    @torch.no_grad()
+    def _q_all_actions(self, s: torch.Tensor) -> torch.Tensor:
+        """`_q_every_action` without gradient, critics in eval mode (diagnostics)."""
+        with _eval_mode(self.critics):
+            return self._q_every_action(s)
+
+    def _conservative(self, q_all: torch.Tensor, q_data: torch.Tensor, straight: dict) -> torch.Tensor:
+        """:func:`conservative_penalty` over the actor's legal actions at t < L−1."""
+        legal = self.actor.legal_mask(straight)
+        return conservative_penalty(q_all, q_data, None if legal is None else legal[:, :-1])
 
     @torch.no_grad()
     def _step_diagnostics(self, s_critic, pi, log_pi, a_buf, critic, trained, straight) -> StepDiagnostics:
@@ -850,6 +885,9 @@ class Agent(nn.Module):
                 self.popart.update_stats(y, td_mask)
             y_norm = self.popart.normalize_values(y)
         critic_loss = critic_loss_mse(self.popart(q_raw), y_norm)
+        if self.cql_alpha > 0:
+            q_all = self.popart(self._q_every_action(sc[:, :-1]))                   # (B, L−1, C, G, A)
+            critic_loss = critic_loss + self.cql_alpha * self._conservative(q_all, self.popart(q_raw), straight)
         with torch.no_grad():  # in the critic's output units x (before PopArt's affine w·x + b)
             q_side = self.popart.inverse(y_norm) if self.advantage_estimator == "td" else q_raw
             adv = ensemble_advantage(q_side, v_raw[:, :-1], self.advantage_ensemble)
@@ -986,6 +1024,11 @@ class MultiTaskAgent(Agent):
             y_norm = self.popart.normalize_values(y)
             td_sq_err = (self.popart.normalize_values(q_data[:, :-1]) - y_norm).pow(2)
         critic_loss = critic_loss_twohot(dist_data.logits[0, :, :-1], labels)
+        if self.cql_alpha > 0:  # on the decoded values, in PopArt-normalised units
+            normalize = self.popart.normalize_values
+            q_all = normalize(self._q_every_action(sc[:, :-1]))                    # (B, L−1, C, G, A)
+            q_taken = normalize(self.critics.bin_dist_to_raw_vals(dist_data)[0, :, :-1])
+            critic_loss = critic_loss + self.cql_alpha * self._conservative(q_all, q_taken, straight)
         online_value = None
         if self.online_coeff > 0:
             a_rs = pi.rsample((self.num_actions_for_value_in_actor_loss,))         # straight-through
@@ -996,13 +1039,11 @@ class MultiTaskAgent(Agent):
             self._log_td(info, q, q, y, mask)
         return CriticTerms(critic_loss, adv, online_value, td_sq_err, y_norm)
 
-    @torch.no_grad()
-    def _q_all_actions(self, s: torch.Tensor) -> torch.Tensor:
-        """Decoded critic values for every action: s (B, T, D) -> (B, T, C, G, A) (eval mode)."""
+    def _q_every_action(self, s: torch.Tensor) -> torch.Tensor:
+        """Decoded critic values for every action: s (B, T, D) -> (B, T, C, G, A) (with gradient)."""
         B, T, _ = s.shape
         A, G = self.action_dim, len(self.gammas)
         eye = torch.eye(A, device=s.device, dtype=s.dtype)
         onehots = eye[:, None, None, None, :].expand(A, B, T, G, A)
-        with _eval_mode(self.critics):
-            q = self._decode(self.critics, s, onehots)                              # (A, B, T, C, G, 1)
+        q = self._decode(self.critics, s, onehots)                                  # (A, B, T, C, G, 1)
         return q[..., 0].permute(1, 2, 3, 4, 0)

@@ -13,6 +13,7 @@ from metamon.amago.agent import (
     Agent,
     MultiTaskAgent,
     binary_filter,
+    conservative_penalty,
     ensemble_advantage,
     exp_filter,
     leaky_relu_filter,
@@ -286,6 +287,44 @@ def test_critic_loss_with_td_steps_uses_the_n_step_target():
     assert torch.allclose(critic_loss[:, :, 0, 0, 0][valid], expected[valid], atol=1e-5)
 
 
+def test_conservative_penalty_hand_case_and_gradient():
+    # one step, C = G = 1, A = 3: Q̂ = (1, 2, 0), data action 0 -> log(e + e² + 1) − 1
+    q_all = torch.tensor([1.0, 2.0, 0.0]).view(1, 1, 1, 1, 3).requires_grad_()
+    q_data = q_all[..., :1]
+    penalty = conservative_penalty(q_all, q_data, None)
+    assert penalty.shape == (1, 1, 1, 1, 1)
+    assert penalty.item() == pytest.approx(np.log(np.e + np.e**2 + 1) - 1)
+    penalty.sum().backward()  # ∂ℓ/∂Q̂(a) = softmax(Q̂)_a − 1[a = a_t]: every action down, the data action up
+    soft = np.exp([1.0, 2.0, 0.0]) / np.exp([1.0, 2.0, 0.0]).sum()
+    assert q_all.grad.flatten().tolist() == pytest.approx((soft - [1, 0, 0]).tolist())
+    # action 2 illegal: log(e + e²) − 1; a step with no legal action keeps them all
+    legal = torch.tensor([[[True, True, False]], [[False, False, False]]]).view(1, 2, 3)
+    two = torch.tensor([1.0, 2.0, 0.0]).expand(1, 2, 1, 1, 3)
+    out = conservative_penalty(two, two[..., :1], legal).flatten().tolist()
+    assert out == pytest.approx([np.log(np.e + np.e**2) - 1, np.log(np.e + np.e**2 + 1) - 1])
+
+
+@pytest.mark.parametrize("cls", [Agent, MultiTaskAgent])
+def test_cql_alpha_adds_alpha_times_the_penalty_to_the_critic_loss(cls):
+    """The same weights (seed) with cql_alpha = 0.5 and 0: the critic losses differ by
+    0.5·(logsumexp_a Q̂(s, a) − Q̂(s, a_t)) per critic and gamma, Q̂ computed here by hand
+    (Agent: PopArt(x); MultiTaskAgent: the decoded values, PopArt-normalised)."""
+    batch = make_batch()
+    agent, plain = make_agent(cls, cql_alpha=0.5).eval(), make_agent(cls).eval()
+    torch.manual_seed(3)
+    with_cql = agent(batch, log_step=False).critic
+    torch.manual_seed(3)
+    without = plain(batch, log_step=False).critic
+    with torch.no_grad():
+        q_all = agent._q_all_actions(encode(agent, batch)[:, :-1])                 # (B, L−1, C, G, A)
+        q_all = agent.popart(q_all) if cls is Agent else agent.popart.normalize_values(q_all)
+        idx = batch.actions.argmax(-1)[:, :, None, None, None].expand(*q_all.shape[:-1], 1)
+        expected = 0.5 * (torch.logsumexp(q_all, dim=-1, keepdim=True) - q_all.gather(-1, idx))
+    valid = valid_step_mask(batch.rl2s)[:, 1:]
+    assert (expected[valid] > 0).all()
+    assert torch.allclose((with_cql - without)[valid], expected[valid], atol=1e-5)
+
+
 def test_ensemble_advantage_hand_cases():
     # a TD target shared by the critics (C = 1 broadcast) against C = 2 values: (B=1, L−1=2, C, G=1, 1)
     y = torch.tensor([1.0, -2.0]).view(1, 2, 1, 1, 1)
@@ -534,6 +573,9 @@ def test_bad_configuration_errors():
     for bad in (0, 2.0, True):
         with pytest.raises(AmagoError, match="td_steps must be an int >= 1"):
             make_agent(td_steps=bad)
+    for bad in (-0.1, float("inf"), float("nan"), "1", True):
+        with pytest.raises(AmagoError, match="cql_alpha must be a finite number >= 0"):
+            make_agent(cql_alpha=bad)
     agent = make_agent(pass_obs_keys_to_actor=["illegal_actions"])
     with pytest.raises(AmagoError, match="illegal_actions"):
         agent(make_batch(), log_step=False)
