@@ -417,6 +417,12 @@ class Agent(nn.Module):
       are extrapolations (offsets per action slot); the penalty pulls them below the data's.
       0 (the default) is AMAGO's critic loss.
 
+    Measured (docs/results.md, fourteenth follow-up): with only a win/loss reward, n-step
+    targets and this penalty make the critic rank actions by how often the data take them,
+    not by their value (on a known-values task whose logged player prefers a worse action they
+    fall below chance); with per-step rewards the critic ranks by value. A filter built on them
+    then keeps the data's most frequent choices.
+
     In training mode a forward needs ``update`` (the updates finished before it) when a warm-up
     or an enabled gate is configured.
     """
