@@ -233,7 +233,8 @@ def critic_loss_twohot(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.T
 
 
 def conservative_penalty(q_all: torch.Tensor, q_data: torch.Tensor, legal: Optional[torch.Tensor]) -> torch.Tensor:
-    """CQL(H) (Kumar et al. 2020, eq. 4): ℓ = log Σ_{a legal} exp Q̂(s_t, a) − Q̂(s_t, a_t).
+    """CQL(H): ℓ = log Σ_{a legal} exp Q̂(s_t, a) − Q̂(s_t, a_t) (Kumar et al. 2020, "Conservative
+    Q-Learning for Offline Reinforcement Learning").
 
     Q̂ in PopArt-normalised units. ℓ ≥ 0 (a log-sum-exp is at least its largest term); its
     gradient lowers every legal action's Q̂ in proportion to softmax(Q̂) and raises the data
