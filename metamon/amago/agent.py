@@ -891,10 +891,11 @@ class Agent(nn.Module):
             if self.training:
                 self.popart.update_stats(y, td_mask)
             y_norm = self.popart.normalize_values(y)
-        critic_loss = critic_loss_mse(self.popart(q_raw), y_norm)
+        q_norm = self.popart(q_raw)
+        critic_loss = critic_loss_mse(q_norm, y_norm)
         if self.cql_alpha > 0:
             q_all = self.popart(self._q_every_action(sc[:, :-1]))                   # (B, L−1, C, G, A)
-            critic_loss = critic_loss + self.cql_alpha * self._conservative(q_all, self.popart(q_raw), straight)
+            critic_loss = critic_loss + self.cql_alpha * self._conservative(q_all, q_norm, straight)
         with torch.no_grad():  # in the critic's output units x (before PopArt's affine w·x + b)
             q_side = self.popart.inverse(y_norm) if self.advantage_estimator == "td" else q_raw
             adv = ensemble_advantage(q_side, v_raw[:, :-1], self.advantage_ensemble)
