@@ -69,7 +69,9 @@ def test_mixed_data_warmup_recipe_diagnostics_and_heldout_report(showdown_server
     assert crossed["policy_run"] == str(run) and crossed["steps"] == report["steps"]
     for g in crossed["steps"]:  # the policy statistics are the first run's, the approvals this critic's
         assert crossed["policy_by_group"][g] == pytest.approx(report["policy_by_group"][g], abs=1e-6)
-    assert crossed["approval"] != report["approval"]
+    own = report_module.heldout_report(tmp_path / "runs" / "sep", heldout)
+    assert crossed["critic_argmax_rate"] == pytest.approx(own["critic_argmax_rate"], abs=1e-9)  # sep's critic
+    assert crossed["normalised_td_loss"] != pytest.approx(report["normalised_td_loss"], rel=1e-6)  # not warm's
     capsys.readouterr()
     assert report_module.main(["heldout", "--run", str(run), "--data", str(heldout), "--policy_run", str(run)]) == 2
     assert "needs a critic with its own encoders" in capsys.readouterr().err  # warm's critic shares the policy's
