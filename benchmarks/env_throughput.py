@@ -4,6 +4,10 @@ Raw:  poke-env ``RandomPlayer`` vs ``SimpleHeuristicsPlayer`` via ``battle_again
       (``max_concurrent_battles = C``).
 Ours: ``C`` ``BattleAgainstBaseline`` envs (random legal policy) vs ``PokeEnvHeuristic``,
       one thread each, stepping through reset/step (observation + reward + legality every turn).
+poke-env gym (for reference): ``C`` of poke-env's own gymnasium envs (``SingleAgentWrapper`` over
+      a ``SinglesEnv`` with a constant observation and zero reward, ``SimpleHeuristicsPlayer`` as
+      the opponent), one thread each, a random legal action from the action mask: what the
+      same thread hand-off costs when the env itself does almost nothing.
 
 Both random agents pick uniformly among legal choices with Python's ``random`` (as poke-env's
 ``RandomPlayer`` does; numpy's ``Generator.choice`` on a list, which ``metamon.env.rollout.
@@ -32,7 +36,10 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import numpy as np
+from gymnasium.spaces import Box
 from poke_env.concurrency import POKE_LOOP
+from poke_env.environment import SingleAgentWrapper, SinglesEnv
 from poke_env.player import RandomPlayer, SimpleHeuristicsPlayer
 from poke_env.ps_client.account_configuration import AccountConfiguration
 
@@ -90,12 +97,67 @@ def wrapped_env(port: int, battle_format: str, n: int, concurrency: int) -> tupl
     return seconds, sum(r.turns for rs in results for r in rs), cpu
 
 
+class MinimalSinglesEnv(SinglesEnv):
+    """poke-env's own gymnasium env doing the least a user's env can: a constant one-number
+    observation and a zero reward (the action mask poke-env adds to every observation remains)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.observation_spaces = {a: Box(0.0, 1.0, (1,), np.float32) for a in self.possible_agents}
+
+    def embed_battle(self, battle) -> np.ndarray:
+        return np.zeros(1, np.float32)
+
+    def calc_reward(self, battle) -> float:
+        return 0.0
+
+
+def pokeenv_gym(port: int, battle_format: str, n: int, concurrency: int) -> tuple[float, int, float]:
+    """The same battles through poke-env's own gymnasium env (``SingleAgentWrapper`` over
+    :class:`MinimalSinglesEnv`, ``SimpleHeuristicsPlayer`` as the opponent): ``concurrency`` envs,
+    one thread each, a uniformly random legal action from the observation's action mask."""
+    kwargs = dict(battle_format=battle_format, server_configuration=server_configuration(port),
+                  team=get_metamon_teams(battle_format, "builtin"), strict=False)
+    envs = [SingleAgentWrapper(
+        MinimalSinglesEnv(account_configuration1=AccountConfiguration(unique_username("gym"), None),
+                          account_configuration2=AccountConfiguration(unique_username("gym"), None), **kwargs),
+        SimpleHeuristicsPlayer(battle_format=battle_format, start_listening=False)) for _ in range(concurrency)]
+    per_env = [n // concurrency + (i < n % concurrency) for i in range(concurrency)]
+    turns = [0] * concurrency
+
+    def run(i):
+        rng, env = random.Random(i), envs[i]
+        for _ in range(per_env[i]):
+            obs, _ = env.reset()
+            done = False
+            while not done:
+                action = rng.choice(np.flatnonzero(obs["action_mask"]).tolist())
+                obs, _, terminated, truncated, _ = env.step(np.int64(action))
+                done = terminated or truncated
+            turns[i] += env.env.battle1.turn
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(concurrency)]
+    start, cpu = time.perf_counter(), time.process_time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    for env in envs:
+        env.close()
+        close_players(env.env.agent1, env.env.agent2)
+    return seconds, sum(turns), cpu
+
+
+RUNNERS = {"raw": raw_poke_env, "poke-env gym": pokeenv_gym, "ours": wrapped_env}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--battle_format", default="gen9randombattle")
     p.add_argument("--battles", type=int, default=200)
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--repeats", type=int, default=2, help="alternate raw/ours this many times, keep the best")
+    p.add_argument("--repeats", type=int, default=2, help="alternate the three this many times, keep each one's best")
     p.add_argument("--server_url", default=None, help="use a running server instead of starting one")
     args = p.parse_args()
 
@@ -104,20 +166,16 @@ def main() -> int:
     try:
         raw_poke_env(port, args.battle_format, 4, 2)  # warm-up: the first battle of a server is slow
         print(f"{args.battle_format}, {args.battles} battles per run, best of {args.repeats}")
-        print(f"{'c':>3s} {'raw b/s':>8s} {'ours b/s':>9s} {'ratio':>6s} {'raw turns/s':>12s} "
-              f"{'ours turns/s':>13s} {'ratio':>6s} {'raw cpu ms/turn':>16s} {'ours cpu ms/turn':>17s}")
+        print(f"{'c':>3s} {'':14s} {'battles/s':>10s} {'ratio':>6s} {'turns/s':>8s} {'ratio':>6s} {'cpu ms/turn':>12s}")
         for c in args.concurrency:
-            best_raw = best_ours = (float("inf"), 1, float("inf"))
+            best = {name: (float("inf"), 1, float("inf")) for name in RUNNERS}
             for _ in range(args.repeats):
-                raw = raw_poke_env(port, args.battle_format, args.battles, c)
-                ours = wrapped_env(port, args.battle_format, args.battles, c)
-                best_raw = min(best_raw, raw, key=lambda r: r[0])
-                best_ours = min(best_ours, ours, key=lambda r: r[0])
-            rb, ob = args.battles / best_raw[0], args.battles / best_ours[0]
-            rt, ot = best_raw[1] / best_raw[0], best_ours[1] / best_ours[0]
-            rc, oc = 1e3 * best_raw[2] / best_raw[1], 1e3 * best_ours[2] / best_ours[1]
-            print(f"{c:3d} {rb:8.2f} {ob:9.2f} {ob / rb:6.2f} {rt:12.1f} {ot:13.1f} {ot / rt:6.2f} "
-                  f"{rc:16.2f} {oc:17.2f}")
+                for name, runner in RUNNERS.items():
+                    best[name] = min(best[name], runner(port, args.battle_format, args.battles, c), key=lambda r: r[0])
+            raw_b, raw_t = args.battles / best["raw"][0], best["raw"][1] / best["raw"][0]
+            for name, (seconds, turns, cpu) in best.items():
+                b, t, ms = args.battles / seconds, turns / seconds, 1e3 * cpu / turns
+                print(f"{c:3d} {name:14s} {b:10.2f} {b / raw_b:6.2f} {t:8.1f} {t / raw_t:6.2f} {ms:12.2f}")
     finally:
         if server is not None:
             server.stop()
