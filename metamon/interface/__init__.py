@@ -102,6 +102,7 @@ from metamon.interface.rewards import (
     AggressiveShapedReward,
     BinaryReward,
     DefaultShapedReward,
+    DenseShapedReward,
     RewardFunction,
 )
 
@@ -125,6 +126,7 @@ __all__ = [
     "DefaultShapedReward",
     "AggressiveShapedReward",
     "BinaryReward",
+    "DenseShapedReward",
     "ObservationSpace",
     "DefaultObservationSpace",
     "ExpandedObservationSpace",

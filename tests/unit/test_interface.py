@@ -20,6 +20,7 @@ from metamon.interface import (
     DefaultActionSpace,
     DefaultObservationSpace,
     DefaultShapedReward,
+    DenseShapedReward,
     ExpandedObservationSpace,
     MinimalActionSpace,
     OpponentMoveObservationSpace,
@@ -488,14 +489,17 @@ def _transition(state, **now_flags):
 def test_reward_sanity_values(gen9_state):
     last, now = _transition(gen9_state)
     assert DefaultShapedReward()(last, now) == pytest.approx(0.8)
+    assert DenseShapedReward()(last, now) == pytest.approx(0.8)
     assert AggressiveShapedReward()(last, now) == pytest.approx(0.3)
     assert BinaryReward()(last, now) == 0.0
     last, now = _transition(gen9_state, battle_lost=True)
     assert DefaultShapedReward()(last, now) == pytest.approx(-99.2)
+    assert DenseShapedReward()(last, now) == pytest.approx(-9.2)
     assert AggressiveShapedReward()(last, now) == pytest.approx(0.3)
     assert BinaryReward()(last, now) == -100.0
     last, now = _transition(gen9_state, battle_won=True)
     assert DefaultShapedReward()(last, now) == pytest.approx(100.8)
+    assert DenseShapedReward()(last, now) == pytest.approx(10.8)
     assert AggressiveShapedReward()(last, now) == pytest.approx(200.3)
     assert BinaryReward()(last, now) == 100.0
 
@@ -516,6 +520,7 @@ def test_reward_matching_by_base_species_and_faints(gen9_state):
     )
     # hp_gain -0.5, took_status 1, removed 1, lost 1 (one fewer switch)
     assert DefaultShapedReward()(last, now) == pytest.approx(-0.5 - 0.5 + 0.0)
+    assert DenseShapedReward()(last, now) == pytest.approx(-0.5 - 0.5 + 0.0)
     assert AggressiveShapedReward()(last, now) == pytest.approx(-0.5)
 
 
@@ -700,7 +705,7 @@ def test_registries():
         "PAC-TeamPreviewObservationSpace", "TeamPreviewObservationSpace"]
     assert I.get_action_space_names() == ["DefaultActionSpace", "MinimalActionSpace"]
     assert I.get_reward_function_names() == [
-        "AggressiveShapedReward", "BinaryReward", "DefaultShapedReward"]
+        "AggressiveShapedReward", "BinaryReward", "DefaultShapedReward", "DenseShapedReward"]
     first = I.get_observation_space("ExpandedObservationSpace")
     assert type(first) is ExpandedObservationSpace
     assert first is not I.get_observation_space("ExpandedObservationSpace")
