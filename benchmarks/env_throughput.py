@@ -74,24 +74,34 @@ def uniform_legal_policy(seed: int):
     return policy
 
 
-def wrapped_env(port: int, battle_format: str, n: int, concurrency: int) -> tuple[float, int, float]:
-    team_set = get_metamon_teams(battle_format, "builtin")
-    envs = [BattleAgainstBaseline(battle_format, "DefaultObservationSpace", "DefaultActionSpace",
-                                  "DefaultShapedReward", team_set=team_set, opponent_type="PokeEnvHeuristic",
-                                  server_url=port, turn_limit=10_000) for _ in range(concurrency)]
-    per_env = [n // concurrency + (i < n % concurrency) for i in range(concurrency)]
-    results = [[] for _ in envs]
+def _share(n: int, concurrency: int) -> list[int]:
+    """``n`` battles split as evenly as possible over ``concurrency`` envs."""
+    return [n // concurrency + (i < n % concurrency) for i in range(concurrency)]
 
-    def run(i):
-        results[i] = play_episodes(envs[i], uniform_legal_policy(seed=i), per_env[i], progress=False)
 
+def _timed_threads(run, concurrency: int) -> tuple[float, float]:
+    """``run(i)`` for i < ``concurrency``, one thread each: (wall-clock seconds, process CPU seconds)."""
     threads = [threading.Thread(target=run, args=(i,)) for i in range(concurrency)]
     start, cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def wrapped_env(port: int, battle_format: str, n: int, concurrency: int) -> tuple[float, int, float]:
+    team_set = get_metamon_teams(battle_format, "builtin")
+    envs = [BattleAgainstBaseline(battle_format, "DefaultObservationSpace", "DefaultActionSpace",
+                                  "DefaultShapedReward", team_set=team_set, opponent_type="PokeEnvHeuristic",
+                                  server_url=port, turn_limit=10_000) for _ in range(concurrency)]
+    per_env = _share(n, concurrency)
+    results = [[] for _ in envs]
+
+    def run(i):
+        results[i] = play_episodes(envs[i], uniform_legal_policy(seed=i), per_env[i], progress=False)
+
+    seconds, cpu = _timed_threads(run, concurrency)
     for env in envs:
         env.close()
     return seconds, sum(r.turns for rs in results for r in rs), cpu
@@ -122,7 +132,7 @@ def pokeenv_gym(port: int, battle_format: str, n: int, concurrency: int) -> tupl
         MinimalSinglesEnv(account_configuration1=AccountConfiguration(unique_username("gym"), None),
                           account_configuration2=AccountConfiguration(unique_username("gym"), None), **kwargs),
         SimpleHeuristicsPlayer(battle_format=battle_format, start_listening=False)) for _ in range(concurrency)]
-    per_env = [n // concurrency + (i < n % concurrency) for i in range(concurrency)]
+    per_env = _share(n, concurrency)
     turns = [0] * concurrency
 
     def run(i):
@@ -136,13 +146,7 @@ def pokeenv_gym(port: int, battle_format: str, n: int, concurrency: int) -> tupl
                 done = terminated or truncated
             turns[i] += env.env.battle1.turn
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(concurrency)]
-    start, cpu = time.perf_counter(), time.process_time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    seconds, cpu = _timed_threads(run, concurrency)
     for env in envs:
         env.close()
         close_players(env.env.agent1, env.env.agent2)
