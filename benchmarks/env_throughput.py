@@ -126,6 +126,8 @@ def pokeenv_gym(port: int, battle_format: str, n: int, concurrency: int) -> tupl
     """The same battles through poke-env's own gymnasium env (``SingleAgentWrapper`` over
     :class:`MinimalSinglesEnv`, ``SimpleHeuristicsPlayer`` as the opponent): ``concurrency`` envs,
     one thread each, a uniformly random legal action from the observation's action mask."""
+    # strict=False: should poke-env's order conversion reject an action its own mask allowed, it
+    # plays a default order instead of ending the benchmark
     kwargs = dict(battle_format=battle_format, server_configuration=server_configuration(port),
                   team=get_metamon_teams(battle_format, "builtin"), strict=False)
     envs = [SingleAgentWrapper(
